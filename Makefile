@@ -1,0 +1,65 @@
+# Two commands on a fresh machine: `make lab` to learn, `make test` to verify.
+# Every target sets up .venv first; setup is idempotent and does nothing when
+# pyproject.toml has not changed since the last install.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+COURSE_PROFILE ?= auto
+export COURSE_PROFILE
+# Notebooks never need the hub in smoke/fast profile; tests prove it.
+TEST_ENV := COURSE_PROFILE=smoke HF_HUB_OFFLINE=1 MPLBACKEND=Agg
+
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+
+.PHONY: setup lab course test unit nbtest lint bench classifier clean help
+
+help:
+	@echo "make lab     - set up, then open JupyterLab on notebooks/"
+	@echo "make test    - set up, then unit tests + nbval of every notebook (smoke profile)"
+	@echo "make course  - set up, then run every notebook headless into build/ (COURSE_PROFILE=...)"
+	@echo "make bench   - set up, then run benchmarks/ and rewrite benchmarks/RESULTS.md"
+	@echo "make setup   - create .venv and install course_lib with its test extra"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q --upgrade "pip>=24"
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[test]"
+	touch $(STAMP)
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+course: setup
+	mkdir -p build
+	@for nb in $(NOTEBOOKS); do \
+	  echo "== $$nb (COURSE_PROFILE=$(COURSE_PROFILE))"; \
+	  MPLBACKEND=Agg $(BIN)/jupyter nbconvert --to notebook --execute \
+	    --ExecutePreprocessor.timeout=1800 --output-dir build "$$nb" || exit 1; \
+	  $(BIN)/jupyter nbconvert --to html --output-dir build "build/$$(basename $$nb)" || exit 1; \
+	done
+	@echo "Executed notebooks and HTML are in build/"
+
+unit: setup
+	$(TEST_ENV) $(BIN)/python -m pytest tests -q
+
+nbtest: setup
+	$(TEST_ENV) $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider \
+	  --nbval-cell-timeout=300 notebooks -q
+
+test: setup
+	$(TEST_ENV) $(BIN)/python -m pytest tests -q
+	$(TEST_ENV) $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider \
+	  --nbval-cell-timeout=300 notebooks -q
+
+lint: setup
+	$(BIN)/ruff check course_lib tests benchmarks
+
+bench: setup
+	$(BIN)/python -m benchmarks.run
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,148 @@
+"""Profiles, budgets, device choice and seeding: the one place where run sizes live.
+
+Every notebook starts with ``cfg = course_lib.config.setup("01_gan_minimax")``. That call
+reads ``COURSE_PROFILE`` (``smoke`` | ``fast`` | ``full`` | ``auto``, default ``auto``) and
+``COURSE_DEVICE`` (``cpu`` | ``cuda`` | ``mps`` | ``auto``), seeds every RNG, prints what it
+chose, and returns a :class:`RunConfig` whose ``budget`` holds the notebook's training sizes.
+
+- ``smoke``: CI and nbval, each notebook in <= 60 s on 2 CPU cores (plumbing, not quality).
+- ``fast``: each notebook in <= 5 min on 2 CPU cores, results visibly right.
+- ``full``: budgets close to the papers'; the default when CUDA is available.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+Profile = Literal["smoke", "fast", "full"]
+PROFILES: tuple[str, ...] = ("smoke", "fast", "full")
+PROFILE_CHOICES: tuple[str, ...] = PROFILES + ("auto",)
+DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
+DEFAULT_SEED = 0
+
+# ---------------------------------------------------------------------------------------
+# Budgets: one table per notebook, one row per profile. Notebooks read cfg.budget[...];
+# they never hard-code a step count. Fast budgets were sized on 2 CPU cores (see
+# benchmarks/RESULTS.md for the measured times).
+# ---------------------------------------------------------------------------------------
+BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
+    "01_gan_minimax": {
+        # d_star_steps: discriminator steps against a fixed G on the 1-D mixture.
+        # toy_steps: 1-D GAN steps per loss when comparing saturating / non-saturating.
+        # mnist_steps: MLP GAN steps on mnist5k; snapshots: grids saved along the way.
+        "smoke": dict(d_star_steps=300, toy_steps=200, mnist_steps=60, batch_size=64, snapshots=3),
+        "fast": dict(d_star_steps=3000, toy_steps=2000, mnist_steps=6000, batch_size=64, snapshots=4),
+        "full": dict(d_star_steps=5000, toy_steps=5000, mnist_steps=30000, batch_size=64, snapshots=6),
+    },
+    "metrics": {
+        # classifier_epochs: the LeNet used for classifier-FID (trained by
+        # `python -m course_lib.metrics train`; profile-independent on purpose so the
+        # shipped weights are the same everywhere).
+        "smoke": dict(fid_samples=500),
+        "fast": dict(fid_samples=2000),
+        "full": dict(fid_samples=5000),
+    },
+}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What ``setup`` chose: profile, device, seed and this notebook's budget."""
+
+    notebook: str
+    profile: str
+    device: torch.device
+    seed: int
+    budget: Mapping[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:  # what the first cell of every notebook prints
+        return f"profile={self.profile} device={self.device.type} seed={self.seed}"
+
+
+def _choose(name: str, value: str, allowed: tuple[str, ...], env: str) -> str:
+    value = value.strip().lower()
+    if value not in allowed:
+        raise ValueError(
+            f"Unknown {name} {value!r} (from {env} or the argument). "
+            f"Allowed values: {', '.join(allowed)}. Example: {env}={allowed[0]} make course"
+        )
+    return value
+
+
+def get_device(name: str | None = None) -> torch.device:
+    """Pick the device: CUDA > MPS > CPU, overridable by ``COURSE_DEVICE`` or ``name``.
+
+    Asking for a device that is not present is an error, not a silent fallback.
+    """
+    name = name if name is not None else os.environ.get("COURSE_DEVICE", "auto")
+    name = _choose("device", name, DEVICE_CHOICES, "COURSE_DEVICE")
+    cuda = torch.cuda.is_available()
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if name == "cuda" and not cuda:
+        raise RuntimeError("COURSE_DEVICE=cuda but no CUDA GPU is visible; use cpu or auto.")
+    if name == "mps" and not mps:
+        raise RuntimeError("COURSE_DEVICE=mps but Apple MPS is not available; use cpu or auto.")
+    return torch.device(name)
+
+
+def get_profile(name: str | None = None, device: torch.device | None = None) -> str:
+    """Resolve ``COURSE_PROFILE`` (or ``name``) to smoke/fast/full; ``auto`` = full on CUDA."""
+    name = name if name is not None else os.environ.get("COURSE_PROFILE", "auto")
+    name = _choose("profile", name, PROFILE_CHOICES, "COURSE_PROFILE")
+    if name == "auto":
+        device = device if device is not None else get_device()
+        return "full" if device.type == "cuda" else "fast"
+    return name
+
+
+def budget(notebook: str, profile: str | None = None) -> Mapping[str, Any]:
+    """The training budget of ``notebook`` under ``profile`` (read-only mapping)."""
+    if notebook not in BUDGETS:
+        raise KeyError(f"No budget for {notebook!r}. Known: {', '.join(sorted(BUDGETS))}")
+    profile = get_profile(profile)
+    return MappingProxyType(dict(BUDGETS[notebook][profile]))
+
+
+def set_seed(seed: int = DEFAULT_SEED) -> torch.Generator:
+    """Seed Python, NumPy and torch (all devices); return a torch.Generator with that seed."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds CUDA and MPS
+    return torch.Generator().manual_seed(seed)
+
+
+def versions() -> dict[str, str]:
+    """Versions of the libraries the course depends on (printed by ``setup``)."""
+    out = {"python": platform.python_version(), "torch": torch.__version__}
+    for mod in ("torchvision", "diffusers", "numpy"):
+        try:
+            out[mod] = __import__(mod).__version__
+        except ImportError:  # pragma: no cover - only in a broken environment
+            out[mod] = "missing"
+    return out
+
+
+def setup(notebook: str, seed: int = DEFAULT_SEED, verbose: bool = True) -> RunConfig:
+    """First call of every notebook: choose profile and device, seed, print them.
+
+    Threads: on CPU torch uses every core it sees, which is what we want on a laptop.
+    """
+    device = get_device()
+    profile = get_profile(device=device)
+    set_seed(seed)
+    cfg = RunConfig(notebook, profile, device, seed, budget(notebook, profile))
+    if verbose:
+        vers = " ".join(f"{k}={v}" for k, v in versions().items())
+        print(f"{notebook}: {cfg}\n{vers}\nbudget: {dict(cfg.budget)}")
+    return cfg

@@ -1,0 +1,120 @@
+"""The original GAN (Goodfellow et al. 2014): MLP networks, step functions, closed forms.
+
+Notebook 01 prints ``discriminator_step`` and ``generator_step`` with ``inspect.getsource``:
+they are deliberately tiny. Names follow one vocabulary: ``net_G``, ``net_D``, ``X`` (real
+batch), ``Z`` (latent batch), ``trainer_D`` / ``trainer_G`` (optimisers).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .losses import GeneratorLoss, discriminator_loss, generator_loss
+
+
+def mlp(sizes: list[int], act: type[nn.Module] = nn.ReLU, out_act: nn.Module | None = None) -> nn.Sequential:
+    """Linear layers of the given sizes with ``act`` between them (and ``out_act`` last)."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(act())
+    if out_act is not None:
+        layers.append(out_act)
+    return nn.Sequential(*layers)
+
+
+def xavier_init(module: nn.Module) -> nn.Module:
+    """Xavier/Glorot-uniform weights and zero biases for every Linear layer."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+    return module
+
+
+class Generator(nn.Module):
+    """MLP generator z (latent_dim) -> image (1, 28, 28) in [-1, 1] (the 100-128-784 layout)."""
+
+    def __init__(self, latent_dim: int = 100, hidden: int = 128, image_shape=(1, 28, 28)):
+        super().__init__()
+        self.latent_dim, self.image_shape = latent_dim, tuple(image_shape)
+        self.net = xavier_init(mlp([latent_dim, hidden, math.prod(image_shape)], out_act=nn.Tanh()))
+
+    def forward(self, Z: torch.Tensor) -> torch.Tensor:
+        return self.net(Z).view(-1, *self.image_shape)
+
+
+class Discriminator(nn.Module):
+    """MLP discriminator image -> logit l(x), D(x) = sigmoid(l) (the 784-128-1 layout)."""
+
+    def __init__(self, hidden: int = 128, image_shape=(1, 28, 28)):
+        super().__init__()
+        self.net = xavier_init(mlp([math.prod(image_shape), hidden, 1]))
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        return self.net(X.flatten(1)).squeeze(1)
+
+
+def discriminator_step(X, Z, net_D, net_G, trainer_D) -> dict[str, torch.Tensor]:
+    """One ascent step of V(D, G) for D (notebook 01); G is held fixed (``detach``)."""
+    trainer_D.zero_grad(set_to_none=True)
+    real_logits = net_D(X)
+    fake_logits = net_D(net_G(Z).detach())
+    loss_D = discriminator_loss(real_logits, fake_logits)
+    loss_D.backward()
+    trainer_D.step()
+    return {
+        "loss_D": loss_D.detach(),
+        "D_real": torch.sigmoid(real_logits).mean().detach(),
+        "D_fake": torch.sigmoid(fake_logits).mean().detach(),
+    }
+
+
+def generator_step(Z, net_D, net_G, trainer_G, kind: GeneratorLoss = "non_saturating") -> dict[str, torch.Tensor]:
+    """One step for G with the saturating or non-saturating loss (notebook 01).
+
+    Only ``trainer_G`` steps; D's gradients computed on the way are cleared by its own
+    ``zero_grad`` before its next step.
+    """
+    trainer_G.zero_grad(set_to_none=True)
+    loss_G = generator_loss(net_D(net_G(Z)), kind)
+    loss_G.backward()
+    trainer_G.step()
+    return {"loss_G": loss_G.detach()}
+
+
+# ---------------------------------------------------------------------------------------
+# Closed forms (Goodfellow et al. 2014, Proposition 1 and Theorem 1)
+# ---------------------------------------------------------------------------------------
+def optimal_discriminator(p_data: torch.Tensor, p_g: torch.Tensor) -> torch.Tensor:
+    """D*(x) = p_data(x) / (p_data(x) + p_g(x)), elementwise on densities (Proposition 1).
+
+    Where both densities are 0 D* is undefined; we return 0.5 there.
+    """
+    total = p_data + p_g
+    return torch.where(total > 0, p_data / total.clamp_min(1e-30), torch.full_like(total, 0.5))
+
+
+def js_divergence(p: torch.Tensor, q: torch.Tensor, dx: float) -> float:
+    """Jensen-Shannon divergence (nats) of two densities tabulated on a uniform grid.
+
+    JSD(p || q) = 1/2 KL(p || m) + 1/2 KL(q || m), m = (p + q)/2; trapezoid-free Riemann sum
+    is enough on a fine grid. Theorem 1: V(D*, G) = -log 4 + 2 JSD(p_data || p_g).
+    """
+    m = (p + q) / 2
+
+    def kl(a: torch.Tensor) -> torch.Tensor:
+        mask = a > 0
+        return (a[mask] * (a[mask] / m[mask]).log()).sum() * dx
+
+    return float(0.5 * kl(p) + 0.5 * kl(q))
+
+
+def value_function(d: torch.Tensor, p_data: torch.Tensor, p_g: torch.Tensor, dx: float) -> float:
+    """V(D, G) = integral p_data log D + p_g log(1 - D) on a grid (eq. 1 written as integrals)."""
+    d = d.clamp(1e-7, 1 - 1e-7)
+    return float(((p_data * d.log() + p_g * (1 - d).log()) * dx).sum())
