@@ -40,8 +40,12 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         # toy_steps: 1-D GAN steps per loss when comparing saturating / non-saturating.
         # mnist_steps: MLP GAN steps on mnist5k; snapshots: grids saved along the way.
         "smoke": dict(d_star_steps=300, toy_steps=200, mnist_steps=60, batch_size=64, snapshots=3),
-        "fast": dict(d_star_steps=3000, toy_steps=2000, mnist_steps=6000, batch_size=64, snapshots=4),
-        "full": dict(d_star_steps=5000, toy_steps=5000, mnist_steps=30000, batch_size=64, snapshots=6),
+        "fast": dict(
+            d_star_steps=3000, toy_steps=2000, mnist_steps=6000, batch_size=64, snapshots=4
+        ),
+        "full": dict(
+            d_star_steps=5000, toy_steps=5000, mnist_steps=30000, batch_size=64, snapshots=6
+        ),
     },
     "metrics": {
         # classifier_epochs: the LeNet used for classifier-FID (trained by

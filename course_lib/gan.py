@@ -15,7 +15,9 @@ from torch import nn
 from .losses import GeneratorLoss, discriminator_loss, generator_loss
 
 
-def mlp(sizes: list[int], act: type[nn.Module] = nn.ReLU, out_act: nn.Module | None = None) -> nn.Sequential:
+def mlp(
+    sizes: list[int], act: type[nn.Module] = nn.ReLU, out_act: nn.Module | None = None
+) -> nn.Sequential:
     """Linear layers of the given sizes with ``act`` between them (and ``out_act`` last)."""
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -74,7 +76,9 @@ def discriminator_step(X, Z, net_D, net_G, trainer_D) -> dict[str, torch.Tensor]
     }
 
 
-def generator_step(Z, net_D, net_G, trainer_G, kind: GeneratorLoss = "non_saturating") -> dict[str, torch.Tensor]:
+def generator_step(
+    Z, net_D, net_G, trainer_G, kind: GeneratorLoss = "non_saturating"
+) -> dict[str, torch.Tensor]:
     """One step for G with the saturating or non-saturating loss (notebook 01).
 
     Only ``trainer_G`` steps; D's gradients computed on the way are cleared by its own

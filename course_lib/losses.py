@@ -26,7 +26,9 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
 
 
-def generator_loss(fake_logits: torch.Tensor, kind: GeneratorLoss = "non_saturating") -> torch.Tensor:
+def generator_loss(
+    fake_logits: torch.Tensor, kind: GeneratorLoss = "non_saturating"
+) -> torch.Tensor:
     """Generator loss on the discriminator's logits for fakes.
 
     saturating: mean log(1 - D(G(z))) = -mean softplus(l); gradient wrt l is -D, which
@@ -37,7 +39,9 @@ def generator_loss(fake_logits: torch.Tensor, kind: GeneratorLoss = "non_saturat
         return -F.softplus(fake_logits).mean()
     if kind == "non_saturating":
         return F.softplus(-fake_logits).mean()
-    raise ValueError(f"Unknown generator loss {kind!r}. Allowed values: {', '.join(GENERATOR_LOSSES)}")
+    raise ValueError(
+        f"Unknown generator loss {kind!r}. Allowed values: {', '.join(GENERATOR_LOSSES)}"
+    )
 
 
 def gradient_penalty(

@@ -97,7 +97,10 @@ _MAGIC = "course_lib-checkpoint-v1"
 
 
 def save_checkpoint(
-    path: str | Path, modules: Mapping[str, Any], step: int = 0, history: History | None = None,
+    path: str | Path,
+    modules: Mapping[str, Any],
+    step: int = 0,
+    history: History | None = None,
     **extra: Any,
 ) -> Path:
     """Atomically write ``modules`` (name -> nn.Module or optimizer), step and history.
@@ -175,16 +178,20 @@ def autocast(device: torch.device | str, enabled: bool = True) -> contextlib.Abs
 
 
 def adam(
-    params: Iterable[torch.nn.Parameter], lr: float, betas: tuple[float, float] = (0.9, 0.999),
-    device: torch.device | str = "cpu", **kwargs: Any,
+    params: Iterable[torch.nn.Parameter],
+    lr: float,
+    betas: tuple[float, float] = (0.9, 0.999),
+    device: torch.device | str = "cpu",
+    **kwargs: Any,
 ) -> torch.optim.Adam:
     """Adam with the fused CUDA kernel on GPU (one launch for all parameters)."""
     fused = torch.device(device).type == "cuda"
     return torch.optim.Adam(params, lr=lr, betas=betas, fused=fused or None, **kwargs)
 
 
-def prepare(model: torch.nn.Module, device: torch.device | str, conv: bool = False,
-            compile: bool = False) -> torch.nn.Module:
+def prepare(
+    model: torch.nn.Module, device: torch.device | str, conv: bool = False, compile: bool = False
+) -> torch.nn.Module:
     """Move ``model`` to ``device``; on CUDA use channels_last for conv nets and optionally
     ``torch.compile``. Returns the (possibly compiled) model; parameters are shared."""
     device = torch.device(device)

@@ -22,14 +22,21 @@ def _axes(ax: plt.Axes | None, figsize=(5, 5)) -> plt.Axes:
 def image_grid(images: torch.Tensor, nrow: int = 8, value_range=(-1.0, 1.0)) -> torch.Tensor:
     """(B, C, H, W) images in ``value_range`` -> one (H', W', C) grid in [0, 1] for imshow."""
     grid = make_grid(
-        images.detach().float().cpu(), nrow=nrow, padding=2, normalize=True,
-        value_range=value_range, pad_value=1.0,
+        images.detach().float().cpu(),
+        nrow=nrow,
+        padding=2,
+        normalize=True,
+        value_range=value_range,
+        pad_value=1.0,
     )
     return grid.permute(1, 2, 0)
 
 
 def show_images(
-    images: torch.Tensor, nrow: int = 8, title: str = "", ax: plt.Axes | None = None,
+    images: torch.Tensor,
+    nrow: int = 8,
+    title: str = "",
+    ax: plt.Axes | None = None,
     value_range=(-1.0, 1.0),
 ) -> plt.Axes:
     """Show a batch of images as a grid (torchvision ``make_grid``)."""
@@ -41,7 +48,9 @@ def show_images(
 
 
 def show_snapshots(
-    snapshots: Mapping[int, torch.Tensor], nrow: int = 4, title: str = "Samples during training",
+    snapshots: Mapping[int, torch.Tensor],
+    nrow: int = 4,
+    title: str = "Samples during training",
 ) -> plt.Figure:
     """One grid per training step, side by side: ``{step: images}``."""
     n = len(snapshots)
@@ -54,8 +63,12 @@ def show_snapshots(
 
 
 def plot_history(
-    history: Mapping[str, Sequence[float]], keys: Sequence[str], title: str = "Training curves",
-    ylabel: str = "value", ax: plt.Axes | None = None, labels: Sequence[str] | None = None,
+    history: Mapping[str, Sequence[float]],
+    keys: Sequence[str],
+    title: str = "Training curves",
+    ylabel: str = "value",
+    ax: plt.Axes | None = None,
+    labels: Sequence[str] | None = None,
 ) -> plt.Axes:
     """Curves of ``history[key]`` against ``history["step"]`` for each key."""
     ax = _axes(ax, figsize=(6, 3.5))
@@ -70,8 +83,12 @@ def plot_history(
 
 
 def scatter_2d(
-    samples: torch.Tensor, dist=None, title: str = "Samples", ax: plt.Axes | None = None,
-    lim: float | None = None, n_contour: int = 200,
+    samples: torch.Tensor,
+    dist=None,
+    title: str = "Samples",
+    ax: plt.Axes | None = None,
+    lim: float | None = None,
+    n_contour: int = 200,
 ) -> plt.Axes:
     """Scatter (N, 2) samples; with a toy ``dist`` draw its means and density contours."""
     ax = _axes(ax)

@@ -18,14 +18,19 @@ from .viz import show_images
 MAX_SEED = 2**31 - 1
 
 
-def latent_pair(seed_a: int, seed_b: int, latent_dim: int, kind: str = "gaussian") -> tuple[torch.Tensor, torch.Tensor]:
+def latent_pair(
+    seed_a: int, seed_b: int, latent_dim: int, kind: str = "gaussian"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The two endpoint latents (each (latent_dim,)) drawn from seeds ``seed_a``, ``seed_b``."""
     for name, s in (("seed_a", seed_a), ("seed_b", seed_b)):
         if not isinstance(s, int) or not 0 <= s <= MAX_SEED:
             raise ValueError(f"{name} must be an integer in 0..{MAX_SEED}, got {s!r}")
     if kind not in LATENT_KINDS:
         raise ValueError(f"Unknown latent kind {kind!r}. Allowed values: {', '.join(LATENT_KINDS)}")
-    z = [sample_latent(1, latent_dim, kind, torch.Generator().manual_seed(s))[0] for s in (seed_a, seed_b)]
+    z = [
+        sample_latent(1, latent_dim, kind, torch.Generator().manual_seed(s))[0]
+        for s in (seed_a, seed_b)
+    ]
     return z[0], z[1]
 
 
@@ -69,8 +74,16 @@ class LatentInterpolationWidget:
     code to drive it; ``.result`` holds the last render.
     """
 
-    def __init__(self, decode, latent_dim: int, kind: str = "gaussian", device="cpu", frames: int = 8):
-        self.decode, self.latent_dim, self.kind, self.device, self.frames = decode, latent_dim, kind, device, frames
+    def __init__(
+        self, decode, latent_dim: int, kind: str = "gaussian", device="cpu", frames: int = 8
+    ):
+        self.decode, self.latent_dim, self.kind, self.device, self.frames = (
+            decode,
+            latent_dim,
+            kind,
+            device,
+            frames,
+        )
         self.seed_a = W.BoundedIntText(value=0, min=0, max=MAX_SEED, description="seed A")
         self.seed_b = W.BoundedIntText(value=1, min=0, max=MAX_SEED, description="seed B")
         self.t = W.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="t")
@@ -79,7 +92,9 @@ class LatentInterpolationWidget:
         self.result: dict[str, torch.Tensor] = {}
         for control in (self.seed_a, self.seed_b, self.t, self.mode):
             control.observe(self._on_change, names="value")
-        self.widget = W.VBox([W.HBox([self.seed_a, self.seed_b]), W.HBox([self.t, self.mode]), self.output])
+        self.widget = W.VBox(
+            [W.HBox([self.seed_a, self.seed_b]), W.HBox([self.t, self.mode]), self.output]
+        )
         self.render()
 
     def _on_change(self, _change) -> None:
@@ -87,18 +102,38 @@ class LatentInterpolationWidget:
 
     def render(self) -> dict[str, torch.Tensor]:
         self.result = render_interpolation(
-            self.decode, self.latent_dim, self.seed_a.value, self.seed_b.value, self.t.value,
-            self.mode.value, self.kind, self.frames, self.device,
+            self.decode,
+            self.latent_dim,
+            self.seed_a.value,
+            self.seed_b.value,
+            self.t.value,
+            self.mode.value,
+            self.kind,
+            self.frames,
+            self.device,
         )
         with self.output:
             self.output.clear_output(wait=True)
             fig = plt.figure(figsize=(9, 3.2))
             grid = fig.add_gridspec(2, 3, height_ratios=[1.6, 1])
-            titles = ("seed A (t = 0)", f"{self.mode.value}, t = {self.t.value:.2f}", "seed B (t = 1)")
+            titles = (
+                "seed A (t = 0)",
+                f"{self.mode.value}, t = {self.t.value:.2f}",
+                "seed B (t = 1)",
+            )
             for i, title in enumerate(titles):
-                show_images(self.result["images"][i : i + 1], nrow=1, title=title, ax=fig.add_subplot(grid[0, i]))
-            show_images(self.result["walk"], nrow=self.frames, title=f"{self.frames}-frame walk",
-                        ax=fig.add_subplot(grid[1, :]))
+                show_images(
+                    self.result["images"][i : i + 1],
+                    nrow=1,
+                    title=title,
+                    ax=fig.add_subplot(grid[0, i]),
+                )
+            show_images(
+                self.result["walk"],
+                nrow=self.frames,
+                title=f"{self.frames}-frame walk",
+                ax=fig.add_subplot(grid[1, :]),
+            )
             fig.tight_layout()
             plt.show()
         return self.result
