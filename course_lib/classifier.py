@@ -1,0 +1,201 @@
+"""The small MNIST classifier behind the image metrics ("classifier FID" practice).
+
+Inception-v3 weights cannot be downloaded offline, so, like many MNIST GAN papers, the course
+measures generated digits in the feature space of a small LeNet-style network of its own,
+trained on mnist5k train (4,500 real digits). The weights ship in ``data/classifier.pt``
+(< 1 MB) with their SHA-256 in ``data/classifier.sha256``; :func:`load_classifier` checks that
+checksum every time and refuses a missing or altered file with an error that names the
+command that regenerates it::
+
+    python -m course_lib.metrics train-classifier          # rewrite data/classifier.*
+    python -m course_lib.metrics train-classifier --check  # retrain in memory, compare
+
+Training is seeded (initial weights, batch order, augmentation) and takes well under two
+minutes on one CPU core. It is bit-for-bit repeatable with the same torch version and CPU
+type; another CPU may round differently in the last bits, which ``--check`` reports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import data_dir, load_images
+
+WEIGHTS_NAME = "classifier.pt"
+CHECKSUM_NAME = "classifier.sha256"
+TRAIN_COMMAND = "python -m course_lib.metrics train-classifier"
+
+# Training recipe (profile-independent on purpose: every learner gets the same weights).
+SEED = 0
+EPOCHS = 12
+BATCH_SIZE = 64
+LR = 2e-3
+MAX_SHIFT = 2.0  # pixels; random translations make the features robust to GAN jitter
+
+
+class ClassifierError(RuntimeError):
+    """The shipped classifier weights are missing, altered or not ours."""
+
+
+class MnistClassifier(nn.Module):
+    """LeNet-style digit classifier: (B, 1, 28, 28) in [-1, 1] -> logits (B, 10).
+
+    conv5x5(1->16) ReLU maxpool -> conv5x5(16->32) ReLU maxpool -> linear 1568->128 ReLU
+    (the 128-d penultimate *features* used by FID, precision/recall, density/coverage)
+    -> linear 128->10. About 215k parameters (LeCun et al. 1998 layout, ReLU and max-pool).
+    """
+
+    num_features = 128  # read by torchmetrics' FID for a custom feature extractor
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, 16, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # 14x14
+            nn.Conv2d(16, 32, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # 7x7
+            nn.Flatten(),
+        )
+        self.fc = nn.Sequential(nn.Linear(32 * 7 * 7, self.num_features), nn.ReLU())
+        self.head = nn.Linear(self.num_features, 10)
+
+    def features(self, X: torch.Tensor) -> torch.Tensor:
+        """Penultimate activations, shape (B, 128), for images (B, 1, 28, 28) in [-1, 1]."""
+        return self.fc(self.conv(X))
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """Class logits, shape (B, 10)."""
+        return self.head(self.features(X))
+
+
+def weights_path() -> Path:
+    """Where the shipped weights live: ``data/classifier.pt`` (or under ``COURSE_DATA_DIR``)."""
+    return data_dir() / WEIGHTS_NAME
+
+
+def checksum_path(weights: Path | None = None) -> Path:
+    """The SHA-256 file next to the weights (``sha256sum -c`` format)."""
+    weights = weights_path() if weights is None else Path(weights)
+    return weights.with_name(weights.stem + ".sha256")
+
+
+def sha256(data: bytes) -> str:
+    """Hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _random_shift(X: torch.Tensor, max_shift: float, generator: torch.Generator) -> torch.Tensor:
+    """Translate each image by a random (dx, dy) in [-max_shift, max_shift] pixels."""
+    n = X.shape[0]
+    shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * max_shift * (2 / X.shape[-1])
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1.0
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(theta, list(X.shape), align_corners=False)
+    # background of mnist is -1: shift (X + 1) with zero padding, then map back
+    return F.grid_sample(X + 1, grid, align_corners=False, padding_mode="zeros") - 1
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Fraction of ``images`` (N, 1, 28, 28) in [-1, 1] whose argmax logit equals ``labels``."""
+    model.eval()
+    preds = torch.cat([model(x).argmax(1) for x in images.split(500)])
+    return float((preds == labels).float().mean())
+
+
+def train_classifier(
+    epochs: int = EPOCHS, seed: int = SEED, verbose: bool = True
+) -> tuple[MnistClassifier, dict[str, float]]:
+    """Train :class:`MnistClassifier` on mnist5k train with Adam and random shifts (CPU).
+
+    Returns the model (eval mode) and ``{"train_accuracy", "test_accuracy", "seconds"}``,
+    accuracies measured on un-augmented mnist5k train (4,500) and test (500).
+    """
+    start = time.perf_counter()
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = MnistClassifier()
+    X, y = load_images("mnist5k", "train")
+    X_test, y_test = load_images("mnist5k", "test")
+    opt = torch.optim.Adam(model.parameters(), lr=LR)
+    steps_per_epoch = len(X) // BATCH_SIZE
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=LR, total_steps=epochs * steps_per_epoch
+    )
+    for epoch in range(epochs):
+        model.train()
+        perm = torch.randperm(len(X), generator=gen)
+        for i in range(steps_per_epoch):
+            idx = perm[i * BATCH_SIZE : (i + 1) * BATCH_SIZE]
+            loss = F.cross_entropy(model(_random_shift(X[idx], MAX_SHIFT, gen)), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+        if verbose:
+            print(f"epoch {epoch + 1}/{epochs}: last batch loss {loss.item():.3f}")
+    stats = {
+        "train_accuracy": accuracy(model, X, y),
+        "test_accuracy": accuracy(model, X_test, y_test),
+        "seconds": time.perf_counter() - start,
+    }
+    return model.eval(), stats
+
+
+def serialize(model: nn.Module) -> bytes:
+    """The weights file's bytes: ``torch.save`` of the state dict (deterministic)."""
+    buf = io.BytesIO()
+    torch.save({k: v.contiguous() for k, v in model.state_dict().items()}, buf)
+    return buf.getvalue()
+
+
+def save_classifier(model: nn.Module, path: str | Path | None = None) -> str:
+    """Write the weights and their ``.sha256`` file; return the hex digest."""
+    path = weights_path() if path is None else Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = serialize(model)
+    digest = sha256(data)
+    path.write_bytes(data)
+    checksum_path(path).write_text(f"{digest}  {path.name}\n")
+    return digest
+
+
+def load_classifier(
+    path: str | Path | None = None, device: torch.device | str = "cpu"
+) -> MnistClassifier:
+    """Load the shipped classifier after checking its SHA-256; eval mode, on ``device``.
+
+    Raises :class:`ClassifierError` (naming the command that regenerates the file) when the
+    weights or the checksum file are missing, the checksum differs, or the file does not load.
+    """
+    path = weights_path() if path is None else Path(path)
+    sums = checksum_path(path)
+    fix = f"Regenerate both files with `{TRAIN_COMMAND}` (about a minute on CPU)."
+    if not path.exists() or not sums.exists():
+        missing = path if not path.exists() else sums
+        raise ClassifierError(f"The metrics classifier file {missing} is missing. {fix}")
+    data = path.read_bytes()
+    expected = sums.read_text().split()[0] if sums.read_text().strip() else ""
+    if sha256(data) != expected:
+        raise ClassifierError(
+            f"{path} does not match its checksum in {sums} (got {sha256(data)[:12]}..., "
+            f"expected {expected[:12]}...): the file is corrupt or was changed, so it was "
+            f"not used. {fix}"
+        )
+    model = MnistClassifier()
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except Exception as err:
+        raise ClassifierError(f"{path} is not a MnistClassifier state dict ({err}). {fix}") from err
+    return model.eval().to(device)

@@ -1,0 +1,96 @@
+"""DCGAN for 28x28 digits (Radford et al. 2016), sized for a CPU (notebook 02).
+
+The paper's guidelines (section 3), which both networks follow:
+
+- no pooling: strided convolutions in D, transposed (fractionally strided) convolutions in G;
+- BatchNorm in both networks, except G's output layer and D's input layer;
+- ReLU in G with Tanh on the output, LeakyReLU(0.2) in D;
+- weights drawn from N(0, 0.02) (BatchNorm scales from N(1, 0.02), biases 0).
+
+Shapes: G maps Z (B, latent_dim) to images (B, 1, 28, 28) in [-1, 1] through 7x7 -> 14x14
+-> 28x28 feature maps; D maps images to one logit each, shape (B,) (use it with the losses in
+:mod:`course_lib.losses` and the step functions in :mod:`course_lib.gan`, which work for any
+``net_G`` / ``net_D`` with these shapes).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def dcgan_init(module: nn.Module) -> nn.Module:
+    """DCGAN initialisation (paper section 4): conv weights ~ N(0, 0.02), BatchNorm weights
+    ~ N(1, 0.02), biases 0. Applied in place to every submodule; returns ``module``."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+    return module
+
+
+class DCGANGenerator(nn.Module):
+    """DCGAN generator: Z (B, latent_dim) -> images (B, 1, 28, 28) in [-1, 1].
+
+    ConvTranspose2d 7x7 projects z to a (2 * channels) x 7 x 7 map, then two stride-2
+    ConvTranspose2d (kernel 4, padding 1) double the size: 7 -> 14 -> 28. BatchNorm + ReLU
+    after every layer but the last, which is Tanh (Radford et al. 2016, Fig. 1 scaled to
+    MNIST). ``channels`` = 64 gives about 0.5 M parameters.
+
+    Args:
+        latent_dim: size of z (100 in the paper).
+        channels: width of the 14x14 layer; the 7x7 layer has twice as many.
+    """
+
+    def __init__(self, latent_dim: int = 100, channels: int = 64) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+        c = channels
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(latent_dim, 2 * c, 7, 1, 0, bias=False),  # 1x1 -> 7x7
+            nn.BatchNorm2d(2 * c),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(2 * c, c, 4, 2, 1, bias=False),  # 7x7 -> 14x14
+            nn.BatchNorm2d(c),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(c, 1, 4, 2, 1),  # 14x14 -> 28x28
+            nn.Tanh(),
+        )
+        dcgan_init(self)
+
+    def forward(self, Z: torch.Tensor) -> torch.Tensor:
+        """Z: (B, latent_dim) -> (B, 1, 28, 28) in [-1, 1]."""
+        return self.net(Z.view(Z.shape[0], self.latent_dim, 1, 1))
+
+
+class DCGANDiscriminator(nn.Module):
+    """DCGAN discriminator: images (B, 1, 28, 28) in [-1, 1] -> logits (B,).
+
+    Two stride-2 Conv2d (kernel 4, padding 1): 28 -> 14 -> 7, LeakyReLU(0.2) after each,
+    BatchNorm on the second only (not on the input layer), then a 7x7 convolution to one
+    logit. No sigmoid: D(x) = sigmoid(logit), applied inside the losses for stability.
+
+    Args:
+        channels: width of the 14x14 layer; the 7x7 layer has twice as many.
+    """
+
+    def __init__(self, channels: int = 64) -> None:
+        super().__init__()
+        c = channels
+        self.net = nn.Sequential(
+            nn.Conv2d(1, c, 4, 2, 1),  # 28 -> 14
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(c, 2 * c, 4, 2, 1, bias=False),  # 14 -> 7
+            nn.BatchNorm2d(2 * c),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(2 * c, 1, 7, 1, 0),  # 7 -> 1
+        )
+        dcgan_init(self)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """X: (B, 1, 28, 28) -> logits (B,)."""
+        return self.net(X).flatten()
