@@ -48,9 +48,10 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         ),
     },
     "metrics": {
-        # classifier_epochs: the LeNet used for classifier-FID (trained by
-        # `python -m course_lib.metrics train`; profile-independent on purpose so the
-        # shipped weights are the same everywhere).
+        # fid_samples: generated images scored against real ones by course_lib.metrics.
+        # The classifier behind the metrics is profile-independent on purpose (recipe in
+        # course_lib/classifier.py, `python -m course_lib.metrics train-classifier`), so the
+        # shipped weights are the same everywhere.
         "smoke": dict(fid_samples=500),
         "fast": dict(fid_samples=2000),
         "full": dict(fid_samples=5000),

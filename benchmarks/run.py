@@ -1,0 +1,258 @@
+"""Run the course's benchmarks and regenerate benchmarks/results.json and RESULTS.md.
+
+Usage::
+
+    python -m benchmarks.run                 # every benchmarks/bench_*.py (what `make bench` does)
+    python -m benchmarks.run speed metrics   # only these; other results are kept
+
+Profile: quality benchmarks run in the ``fast`` profile unless ``COURSE_PROFILE`` is set to
+``smoke``, ``fast`` or ``full`` (``auto`` or unset means ``fast`` here).
+
+Writing a benchmark
+-------------------
+Add ``benchmarks/bench_<name>.py`` with ``def run(profile: str) -> dict[str, dict]``. It
+returns flat keys (``"speed.mlp_gan.ratio_vs_tutorial"``, ``"nb02.dcgan.fid"``, ...) mapped
+to records::
+
+    {"value": float, "anchor": str | None, "unit": str, "profile": str,
+     "seeds": list[int], "notes": str}
+
+``anchor`` is the published number and its source (``"VEEGAN Table 1: 8 modes"``) or None.
+Free text for RESULTS.md (how it was measured, where the time goes, caveats) goes in one of
+two places, both rendered as Markdown under a ``## <name>`` heading:
+
+- the special key ``"_notes"`` in the returned dict, with a Markdown *string* as its value
+  (for text that depends on the measurements), and/or
+- a module-level ``NOTES`` string (for fixed text).
+
+What this runner adds
+---------------------
+Each record gets ``bench`` (the module's name), ``date`` (UTC, ISO 8601), ``machine`` (CPU
+model, cores, torch version, device) and ``command`` (how to reproduce it); each module also
+gets a ``bench.<name>.runtime_s`` record. ``results.json`` holds the records under their keys
+(sorted), plus one non-metric key, ``"_sections"`` (name -> Markdown), which readers should
+skip; non-finite values are stored as ``null``. A re-run of a module replaces all of that
+module's previous records, so a key it no longer produces disappears. ``RESULTS.md`` is
+regenerated from ``results.json`` alone: one table, then the sections.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib
+import importlib.util
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+RESULTS_JSON = HERE / "results.json"
+RESULTS_MD = HERE / "RESULTS.md"
+REQUIRED = {"value": (int, float), "unit": str, "profile": str, "seeds": list, "notes": str}
+SECTIONS = "_sections"
+
+
+class BenchmarkError(RuntimeError):
+    """A benchmark module is missing or returned something malformed."""
+
+
+def available(bench_dir: Path = HERE) -> list[str]:
+    """Names of the benchmarks in ``bench_dir`` (``bench_<name>.py`` -> ``<name>``)."""
+    return sorted(p.stem[len("bench_") :] for p in Path(bench_dir).glob("bench_*.py"))
+
+
+def load_module(name: str, bench_dir: Path = HERE) -> ModuleType:
+    """Import ``bench_<name>`` from ``bench_dir`` (the package itself by default)."""
+    if Path(bench_dir).resolve() == HERE:
+        return importlib.import_module(f"benchmarks.bench_{name}")
+    path = Path(bench_dir) / f"bench_{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def bench_profile() -> str:
+    """The profile for quality benchmarks: COURSE_PROFILE if smoke/fast/full, else fast."""
+    value = os.environ.get("COURSE_PROFILE", "auto").strip().lower()
+    if value in ("", "auto"):
+        return "fast"
+    if value not in ("smoke", "fast", "full"):
+        raise BenchmarkError(
+            f"COURSE_PROFILE={value!r} is not a profile. Allowed values: smoke, fast, full, auto."
+        )
+    return value
+
+
+def machine() -> str:
+    """'CPU model, N cores, torch X, device' for the record."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    if sys.platform == "darwin":
+        cpu = platform.machine() + " Mac"
+    device = "cpu"
+    if torch.cuda.is_available():
+        device = "cuda " + torch.cuda.get_device_name(0)
+    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        device = "mps"
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {device}"
+
+
+def _check_records(name: str, out: Any) -> tuple[dict[str, dict], str]:
+    if not isinstance(out, dict):
+        raise BenchmarkError(f"bench_{name}.run() must return a dict, got {type(out).__name__}")
+    out = dict(out)
+    notes = out.pop("_notes", "")
+    if not isinstance(notes, str):
+        raise BenchmarkError(f"bench_{name}: '_notes' must be a Markdown string")
+    for key, rec in out.items():
+        if not isinstance(rec, dict):
+            raise BenchmarkError(f"bench_{name}: record {key!r} must be a dict")
+        for field, types in REQUIRED.items():
+            if field not in rec or not isinstance(rec[field], types):
+                raise BenchmarkError(
+                    f"bench_{name}: record {key!r} needs {field!r} of type "
+                    f"{getattr(types, '__name__', types)}; got {rec.get(field)!r}. "
+                    "Records are {value, anchor, unit, profile, seeds, notes}."
+                )
+        if rec.get("anchor") is not None and not isinstance(rec["anchor"], str):
+            raise BenchmarkError(f"bench_{name}: 'anchor' of {key!r} must be a string or None")
+    return out, notes
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def run_benchmarks(
+    names: list[str] | None = None,
+    *,
+    bench_dir: Path = HERE,
+    results_json: Path = RESULTS_JSON,
+    results_md: Path = RESULTS_MD,
+    profile: str | None = None,
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Run benchmarks ``names`` (all when None), merge into ``results_json``, rewrite the
+    Markdown; return the merged results."""
+    every = available(bench_dir)
+    names = list(names) if names else every
+    unknown = [n for n in names if n not in every]
+    if unknown:
+        raise BenchmarkError(
+            f"Unknown benchmark(s) {', '.join(unknown)}. Available: {', '.join(every)} "
+            f"(files bench_<name>.py in {bench_dir})."
+        )
+    profile = profile or bench_profile()
+    command = command or "python -m benchmarks.run " + " ".join(sys.argv[1:])
+    results: dict[str, Any] = {}
+    if Path(results_json).exists():
+        results = json.loads(Path(results_json).read_text())
+    sections: dict[str, str] = results.pop(SECTIONS, {})
+    stamp = {"machine": machine(), "command": command.strip()}
+    for name in names:
+        module = load_module(name, bench_dir)
+        print(f"== bench_{name} (profile {profile})", flush=True)
+        start = time.perf_counter()
+        records, notes = _check_records(name, module.run(profile))
+        seconds = time.perf_counter() - start
+        records[f"bench.{name}.runtime_s"] = dict(
+            value=seconds, anchor=None, unit="s", profile=profile, seeds=[], notes="wall clock"
+        )
+        date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+        results = {k: v for k, v in results.items() if v.get("bench") != name}
+        for key, rec in records.items():
+            rec = dict(rec, value=_finite(rec["value"]), bench=name, date=date, **stamp)
+            rec.setdefault("anchor", None)
+            results[key] = rec
+        text = "\n\n".join(t for t in (getattr(module, "NOTES", "").strip(), notes.strip()) if t)
+        if text:
+            sections[name] = text
+        else:
+            sections.pop(name, None)
+        print(f"   {len(records)} records in {seconds:.0f} s", flush=True)
+    merged = {k: results[k] for k in sorted(results)}
+    merged[SECTIONS] = {k: sections[k] for k in sorted(sections)}
+    Path(results_json).write_text(json.dumps(merged, indent=1) + "\n")
+    Path(results_md).write_text(render_markdown(merged))
+    return merged
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
+        return f"{value:.3g}"
+    return f"{value:.4g}"
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    """RESULTS.md from the merged results: one table, then each module's section."""
+    lines = [
+        "# Benchmark results",
+        "",
+        "Generated by `python -m benchmarks.run` (`make bench`) from `results.json`; do not edit",
+        "by hand. Each row says how it was measured; the sections below explain the numbers.",
+        "",
+        "| metric | our value | unit | published anchor | profile | seeds | date | machine "
+        "| command |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key, rec in results.items():
+        if key == SECTIONS:
+            continue
+        seeds = ",".join(str(s) for s in rec.get("seeds", [])) or "-"
+        cells = [
+            f"`{key}`",
+            _fmt(rec.get("value")),
+            rec.get("unit", ""),
+            rec.get("anchor") or "-",
+            rec.get("profile", ""),
+            seeds,
+            rec.get("date", ""),
+            rec.get("machine", ""),
+            f"`{rec.get('command', '')}`",
+        ]
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
+    notes = [(k, r.get("notes", "")) for k, r in results.items() if k != SECTIONS]
+    lines += ["", "Notes per row:", ""]
+    lines += [f"- `{k}`: {n}" for k, n in notes if n]
+    for name, text in results.get(SECTIONS, {}).items():
+        lines += ["", f"## {name}", "", text]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``python -m benchmarks.run [name ...]``."""
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help") for a in argv):
+        print(__doc__)
+        return 0
+    command = "python -m benchmarks.run " + " ".join(argv)
+    if os.environ.get("COURSE_PROFILE", "auto") not in ("", "auto"):
+        command = f"COURSE_PROFILE={os.environ['COURSE_PROFILE']} {command}"
+    try:
+        run_benchmarks(argv or None, command=command)
+    except BenchmarkError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {RESULTS_JSON} and {RESULTS_MD}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,109 @@
+"""The benchmark runner (benchmarks/run.py) on tiny fake bench modules in tmp_path (fast)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks import run as runner
+
+FAKE = """
+NOTES = "fixed text"
+
+def run(profile):
+    return {
+        "fake.score": {"value": VALUE, "anchor": "Paper Table 1: 2.0", "unit": "x",
+                       "profile": profile, "seeds": [0, 1], "notes": "how"},
+        "fake.inf": {"value": float("inf"), "anchor": None, "unit": "nats",
+                     "profile": profile, "seeds": [0], "notes": ""},
+        "_notes": "measured text VALUE",
+    }
+"""
+
+
+def _write(tmp_path, name, value, extra=""):
+    (tmp_path / f"bench_{name}.py").write_text(FAKE.replace("VALUE", str(value)) + extra)
+
+
+@pytest.fixture
+def paths(tmp_path):
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    _write(bench, "alpha", 1.5)
+    _write(bench, "beta", 3.0)
+    (bench / "helper.py").write_text("raise RuntimeError('not a benchmark')\n")
+    return dict(bench_dir=bench, results_json=tmp_path / "r.json", results_md=tmp_path / "R.md")
+
+
+def test_runs_every_benchmark_and_writes_both_files(paths):
+    assert runner.available(paths["bench_dir"]) == ["alpha", "beta"]
+    out = runner.run_benchmarks(profile="smoke", command="cmd", **paths)
+    data = json.loads(paths["results_json"].read_text())
+    assert data == out
+    rec = data["fake.score"]  # beta ran last and owns the shared key
+    assert rec["value"] == 3.0 and rec["bench"] == "beta" and rec["profile"] == "smoke"
+    assert rec["command"] == "cmd" and rec["seeds"] == [0, 1]
+    assert "cores" in rec["machine"] and "torch" in rec["machine"] and rec["date"]
+    assert data["fake.inf"]["value"] is None  # JSON has no inf
+    assert data["bench.alpha.runtime_s"]["unit"] == "s"
+    assert data["_sections"]["beta"] == "fixed text\n\nmeasured text 3.0"
+    md = paths["results_md"].read_text()
+    assert "| `fake.score` | 3 | x | Paper Table 1: 2.0 | smoke | 0,1 |" in md
+    assert "## beta" in md and "measured text 3.0" in md and "n/a" in md
+
+
+def test_subset_merges_and_keeps_other_keys(paths):
+    bench = paths["bench_dir"]
+    (bench / "bench_beta.py").unlink()
+    _write(bench, "alpha", 1.5, extra="\nNOTES = ''\n")
+    _write(bench, "gamma", 9.0)
+    runner.run_benchmarks(profile="fast", command="first", **paths)
+    json_path = paths["results_json"]
+    data = json.loads(json_path.read_text())
+    data["other.key"] = {"value": 7.0, "bench": "someone_else", "unit": "x", "notes": ""}
+    json_path.write_text(json.dumps(data))
+    # rerun only alpha, which now produces a different key: its old keys go, others stay
+    (bench / "bench_alpha.py").write_text(
+        "def run(profile):\n    return {'alpha.only': {'value': 2, 'anchor': None, 'unit': 'x',"
+        " 'profile': profile, 'seeds': [], 'notes': ''}}\n"
+    )
+    runner.run_benchmarks(["alpha"], profile="fast", command="second", **paths)
+    data = json.loads(json_path.read_text())
+    assert data["alpha.only"]["command"] == "second"
+    assert data["other.key"]["value"] == 7.0
+    assert data["fake.score"]["bench"] == "gamma"  # gamma's records are untouched
+    assert "alpha" not in data["_sections"] and "gamma" in data["_sections"]
+    assert "`other.key`" in paths["results_md"].read_text()
+
+
+def test_unknown_name_lists_available(paths):
+    with pytest.raises(runner.BenchmarkError, match="Available: alpha, beta"):
+        runner.run_benchmarks(["nope"], **paths)
+
+
+def test_malformed_record_names_module_and_field(paths):
+    (paths["bench_dir"] / "bench_bad.py").write_text(
+        "def run(profile):\n    return {'k': {'value': 'high', 'unit': 'x'}}\n"
+    )
+    with pytest.raises(runner.BenchmarkError, match=r"bench_bad.*'value'"):
+        runner.run_benchmarks(["bad"], **paths)
+
+
+@pytest.mark.parametrize(("env", "expected"), [(None, "fast"), ("auto", "fast"), ("full", "full")])
+def test_profile_defaults_to_fast(monkeypatch, env, expected):
+    if env is None:
+        monkeypatch.delenv("COURSE_PROFILE", raising=False)
+    else:
+        monkeypatch.setenv("COURSE_PROFILE", env)
+    assert runner.bench_profile() == expected
+    monkeypatch.setenv("COURSE_PROFILE", "quick")
+    with pytest.raises(runner.BenchmarkError, match="smoke, fast, full"):
+        runner.bench_profile()
+
+
+def test_real_modules_follow_the_interface():
+    names = runner.available()
+    assert {"metrics", "speed"} <= set(names)
+    for name in names:
+        assert callable(runner.load_module(name).run)

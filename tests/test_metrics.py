@@ -1,0 +1,219 @@
+"""course_lib.metrics on inputs with known answers, and the classifier's checksum handling."""
+
+from __future__ import annotations
+
+import math
+import shutil
+
+import pytest
+import torch
+
+from course_lib import classifier as clf
+from course_lib import metrics
+from course_lib.data import load_images, toy_distribution
+
+
+@pytest.fixture(scope="module")
+def real():
+    """200 test digits and 400 train digits, drawn with fixed seeds (fast)."""
+    X_test, _ = load_images("mnist5k", "test")
+    X_train, _ = load_images("mnist5k", "train")
+    g = torch.Generator().manual_seed(0)
+    return X_test[torch.randperm(len(X_test), generator=g)[:200]], X_train[
+        torch.randperm(len(X_train), generator=g)[:400]
+    ]
+
+
+# --------------------------------------------------------------------------- mode_coverage
+@pytest.mark.parametrize("name", ["ring8", "grid25"])
+def test_exact_samples_cover_every_mode(name):
+    dist = toy_distribution(name)
+    out = metrics.mode_coverage(dist.sample(20_000, torch.Generator().manual_seed(0)), name)
+    assert out["modes"] == len(dist.means)
+    # P(||x - mu|| <= 3 sigma) for a 2-D isotropic Gaussian is 1 - exp(-9/2) = 0.98889
+    assert out["high_quality"] == pytest.approx(1 - math.exp(-4.5), abs=0.003)
+    assert 0 <= out["reverse_kl"] < 0.01
+    assert isinstance(out["modes"], int)
+
+
+@pytest.mark.parametrize("name", ["ring8", "grid25"])
+def test_all_samples_at_one_mean_is_one_mode(name):
+    dist = toy_distribution(name)
+    out = metrics.mode_coverage(dist.means[3].repeat(50, 1), name)
+    assert out == {
+        "modes": 1,
+        "high_quality": 1.0,
+        "reverse_kl": pytest.approx(math.log(len(dist.means))),
+    }
+
+
+def test_far_noise_captures_nothing():
+    far = 100 + torch.randn(500, 2, generator=torch.Generator().manual_seed(0))
+    out = metrics.mode_coverage(far, "grid25")
+    assert out["modes"] == 0 and out["high_quality"] == 0.0
+    assert out["reverse_kl"] == math.inf
+
+
+def test_half_the_modes_balanced():
+    dist = toy_distribution("ring8")
+    samples = dist.means[:4].repeat(10, 1)
+    out = metrics.mode_coverage(samples, "ring8")
+    assert out["modes"] == 4
+    assert out["reverse_kl"] == pytest.approx(math.log(2))  # uniform on half: log(8/4)
+
+
+def test_mode_coverage_errors_speak_to_learner():
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        metrics.mode_coverage(torch.zeros(10, 3), "ring8")
+    with pytest.raises(ValueError, match="ring8, grid25"):
+        metrics.mode_coverage(torch.zeros(10, 2), "ring9")
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.mode_coverage(torch.full((4, 2), float("nan")), "ring8")
+
+
+# --------------------------------------------------------------------------- classifier
+def test_shipped_classifier_matches_checksum_and_is_small():
+    path = clf.weights_path()
+    assert path.stat().st_size < 1_000_000
+    digest = clf.checksum_path().read_text().split()[0]
+    assert clf.sha256(path.read_bytes()) == digest
+    net = clf.load_classifier()
+    assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    assert net.features(torch.zeros(2, 1, 28, 28)).shape == (2, 128)
+
+
+def test_shipped_classifier_is_accurate():
+    X, y = load_images("mnist5k", "test")
+    assert clf.accuracy(metrics.get_classifier(), X, y) >= 0.97
+
+
+def _copy_weights(tmp_path):
+    w = tmp_path / "classifier.pt"
+    shutil.copy(clf.weights_path(), w)
+    shutil.copy(clf.checksum_path(), tmp_path / "classifier.sha256")
+    return w
+
+
+def test_corrupt_weights_are_refused_with_the_command(tmp_path):
+    w = _copy_weights(tmp_path)
+    data = bytearray(w.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte
+    w.write_bytes(bytes(data))
+    with pytest.raises(clf.ClassifierError, match="train-classifier") as err:
+        clf.load_classifier(w)
+    assert "checksum" in str(err.value)
+
+
+def test_truncated_weights_are_refused(tmp_path):
+    w = _copy_weights(tmp_path)
+    w.write_bytes(w.read_bytes()[:1000])
+    with pytest.raises(clf.ClassifierError, match="not used"):
+        clf.load_classifier(w)
+
+
+@pytest.mark.parametrize("missing", ["classifier.pt", "classifier.sha256"])
+def test_missing_files_are_refused(tmp_path, missing):
+    w = _copy_weights(tmp_path)
+    (tmp_path / missing).unlink()
+    with pytest.raises(clf.ClassifierError, match=r"missing.*python -m course_lib\.metrics"):
+        clf.load_classifier(w)
+
+
+def test_matching_checksum_of_foreign_file_is_refused(tmp_path):
+    w = tmp_path / "classifier.pt"
+    torch.save({"weight": torch.zeros(3)}, w)
+    (tmp_path / "classifier.sha256").write_text(f"{clf.sha256(w.read_bytes())}  classifier.pt\n")
+    with pytest.raises(clf.ClassifierError, match="not a MnistClassifier"):
+        clf.load_classifier(w)
+
+
+def test_serialization_is_deterministic():
+    torch.manual_seed(0)
+    a = clf.serialize(clf.MnistClassifier())
+    torch.manual_seed(0)
+    assert clf.sha256(clf.serialize(clf.MnistClassifier())) == clf.sha256(a)
+
+
+def test_classifier_is_cached():
+    assert metrics.get_classifier() is metrics.get_classifier()
+
+
+# --------------------------------------------------------------------------- FID
+def test_fid_of_identical_sets_is_zero(real):
+    X_test, _ = real
+    assert metrics.classifier_fid(X_test, X_test) == pytest.approx(0.0, abs=1e-3)
+
+
+def test_fid_rises_monotonically_under_corruption(real):
+    X_test, X_train = real
+    g = torch.Generator().manual_seed(0)
+    noise = [
+        metrics.classifier_fid(metrics.corrupt(X_test, "noise", s, g), X_train)
+        for s in (0.0, 0.25, 0.5)
+    ]
+    blur = [
+        metrics.classifier_fid(metrics.corrupt(X_test, "blur", s), X_train) for s in (0.0, 1.0, 2.0)
+    ]
+    assert noise == sorted(noise) and noise[0] < noise[-1] / 5
+    assert blur == sorted(blur) and blur[0] < blur[-1] / 5
+
+
+def test_fid_is_symmetric_enough(real):
+    X_test, X_train = real
+    a, b = metrics.classifier_fid(X_test, X_train), metrics.classifier_fid(X_train, X_test)
+    assert a == pytest.approx(b, rel=1e-4)
+
+
+def test_image_checks_speak_to_learner(real):
+    X_test, _ = real
+    with pytest.raises(ValueError, match=r"\(N, 1, 28, 28\)"):
+        metrics.classifier_fid(X_test.view(-1, 784), X_test)
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+        metrics.classifier_fid(X_test * 127.5 + 127.5, X_test)
+    with pytest.raises(ValueError, match="at least 2"):
+        metrics.classifier_fid(X_test[:1], X_test)
+    with pytest.raises(ValueError, match="noise, blur"):
+        metrics.corrupt(X_test, "jpeg", 1.0)
+
+
+# --------------------------------------------------------------------------- P/R, D/C
+def test_precision_recall_known_answers():
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(300, 8, generator=g)
+    same = metrics.precision_recall(real, real)
+    assert same == {"precision": 1.0, "recall": 1.0}
+    far = metrics.precision_recall(real + 100, real)
+    assert far == {"precision": 0.0, "recall": 0.0}
+    # fakes collapsed onto a single real point: perfect fidelity, (almost) no diversity
+    collapsed = metrics.precision_recall(real[:1].repeat(300, 1) + 1e-6 * real, real)
+    assert collapsed["precision"] == 1.0 and collapsed["recall"] < 0.05
+
+
+def test_density_coverage_known_answers():
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(300, 8, generator=g)
+    same = metrics.density_coverage(real, real)
+    # each real point lies in its own ball and in those of the k neighbours that have it
+    # within their k-NN radius: density of a set against itself averages to (1 + k)/k / ...
+    assert same["coverage"] == 1.0 and same["density"] >= 1.0
+    assert metrics.density_coverage(real + 100, real) == {"density": 0.0, "coverage": 0.0}
+    other = torch.randn(300, 8, generator=g)
+    dc = metrics.density_coverage(other, real)
+    assert 0.8 < dc["density"] < 1.2 and dc["coverage"] > 0.85  # 1 - 2^-5 = 0.97 expected
+
+
+def test_real_digits_score_like_real_digits(real):
+    X_test, X_train = real
+    pr = metrics.precision_recall(X_test, X_train[:200])
+    assert pr["precision"] > 0.7 and pr["recall"] > 0.7
+    hist = metrics.class_histogram(X_test)
+    assert hist.shape == (10,) and hist.sum() == pytest.approx(1.0)
+    assert hist.max() < 0.2
+    assert metrics.classifier_score(X_test) > 8.5
+
+
+def test_collapsed_digits_show_in_histogram_and_score(real):
+    X_test, _ = real
+    one = X_test[:1].repeat(50, 1, 1, 1)
+    assert metrics.class_histogram(one).max() == 1.0
+    assert metrics.classifier_score(one) == pytest.approx(1.0, abs=1e-6)
