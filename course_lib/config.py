@@ -56,6 +56,85 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         "fast": dict(fid_samples=2000),
         "full": dict(fid_samples=5000),
     },
+    "04_vae": {
+        # num_steps: Adam steps (batch 100) of the z=20 VAE; num_steps_2d: the z=2 VAE;
+        # pitfall_*: the two KL-weight runs of the posterior-collapse section (beta, warm-up);
+        # iwae_k / iwae_images: importance samples and test images of the NLL estimate;
+        # elbo_samples: z draws per test image for the test ELBO.
+        "smoke": dict(
+            num_steps=150,
+            num_steps_2d=150,
+            pitfall_steps=100,
+            pitfall_warmup=50,
+            pitfall_beta=8.0,
+            latent_dim=20,
+            hidden=400,
+            batch_size=100,
+            lr=1e-3,
+            iwae_k=500,
+            iwae_images=20,
+            elbo_samples=1,
+        ),
+        "fast": dict(
+            num_steps=6000,
+            num_steps_2d=3000,
+            pitfall_steps=2000,
+            pitfall_warmup=1000,
+            pitfall_beta=8.0,
+            latent_dim=20,
+            hidden=400,
+            batch_size=100,
+            lr=1e-3,
+            iwae_k=1000,
+            iwae_images=500,
+            elbo_samples=10,
+        ),
+        "full": dict(
+            num_steps=60000,
+            num_steps_2d=20000,
+            pitfall_steps=20000,
+            pitfall_warmup=10000,
+            pitfall_beta=8.0,
+            latent_dim=20,
+            hidden=400,
+            batch_size=100,
+            lr=1e-3,
+            iwae_k=5000,
+            iwae_images=500,
+            elbo_samples=10,
+        ),
+    },
+    "05_denoising_vae": {
+        # num_steps: Adam steps (batch 100) for each of the four models (plain VAE and the
+        # denoising VAEs at sweep_factors); noise_factor: the default training corruption.
+        "smoke": dict(
+            num_steps=120,
+            latent_dim=20,
+            hidden=400,
+            batch_size=100,
+            lr=1e-3,
+            noise_factor=0.25,
+            sweep_factors=(0.1, 0.25, 0.5),
+        ),
+        "fast": dict(
+            num_steps=3000,
+            latent_dim=20,
+            hidden=400,
+            batch_size=100,
+            lr=1e-3,
+            noise_factor=0.25,
+            sweep_factors=(0.1, 0.25, 0.5),
+        ),
+        "full": dict(
+            num_steps=30000,
+            latent_dim=20,
+            hidden=400,
+            batch_size=100,
+            lr=1e-3,
+            noise_factor=0.25,
+            sweep_factors=(0.1, 0.25, 0.5),
+        ),
+    },
 }
 
 

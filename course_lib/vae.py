@@ -1,0 +1,395 @@
+"""Variational auto-encoders (notebook 04) and denoising VAEs (notebook 05).
+
+Everything the two notebooks compute lives here, in small functions whose docstrings name
+the equation they implement:
+
+- the model: :class:`VAE`, the classic MLP layout 784-h-z (Kingma & Welling 2014) with a
+  diagonal-Gaussian encoder q(z|x) and a Bernoulli decoder p(x|z) given by logits;
+- the pieces of the ELBO: :func:`reparameterize` (eq. 04.3), :func:`gaussian_kl` (the
+  analytic KL of eq. 04.4), :func:`bernoulli_log_likelihood` (eq. 04.5) and :func:`elbo`;
+- the importance-weighted bound of Burda et al. (2016): :func:`iwae_bound` (eq. 04.6);
+- data handling: :func:`dynamic_binarize` (notebook 04) and :func:`corrupt` (the denoising
+  corruption of notebook 05, eq. 05.1);
+- training: :func:`vae_step` (one gradient step, small enough to print), :func:`kl_weight`
+  (KL warm-up) and :func:`train_vae` (the loop, through :func:`course_lib.train.train_loop`);
+- evaluation: :func:`evaluate_elbo`, :func:`evaluate_iwae`, :func:`active_units`,
+  :func:`psnr` and :func:`evaluate_psnr`.
+
+Conventions: images enter these functions in [0, 1] (use :func:`course_lib.data.to_unit`
+on the course's [-1, 1] tensors), shape (B, 1, 28, 28). Log-likelihoods and bounds are in
+nats per image; a *bound* is a log-likelihood (negative), and the notebooks print its
+negation ("-ELBO", "NLL") the way papers report them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .data import batches
+from .gan import mlp
+from .train import History, adam, train_loop
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+# ---------------------------------------------------------------------------------------
+# Model
+# ---------------------------------------------------------------------------------------
+class VAE(nn.Module):
+    """MLP VAE, 784-h-z (notebooks 04, 05).
+
+    Encoder: x (B, 1, 28, 28) in [0, 1] -> hidden (ReLU) -> (mu, logvar), each (B, latent_dim),
+    the mean and log-variance of q(z|x) = N(mu, diag(exp(logvar))).
+    Decoder: z (B, latent_dim) -> hidden (ReLU) -> 784 logits of p(x|z) = Bernoulli(sigmoid).
+
+    Args:
+        latent_dim: size of z (2 for the manifold plots, 20 for reconstructions and NLL).
+        hidden: width of the single hidden layer of the encoder and of the decoder.
+        image_shape: shape of one image; the input size is its product.
+    """
+
+    def __init__(self, latent_dim: int = 20, hidden: int = 400, image_shape=(1, 28, 28)):
+        super().__init__()
+        if latent_dim < 1 or hidden < 1:
+            raise ValueError(f"latent_dim and hidden must be >= 1, got {latent_dim}, {hidden}")
+        self.latent_dim, self.image_shape = latent_dim, tuple(image_shape)
+        size = math.prod(self.image_shape)
+        self.encoder = mlp([size, hidden, 2 * latent_dim])
+        self.decoder = mlp([latent_dim, hidden, size])
+
+    def encode(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z|x): ``(mu, logvar)``, each (B, latent_dim), for X (B, 1, 28, 28) in [0, 1]."""
+        mu, logvar = self.encoder(X.flatten(1)).chunk(2, dim=1)
+        return mu, logvar
+
+    def decode(self, Z: torch.Tensor) -> torch.Tensor:
+        """p(x|z): Bernoulli logits (B, 1, 28, 28) for Z (B, latent_dim)."""
+        return self.decoder(Z).view(-1, *self.image_shape)
+
+    def forward(self, X: torch.Tensor, generator: torch.Generator | None = None):
+        """Encode, sample z by reparameterisation, decode: ``(logits, mu, logvar)``."""
+        mu, logvar = self.encode(X)
+        return self.decode(reparameterize(mu, logvar, generator)), mu, logvar
+
+    @torch.no_grad()
+    def reconstruct(self, X: torch.Tensor) -> torch.Tensor:
+        """Mean reconstruction sigmoid(decode(mu(x))) in [0, 1], shape of X (notebooks 04, 05)."""
+        return torch.sigmoid(self.decode(self.encode(X)[0]))
+
+    @torch.no_grad()
+    def decode_images(self, Z: torch.Tensor) -> torch.Tensor:
+        """Decoder means as images in [-1, 1], the course's convention for ``show_images`` and
+        ``LatentInterpolationWidget`` (notebook 04)."""
+        return torch.sigmoid(self.decode(Z)) * 2 - 1
+
+
+# ---------------------------------------------------------------------------------------
+# The ELBO, term by term (notebook 04)
+# ---------------------------------------------------------------------------------------
+def _randn(shape, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    if generator is None:
+        return torch.randn(shape, device=like.device, dtype=like.dtype)
+    return torch.randn(shape, generator=generator, device=generator.device).to(like)
+
+
+def reparameterize(
+    mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """z = mu + sigma * eps, eps ~ N(0, I), sigma = exp(logvar / 2)  (eq. 04.3, notebook 04).
+
+    The randomness sits in eps, outside the parameters, so dz/dmu = 1 and dz/dsigma = eps:
+    gradients flow through the sample.
+    """
+    return mu + torch.exp(0.5 * logvar) * _randn(mu.shape, mu, generator)
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag sigma^2) || N(0, I)) per row, in nats  (eq. 04.4, notebook 04).
+
+    KL = 1/2 * sum_j (mu_j^2 + sigma_j^2 - log sigma_j^2 - 1). mu, logvar: (B, D) -> (B,).
+    """
+    return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).sum(dim=-1)
+
+
+def bernoulli_log_likelihood(logits: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+    """log p(x|z) = sum_i [x_i log p_i + (1 - x_i) log(1 - p_i)], p = sigmoid(logits)
+    (eq. 04.5, notebooks 04, 05). Per image: (B, ...) -> (B,).
+
+    Computed from logits (``binary_cross_entropy_with_logits``), which is stable where
+    sigmoid saturates. For binary x it is a true log-probability; for grey levels in [0, 1]
+    (notebook 05) it is the usual cross-entropy objective, not a normalised density.
+    """
+    bce = F.binary_cross_entropy_with_logits(logits, X, reduction="none")
+    return -bce.flatten(1).sum(dim=1)
+
+
+def log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, diag exp(logvar)), summed over the last dimension."""
+    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) * torch.exp(-logvar)).sum(dim=-1)
+
+
+def elbo(
+    net: VAE,
+    X: torch.Tensor,
+    X_input: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
+    """One-sample ELBO with the analytic KL  (eq. 04.2; eq. 05.2 with ``X_input``).
+
+    ELBO(x) = E_q(z|x)[log p(x|z)] - KL(q(z|x) || p(z)). ``X`` is the target; the encoder
+    sees ``X_input`` (default ``X``): passing a corrupted copy gives the denoising ELBO of
+    notebook 05. Returns per-image tensors (B,): ``elbo``, ``rec`` (log p(x|z)), ``kl``.
+    """
+    mu, logvar = net.encode(X if X_input is None else X_input)
+    logits = net.decode(reparameterize(mu, logvar, generator))
+    rec, kl = bernoulli_log_likelihood(logits, X), gaussian_kl(mu, logvar)
+    return {"elbo": rec - kl, "rec": rec, "kl": kl}
+
+
+@torch.no_grad()
+def iwae_bound(
+    net: VAE,
+    X: torch.Tensor,
+    k: int,
+    generator: torch.Generator | None = None,
+    max_elements: int = 2**23,
+) -> torch.Tensor:
+    """Importance-weighted bound L_k(x) per image, shape (B,)  (eq. 04.6, notebook 04).
+
+    L_k = log (1/k) sum_i p(x, z_i) / q(z_i|x), z_i ~ q(z|x) (Burda et al. 2016), computed
+    with ``logsumexp`` so the weights never leave log space. L_1 is the ELBO (with a sampled
+    KL); L_k increases with k and tends to log p(x). The k samples are processed in chunks
+    of at most ``max_elements`` decoder outputs.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    mu, logvar = net.encode(X)
+    target = X.flatten(1)
+    eps = _randn((k, *mu.shape), mu, generator)  # (k, B, D), drawn at once: chunk-independent
+    chunk = max(1, max_elements // (len(X) * target.shape[1]))
+    log_w = []
+    for start in range(0, k, chunk):
+        Z = mu + torch.exp(0.5 * logvar) * eps[start : start + chunk]  # (c, B, D)
+        c = len(Z)
+        logits = net.decode(Z.flatten(0, 1)).view(c, len(X), -1)
+        log_px = -F.binary_cross_entropy_with_logits(
+            logits, target.expand_as(logits), reduction="none"
+        ).sum(-1)
+        log_pz = log_normal(Z, torch.zeros_like(Z), torch.zeros_like(Z))
+        log_w.append(log_px + log_pz - log_normal(Z, mu, logvar))
+    return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)
+
+
+# ---------------------------------------------------------------------------------------
+# Data: binarisation and corruption
+# ---------------------------------------------------------------------------------------
+def dynamic_binarize(X: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Draw binary images x_b ~ Bernoulli(X), X in [0, 1] (notebook 04).
+
+    Called afresh on every batch ("dynamic" binarisation), so the model never sees the same
+    binary image twice; with a seeded generator it makes a fixed binarised test set.
+    (No range check here, to keep the training step free of GPU syncs; ``train_vae`` checks.)
+    """
+    return (torch.rand(X.shape, generator=generator).to(X.device) < X).to(X.dtype)
+
+
+def corrupt(
+    X: torch.Tensor, noise_factor: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """x~ = clamp(x + noise_factor * eps, 0, 1), eps ~ N(0, I)  (eq. 05.1, notebook 05).
+
+    X in [0, 1]; ``noise_factor`` >= 0 (0 returns a copy of X). Clamping keeps pixels valid
+    but makes the noise non-zero-mean near 0 and 1 (black background pixels only brighten).
+    """
+    noise_factor = float(noise_factor)
+    if not math.isfinite(noise_factor) or noise_factor < 0:
+        raise ValueError(f"noise_factor must be a finite number >= 0, got {noise_factor}")
+    noise = torch.randn(X.shape, generator=generator).to(X.device)
+    return (X + noise_factor * noise).clamp(0.0, 1.0)
+
+
+def psnr(X_hat: torch.Tensor, X: torch.Tensor, max_val: float = 1.0) -> torch.Tensor:
+    """Peak signal-to-noise ratio per image, in dB: 10 log10(max_val^2 / MSE) (notebook 05).
+
+    X_hat, X: (B, ...) on the same scale, whose peak is ``max_val`` (1 for [0, 1] images;
+    use 2 for [-1, 1]). Returns (B,); MSE is floored at 1e-10 (PSNR <= 100 dB for max 1).
+    """
+    if X_hat.shape != X.shape:
+        raise ValueError(f"psnr needs equal shapes, got {tuple(X_hat.shape)}, {tuple(X.shape)}")
+    mse = (X_hat - X).pow(2).flatten(1).mean(dim=1).clamp_min(1e-10)
+    return 10 * torch.log10(max_val**2 / mse)
+
+
+# ---------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------
+def kl_weight(step: int, warmup_steps: int = 0) -> float:
+    """KL warm-up beta(step) = min(1, step / warmup_steps); 1 without warm-up (notebook 04).
+
+    Bowman et al. (2016) and Sønderby et al. (2016) anneal the KL weight from 0 to 1 so the
+    decoder learns to use z before the KL term can switch latent dimensions off.
+    """
+    return 1.0 if warmup_steps <= 0 else min(1.0, step / warmup_steps)
+
+
+def vae_step(
+    X: torch.Tensor,
+    net: VAE,
+    trainer: torch.optim.Optimizer,
+    beta: float = 1.0,
+    binarize: bool = True,
+    noise_factor: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
+    """One gradient step on -ELBO (notebooks 04, 05). X: (B, 1, 28, 28) in [0, 1].
+
+    1. target x: a fresh binarisation of X (``binarize``) or the grey levels themselves;
+    2. encoder input: x, or its corruption x~ (eq. 05.1) when ``noise_factor`` > 0;
+    3. loss = -(log p(x|z) - beta * KL) averaged over the batch (eq. 04.2 / 05.2).
+    Returns the loss, the plain -ELBO (beta = 1) and the KL, detached.
+    """
+    target = dynamic_binarize(X, generator) if binarize else X
+    X_input = corrupt(target, noise_factor, generator) if noise_factor > 0 else target
+    trainer.zero_grad(set_to_none=True)
+    terms = elbo(net, target, X_input, generator)
+    loss = -(terms["rec"] - beta * terms["kl"]).mean()
+    loss.backward()
+    trainer.step()
+    neg_elbo, kl = -terms["elbo"].mean().detach(), terms["kl"].mean().detach()
+    return {"loss": loss.detach(), "neg_elbo": neg_elbo, "kl": kl}
+
+
+def train_vae(
+    X_train: torch.Tensor,
+    num_steps: int,
+    latent_dim: int = 20,
+    hidden: int = 400,
+    batch_size: int = 100,
+    lr: float = 1e-3,
+    warmup_steps: int = 0,
+    beta: float = 1.0,
+    binarize: bool = True,
+    noise_factor: float = 0.0,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    desc: str = "VAE",
+    progress: bool = True,
+) -> tuple[VAE, History]:
+    """Build a :class:`VAE` and train it with :func:`vae_step` (notebooks 04, 05, benchmarks).
+
+    X_train: (N, 1, 28, 28) in [0, 1]. The KL weight is ``beta * kl_weight(step,
+    warmup_steps)``. Model initialisation, batches, binarisation and corruption are all
+    seeded by ``seed``, so a run is reproducible. Returns ``(net, history)`` with history
+    keys ``loss``, ``neg_elbo``, ``kl`` (nats per image) logged every 25 steps.
+    """
+    if num_steps < 1:
+        raise ValueError(f"num_steps must be >= 1, got {num_steps}")
+    if float(X_train.min()) < 0 or float(X_train.max()) > 1:
+        raise ValueError("train_vae needs images in [0, 1]; convert with course_lib.data.to_unit")
+    torch.manual_seed(seed)
+    net = VAE(latent_dim, hidden).to(device)
+    trainer = adam(net.parameters(), lr=lr, device=device)
+    gen = torch.Generator().manual_seed(seed)
+    data = batches(X_train, batch_size, generator=gen, device=device)
+
+    def step_fn(step: int) -> dict[str, torch.Tensor]:
+        b = beta * kl_weight(step, warmup_steps)
+        return vae_step(next(data), net, trainer, b, binarize, noise_factor, gen)
+
+    history = train_loop(step_fn, num_steps, desc=desc, progress=progress)
+    return net.eval(), history
+
+
+# ---------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------
+def _chunks(X: torch.Tensor, batch_size: int):
+    return (X[i : i + batch_size] for i in range(0, len(X), batch_size))
+
+
+@torch.no_grad()
+def evaluate_elbo(
+    net: VAE,
+    X: torch.Tensor,
+    num_samples: int = 10,
+    X_input: torch.Tensor | None = None,
+    seed: int = 0,
+    batch_size: int = 500,
+) -> dict[str, float]:
+    """Test ELBO and its two terms, averaged over images and ``num_samples`` draws of z
+    (notebooks 04, 05). X: fixed targets in [0, 1] (a binarised test set in notebook 04).
+
+    Returns ``elbo`` (negative; papers print -ELBO), ``rec`` and ``kl`` in nats per image.
+    """
+    net.eval()
+    device = next(net.parameters()).device
+    gen = torch.Generator().manual_seed(seed)
+    X_input = X if X_input is None else X_input
+    sums = {"elbo": 0.0, "rec": 0.0, "kl": 0.0}
+    for xb, xi in zip(_chunks(X, batch_size), _chunks(X_input, batch_size)):
+        for _ in range(num_samples):
+            terms = elbo(net, xb.to(device), xi.to(device), gen)
+            for key in sums:
+                sums[key] += float(terms[key].sum())
+    return {key: v / (len(X) * num_samples) for key, v in sums.items()}
+
+
+@torch.no_grad()
+def evaluate_iwae(
+    net: VAE, X: torch.Tensor, k: int = 5000, seed: int = 0, batch_size: int = 100
+) -> float:
+    """Mean importance-weighted bound L_k over the images X (notebook 04). -L_k for large k
+    (Burda et al. use k = 5000) is the usual test NLL estimate, in nats."""
+    net.eval()
+    device = next(net.parameters()).device
+    gen = torch.Generator().manual_seed(seed)
+    total = sum(
+        float(iwae_bound(net, xb.to(device), k, gen).sum()) for xb in _chunks(X, batch_size)
+    )
+    return total / len(X)
+
+
+@torch.no_grad()
+def active_units(net: VAE, X: torch.Tensor, threshold: float = 0.01) -> tuple[int, torch.Tensor]:
+    """Burda et al. (2016) activity: A_u = Cov_x(E_q(z|x)[z_u]) per latent dim (notebook 04).
+
+    A unit is active when A_u > ``threshold`` (0.01 in the paper). Returns the count and the
+    (latent_dim,) activities. Inactive units are collapsed: q(z_u|x) = p(z_u) for every x.
+    """
+    net.eval()
+    mu = torch.cat([net.encode(xb.to(next(net.parameters()).device))[0] for xb in _chunks(X, 500)])
+    activity = mu.var(dim=0).cpu()
+    return int((activity > threshold).sum()), activity
+
+
+@torch.no_grad()
+def kl_per_dim(net: VAE, X: torch.Tensor) -> torch.Tensor:
+    """Mean KL(q(z_u|x) || N(0, 1)) over the images X, per latent dim (latent_dim,) (nb 04)."""
+    net.eval()
+    device = next(net.parameters()).device
+    total = torch.zeros(net.latent_dim)
+    for xb in _chunks(X, 500):
+        mu, logvar = net.encode(xb.to(device))
+        total += (0.5 * (mu.pow(2) + logvar.exp() - logvar - 1)).sum(0).cpu()
+    return total / len(X)
+
+
+@torch.no_grad()
+def evaluate_psnr(
+    net: VAE, X: torch.Tensor, noise_factor: float, seed: int = 0, batch_size: int = 500
+) -> float:
+    """Mean PSNR (dB) of ``net.reconstruct(corrupt(X, noise_factor))`` against the clean X
+    (notebook 05). X in [0, 1]; the corruption is seeded, so every model sees the same noise.
+    """
+    net.eval()
+    device = next(net.parameters()).device
+    gen = torch.Generator().manual_seed(seed)
+    scores = [
+        psnr(net.reconstruct(corrupt(xb, noise_factor, gen).to(device)).cpu(), xb.cpu())
+        for xb in _chunks(X, batch_size)
+    ]
+    return float(torch.cat(scores).mean())
