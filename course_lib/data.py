@@ -178,6 +178,19 @@ def batches(
             yield out[0] if len(out) == 1 else out
 
 
+def sample_batches(
+    dist,
+    batch_size: int,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> Iterator[torch.Tensor]:
+    """Endless fresh batches ``dist.sample(batch_size)`` moved to ``device`` (toy sets, where
+    every batch is a new draw from the true distribution rather than a fixed dataset)."""
+    while True:
+        x = dist.sample(batch_size, generator=generator)
+        yield x.to(device) if device is not None else x
+
+
 # ---------------------------------------------------------------------------------------
 # Toy distributions
 # ---------------------------------------------------------------------------------------

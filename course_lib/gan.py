@@ -122,3 +122,87 @@ def value_function(d: torch.Tensor, p_data: torch.Tensor, p_g: torch.Tensor, dx:
     """V(D, G) = integral p_data log D + p_g log(1 - D) on a grid (eq. 1 written as integrals)."""
     d = d.clamp(1e-7, 1 - 1e-7)
     return float(((p_data * d.log() + p_g * (1 - d).log()) * dx).sum())
+
+
+# ---------------------------------------------------------------------------------------
+# Training (notebooks 01 and 03): alternate k discriminator steps and one generator step.
+# ---------------------------------------------------------------------------------------
+class AffineGenerator(nn.Module):
+    """G(z) = scale * z + shift on 1-D latents: with z ~ N(0, 1), p_g = N(shift, scale^2) is
+    known in closed form, so D* can be checked exactly (notebook 01)."""
+
+    def __init__(self, shift: float = 0.0, scale: float = 1.0):
+        super().__init__()
+        self.shift = nn.Parameter(torch.tensor(float(shift)))
+        self.scale = nn.Parameter(torch.tensor(float(scale)))
+
+    def forward(self, Z: torch.Tensor) -> torch.Tensor:
+        return self.scale * Z[:, :1] + self.shift
+
+
+def grad_norm(module: nn.Module) -> torch.Tensor:
+    """L2 norm of all parameter gradients of ``module`` (0 if none), as a tensor (no sync)."""
+    grads = [p.grad.pow(2).sum() for p in module.parameters() if p.grad is not None]
+    return torch.stack(grads).sum().sqrt() if grads else torch.zeros(())
+
+
+def train_gan(
+    net_G: nn.Module,
+    net_D: nn.Module,
+    real_batches,
+    num_steps: int,
+    *,
+    latent_dim: int,
+    latent_kind: str = "uniform",
+    kind: GeneratorLoss = "non_saturating",
+    lr: float = 2e-4,
+    betas: tuple[float, float] = (0.5, 0.999),
+    d_steps: int = 1,
+    train_G: bool = True,
+    generator: torch.Generator | None = None,
+    callback=None,
+    callback_every: int = 0,
+    log_every: int = 25,
+    desc: str = "GAN",
+    optimizers: tuple | None = None,
+    progress: bool = True,
+) -> dict[str, list[float]]:
+    """Train a GAN by alternating ``d_steps`` discriminator steps and one generator step
+    (Goodfellow et al. 2014, Algorithm 1) with Adam; returns the history dict.
+
+    ``real_batches`` is an iterator of real batches already on the device (e.g.
+    :func:`course_lib.data.batches`). ``train_G=False`` trains D alone against a fixed G.
+    History keys: loss_D, D_real, D_fake (mean D outputs), and with ``train_G`` loss_G and
+    grad_G (norm of the generator's gradient). ``optimizers=(trainer_D, trainer_G)`` lets a
+    caller resume with existing Adam state.
+    """
+    from .noise import sample_latent
+    from .train import adam, train_loop
+
+    device = next(net_D.parameters()).device
+    if optimizers is None:
+        optimizers = (
+            adam(net_D.parameters(), lr, betas, device),
+            adam(net_G.parameters(), lr, betas, device),
+        )
+    trainer_D, trainer_G = optimizers
+
+    def step_fn(step: int) -> dict[str, torch.Tensor]:
+        for _ in range(d_steps):
+            X = next(real_batches)
+            Z = sample_latent(len(X), latent_dim, latent_kind, generator, device)
+            out = discriminator_step(X, Z, net_D, net_G, trainer_D)
+        if train_G:
+            Z = sample_latent(len(X), latent_dim, latent_kind, generator, device)
+            out |= generator_step(Z, net_D, net_G, trainer_G, kind)
+            out["grad_G"] = grad_norm(net_G).detach()
+        return out
+
+    return train_loop(
+        step_fn,
+        num_steps,
+        log_every=log_every,
+        callback=callback,
+        callback_every=callback_every,
+        desc=desc,
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 from torchvision.utils import make_grid
 
@@ -19,7 +20,7 @@ def _axes(ax: plt.Axes | None, figsize=(5, 5)) -> plt.Axes:
     return ax
 
 
-def image_grid(images: torch.Tensor, nrow: int = 8, value_range=(-1.0, 1.0)) -> torch.Tensor:
+def image_grid(images: torch.Tensor, nrow: int = 8, value_range=(-1.0, 1.0)) -> np.ndarray:
     """(B, C, H, W) images in ``value_range`` -> one (H', W', C) grid in [0, 1] for imshow."""
     grid = make_grid(
         images.detach().float().cpu(),
@@ -29,7 +30,7 @@ def image_grid(images: torch.Tensor, nrow: int = 8, value_range=(-1.0, 1.0)) -> 
         value_range=value_range,
         pad_value=1.0,
     )
-    return grid.permute(1, 2, 0)
+    return grid.permute(1, 2, 0).numpy()
 
 
 def show_images(
