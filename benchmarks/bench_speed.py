@@ -43,7 +43,7 @@ SEED = 0
 # (steps per repetition, repetitions) for each model and profile
 PLAN = {
     "smoke": {"mlp_gan": (20, 2), "dcgan": (3, 2)},
-    "fast": {"mlp_gan": (300, 5), "dcgan": (25, 5)},
+    "fast": {"mlp_gan": (200, 5), "dcgan": (20, 5)},
     "full": {"mlp_gan": (600, 7), "dcgan": (50, 7)},
 }
 TUTORIAL_WORKERS = (0, 2)
@@ -152,6 +152,13 @@ class TutorialLoop:
                 timer["step"] += time.perf_counter() - t1
                 done += 1
             del it  # shuts the workers down, as the end of a tutorial epoch does
+
+
+def _load_average() -> str:
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except (OSError, AttributeError):  # Windows
+        return "n/a"
 
 
 def _sync(device: torch.device) -> None:
@@ -299,6 +306,7 @@ def run(profile: str) -> dict[str, dict]:
             value=float(value), anchor=anchor, unit=unit, profile=profile, seeds=[SEED], notes=notes
         )
 
+    load_before = _load_average()
     ceiling = matmul_ceiling(device)
     rec("speed.matmul_ceiling_gflops", ceiling / 1e9, "GFLOP/s", f"best of 3 timed matmuls; {env}")
     notes = [
@@ -363,6 +371,12 @@ def run(profile: str) -> dict[str, dict]:
         notes.append(line)
         for loop in res["loops"].values():
             del loop
+    notes.append(
+        f"Machine load while measuring (1-min load average, {os.cpu_count()} cores): "
+        f"{load_before} at the start, {_load_average()} at the end. Other processes on the "
+        "machine slow both loops; the alternating repetitions keep the *ratios* comparable, "
+        "absolute steps/s are only indicative when the load exceeds the core count."
+    )
     if device.type != "cuda":
         notes.append(
             "No GPU in this run: the CUDA paths (bf16 autocast, fused Adam, channels_last, "

@@ -107,3 +107,56 @@ def test_real_modules_follow_the_interface():
     assert {"metrics", "speed"} <= set(names)
     for name in names:
         assert callable(runner.load_module(name).run)
+
+
+# ------------------------------------------------------------------ the speed benchmark's loops
+def test_tutorial_dataset_yields_the_same_images_as_ours():
+    import torch
+
+    from benchmarks import bench_speed
+    from course_lib.data import load_images
+
+    X, y = load_images("mnist5k", "train")
+    ds = bench_speed.TutorialMNIST(*bench_speed._mnist5k_uint8())
+    for i in (0, 1234, len(ds) - 1):
+        img, label = ds[i]
+        assert img.shape == (1, 28, 28) and label == int(y[i])
+        torch.testing.assert_close(img, X[i], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("kind", ["mlp_gan", "dcgan"])
+def test_both_loops_run_on_cpu(kind):
+    import torch
+
+    from benchmarks import bench_speed
+    from course_lib.data import load_images
+
+    X, _ = load_images("mnist5k", "train")
+    cpu = torch.device("cpu")
+    ours = bench_speed.OurLoop(kind, X[:256], cpu)
+    tutorial = bench_speed.TutorialLoop(kind, bench_speed._mnist5k_uint8(), cpu, workers=0)
+    for loop in (ours, tutorial):
+        timer = {"data": 0.0, "step": 0.0}
+        loop.run(2, timer)
+        assert timer["step"] > 0
+    # same architecture and initial weights in both loops
+    assert sum(p.numel() for p in ours.G.parameters()) == sum(
+        p.numel() for p in tutorial.G.parameters()
+    )
+
+
+def test_our_loop_uses_the_cuda_paths_when_a_gpu_is_there():
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU: bf16 autocast / fused Adam / channels_last not exercised")
+    from benchmarks import bench_speed
+    from course_lib.data import load_images
+
+    X, _ = load_images("mnist5k", "train")
+    loop = bench_speed.OurLoop("dcgan", X, torch.device("cuda"))
+    assert loop.opt_D.defaults["fused"]
+    assert loop.D.net[2].weight.is_contiguous(memory_format=torch.channels_last)
+    loop.run(3, {"data": 0.0, "step": 0.0})
+    torch.cuda.synchronize()
+    assert bench_speed.step_flops(loop) > 0
