@@ -36,17 +36,22 @@ DEFAULT_SEED = 0
 # ---------------------------------------------------------------------------------------
 BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
     "01_gan_minimax": {
-        # d_star_steps: discriminator steps against a fixed G on the 1-D mixture.
-        # toy_steps: 1-D GAN steps per loss when comparing saturating / non-saturating.
-        # mnist_steps: MLP GAN steps on mnist5k; snapshots: grids saved along the way.
-        "smoke": dict(d_star_steps=300, toy_steps=200, mnist_steps=60, batch_size=64, snapshots=3),
+        # d_star_*: discriminator steps / batch against a fixed G on the 1-D mixture.
+        # saturation_steps: generator steps per loss in the saturating vs non-saturating demo.
+        # mnist_*: MLP GAN on mnist5k (Adam lr, betas (0.5, 0.999)); snapshots: grids kept.
+        "smoke": dict(
+            d_star_steps=300, d_star_batch=512, saturation_steps=300,
+            mnist_steps=300, mnist_lr=1e-3, batch_size=64, snapshots=3,
+        ),
         "fast": dict(
-            d_star_steps=3000, toy_steps=2000, mnist_steps=6000, batch_size=64, snapshots=4
+            d_star_steps=3000, d_star_batch=2048, saturation_steps=1000,
+            mnist_steps=20000, mnist_lr=1e-3, batch_size=64, snapshots=4,
         ),
         "full": dict(
-            d_star_steps=5000, toy_steps=5000, mnist_steps=30000, batch_size=64, snapshots=6
+            d_star_steps=6000, d_star_batch=4096, saturation_steps=1000,
+            mnist_steps=60000, mnist_lr=1e-3, batch_size=64, snapshots=6,
         ),
-    },
+    },  # fmt: skip
     "metrics": {
         # fid_samples: generated images scored against real ones by course_lib.metrics.
         # The classifier behind the metrics is profile-independent on purpose (recipe in

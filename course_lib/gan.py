@@ -166,6 +166,7 @@ def train_gan(
     desc: str = "GAN",
     optimizers: tuple | None = None,
     progress: bool = True,
+    threads: int | None = None,
 ) -> dict[str, list[float]]:
     """Train a GAN by alternating ``d_steps`` discriminator steps and one generator step
     (Goodfellow et al. 2014, Algorithm 1) with Adam; returns the history dict.
@@ -174,10 +175,10 @@ def train_gan(
     :func:`course_lib.data.batches`). ``train_G=False`` trains D alone against a fixed G.
     History keys: loss_D, D_real, D_fake (mean D outputs), and with ``train_G`` loss_G and
     grad_G (norm of the generator's gradient). ``optimizers=(trainer_D, trainer_G)`` lets a
-    caller resume with existing Adam state.
+    caller resume with existing Adam state. ``threads=1`` suits tiny (1-D, 2-D) models on CPU.
     """
     from .noise import sample_latent
-    from .train import adam, train_loop
+    from .train import adam, cpu_threads, train_loop
 
     device = next(net_D.parameters()).device
     if optimizers is None:
@@ -198,11 +199,86 @@ def train_gan(
             out["grad_G"] = grad_norm(net_G).detach()
         return out
 
-    return train_loop(
-        step_fn,
+    with cpu_threads(threads if device.type == "cpu" else None):
+        return train_loop(
+            step_fn,
+            num_steps,
+            log_every=log_every,
+            callback=callback,
+            callback_every=callback_every,
+            desc=desc,
+            progress=progress,
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# 1-D experiments of notebook 01
+# ---------------------------------------------------------------------------------------
+def discriminator_1d(hidden: int = 64) -> nn.Sequential:
+    """A small 1 -> hidden -> hidden -> 1 LeakyReLU MLP discriminator for 1-D data."""
+    return xavier_init(mlp([1, hidden, hidden, 1], nn.LeakyReLU))
+
+
+@torch.no_grad()
+def compare_with_optimum(net_D, p_data_pdf, p_g_pdf, x: torch.Tensor, min_density: float = 0.02):
+    """Compare a trained D with D* = p_data / (p_data + p_g) on a grid ``x`` (N,) (notebook 01).
+
+    The error is measured where the mixture m = (p_data + p_g)/2 >= ``min_density``: outside the
+    region where samples land, neither D nor its training signal is defined. Returns a dict
+    with ``x``, ``d``, ``d_star``, ``mask`` (tensors) and ``max_error``, ``mass_covered``.
+    """
+    pd, pg = p_data_pdf(x), p_g_pdf(x)
+    d = torch.sigmoid(net_D(x.unsqueeze(1)).squeeze(-1))
+    d_star = optimal_discriminator(pd, pg)
+    mask = (pd + pg) / 2 >= min_density
+    dx = float(x[1] - x[0])
+    return {
+        "x": x, "d": d, "d_star": d_star, "mask": mask,
+        "max_error": float((d - d_star).abs()[mask].max()),
+        "mass_covered": float(((pd + pg) / 2)[mask].sum() * dx),
+    }  # fmt: skip
+
+
+def saturation_experiment(
+    kind: GeneratorLoss,
+    num_steps: int,
+    *,
+    start: float = 6.0,
+    warmup_steps: int = 500,
+    lr_G: float = 0.05,
+    batch_size: int = 256,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
+    """Train G(z) = start + 0.5 z against the 1-D mixture after D has had ``warmup_steps`` on
+    its own, with plain SGD for G as in Goodfellow et al. 2014 (notebook 01, section 3).
+
+    Returns ``history`` (loss_D, D_fake, grad_G, ...) and ``shift`` (G's mean every 25 steps).
+    With ``kind="saturating"`` the generator's gradient is ~D(G(z)) ~ 0 and it stalls.
+    """
+    from .data import GaussianMixture1D, sample_batches
+    from .train import adam
+
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    net_G, net_D = AffineGenerator(start, 0.5), discriminator_1d(32)
+    trainer_D = adam(net_D.parameters(), 1e-3, (0.5, 0.999))
+    trainer_G = torch.optim.SGD(net_G.parameters(), lr=lr_G)
+    real = sample_batches(GaussianMixture1D(), batch_size, g)
+    common = dict(latent_dim=1, latent_kind="gaussian", generator=g, progress=progress,
+                  optimizers=(trainer_D, trainer_G), threads=1)  # fmt: skip
+    train_gan(net_G, net_D, real, warmup_steps, train_G=False, desc="D warm-up", **common)
+    shift = [(0, float(net_G.shift.detach()))]
+    history = train_gan(
+        net_G,
+        net_D,
+        real,
         num_steps,
-        log_every=log_every,
-        callback=callback,
-        callback_every=callback_every,
-        desc=desc,
+        kind=kind,
+        desc=kind,
+        log_every=25,
+        callback_every=25,
+        callback=lambda step, h: shift.append((step, float(net_G.shift.detach()))),
+        **common,
     )
+    return {"history": history, "shift": shift, "net_G": net_G, "net_D": net_D}
