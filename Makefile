@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 COURSE_PROFILE ?= auto
 export COURSE_PROFILE
 # Notebooks never need the hub in smoke/fast profile; tests prove it.
-TEST_ENV := COURSE_PROFILE=smoke HF_HUB_OFFLINE=1 MPLBACKEND=Agg
+TEST_ENV := COURSE_PROFILE=smoke HF_HUB_OFFLINE=1
 
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
@@ -30,14 +30,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[test]"
 	touch $(STAMP)
 
+# JupyterLab refuses to run as root without --allow-root (containers, CI images).
+LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: setup
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(LAB_FLAGS) $(LAB_ARGS) notebooks/
 
 course: setup
 	mkdir -p build
 	@for nb in $(NOTEBOOKS); do \
 	  echo "== $$nb (COURSE_PROFILE=$(COURSE_PROFILE))"; \
-	  MPLBACKEND=Agg $(BIN)/jupyter nbconvert --to notebook --execute \
+	  $(BIN)/jupyter nbconvert --to notebook --execute \
 	    --ExecutePreprocessor.timeout=1800 --output-dir build "$$nb" || exit 1; \
 	  $(BIN)/jupyter nbconvert --to html --output-dir build "build/$$(basename $$nb)" || exit 1; \
 	done
