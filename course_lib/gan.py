@@ -109,10 +109,11 @@ def js_divergence(p: torch.Tensor, q: torch.Tensor, dx: float) -> float:
     JSD(p || q) = 1/2 KL(p || m) + 1/2 KL(q || m), m = (p + q)/2; trapezoid-free Riemann sum
     is enough on a fine grid. Theorem 1: V(D*, G) = -log 4 + 2 JSD(p_data || p_g).
     """
+    p, q = p.double(), q.double()  # float32 tails underflow and give 0 * log(0 / 0)
     m = (p + q) / 2
 
     def kl(a: torch.Tensor) -> torch.Tensor:
-        mask = a > 0
+        mask = (a > 0) & (m > 0)
         return (a[mask] * (a[mask] / m[mask]).log()).sum() * dx
 
     return float(0.5 * kl(p) + 0.5 * kl(q))

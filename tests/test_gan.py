@@ -144,3 +144,11 @@ def test_train_gan_moves_generator_towards_data():
     )
     assert abs(G.shift.item()) < 1.5
     assert {"loss_D", "loss_G", "grad_G", "D_real", "D_fake"} <= set(hist)
+
+
+def test_js_divergence_survives_float32_underflow_in_the_tails():
+    """Densities far in the tails underflow in float32; JSD must stay finite (log 2 here)."""
+    x = torch.linspace(-10, 30, 8001)
+    dx = (x[1] - x[0]).item()
+    jsd = gan.js_divergence(data.GaussianMixture1D().pdf(x), data.gaussian_pdf(x, 20.0, 1.0), dx)
+    assert math.isfinite(jsd) and abs(jsd - math.log(2)) < 1e-3
