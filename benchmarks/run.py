@@ -33,7 +33,8 @@ gets a ``bench.<name>.runtime_s`` record. ``results.json`` holds the records und
 (sorted), plus one non-metric key, ``"_sections"`` (name -> Markdown), which readers should
 skip; non-finite values are stored as ``null``. A re-run of a module replaces all of that
 module's previous records, so a key it no longer produces disappears. ``RESULTS.md`` is
-regenerated from ``results.json`` alone: one table, then the sections.
+regenerated from ``results.json`` alone: one table, then the sections. Both files are
+rewritten after each module, so an interrupted run keeps the modules that finished.
 """
 
 from __future__ import annotations
@@ -164,6 +165,7 @@ def run_benchmarks(
         results = json.loads(Path(results_json).read_text())
     sections: dict[str, str] = results.pop(SECTIONS, {})
     stamp = {"machine": machine(), "command": command.strip()}
+    merged = dict(results, **{SECTIONS: sections})
     for name in names:
         module = load_module(name, bench_dir)
         print(f"== bench_{name} (profile {profile})", flush=True)
@@ -185,10 +187,11 @@ def run_benchmarks(
         else:
             sections.pop(name, None)
         print(f"   {len(records)} records in {seconds:.0f} s", flush=True)
-    merged = {k: results[k] for k in sorted(results)}
-    merged[SECTIONS] = {k: sections[k] for k in sorted(sections)}
-    Path(results_json).write_text(json.dumps(merged, indent=1) + "\n")
-    Path(results_md).write_text(render_markdown(merged))
+        # written after every module, so an interrupted run keeps what it measured
+        merged = {k: results[k] for k in sorted(results)}
+        merged[SECTIONS] = {k: sections[k] for k in sorted(sections)}
+        Path(results_json).write_text(json.dumps(merged, indent=1) + "\n")
+        Path(results_md).write_text(render_markdown(merged))
     return merged
 
 
@@ -243,8 +246,9 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__)
         return 0
     command = "python -m benchmarks.run " + " ".join(argv)
-    if os.environ.get("COURSE_PROFILE", "auto") not in ("", "auto"):
-        command = f"COURSE_PROFILE={os.environ['COURSE_PROFILE']} {command}"
+    for var in ("OMP_NUM_THREADS", "COURSE_DEVICE", "COURSE_COMPILE", "COURSE_PROFILE"):
+        if os.environ.get(var, "auto") not in ("", "auto"):
+            command = f"{var}={os.environ[var]} {command}"
     try:
         run_benchmarks(argv or None, command=command)
     except BenchmarkError as err:
