@@ -283,3 +283,41 @@ def saturation_experiment(
         **common,
     )
     return {"history": history, "shift": shift, "net_G": net_G, "net_D": net_D}
+
+
+def d_star_experiment(
+    num_steps: int,
+    batch_size: int,
+    *,
+    g_shift: float = 0.5,
+    g_scale: float = 1.0,
+    seed: int = 0,
+    min_density: float = 0.02,
+    progress: bool = True,
+) -> dict:
+    """Train a 1-D discriminator against the fixed G(z) = g_shift + g_scale z, z ~ N(0, 1), on
+    the two-Gaussian mixture of :class:`course_lib.data.GaussianMixture1D`, and compare it with
+    D* of equation (2) (notebook 01, Goodfellow et al. 2014 Proposition 1).
+
+    Returns :func:`compare_with_optimum`'s dict plus ``history``, ``net_D``, ``p_data`` and
+    ``p_g_pdf``. Adam 1e-3, betas (0.9, 0.999), one CPU thread (a tiny model).
+    """
+    from .data import GaussianMixture1D, gaussian_pdf, sample_batches
+
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    p_data = GaussianMixture1D(means=(-2.0, 2.0), stds=(0.5, 0.5))
+    net_G = AffineGenerator(g_shift, g_scale).requires_grad_(False)
+    net_D = discriminator_1d(hidden=64)
+    history = train_gan(
+        net_G, net_D, sample_batches(p_data, batch_size, g), num_steps, latent_dim=1,
+        latent_kind="gaussian", lr=1e-3, betas=(0.9, 0.999), train_G=False, generator=g,
+        desc="D vs fixed G", progress=progress, threads=1,
+    )  # fmt: skip
+
+    def p_g_pdf(x: torch.Tensor) -> torch.Tensor:
+        return gaussian_pdf(x, g_shift, g_scale)
+
+    x = torch.linspace(-5, 5, 1001)
+    out = compare_with_optimum(net_D, p_data.pdf, p_g_pdf, x, min_density=min_density)
+    return out | {"history": history, "net_D": net_D, "p_data": p_data, "p_g_pdf": p_g_pdf}
