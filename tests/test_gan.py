@@ -152,3 +152,12 @@ def test_js_divergence_survives_float32_underflow_in_the_tails():
     dx = (x[1] - x[0]).item()
     jsd = gan.js_divergence(data.GaussianMixture1D().pdf(x), data.gaussian_pdf(x, 20.0, 1.0), dx)
     assert math.isfinite(jsd) and abs(jsd - math.log(2)) < 1e-3
+
+
+def test_d_star_experiment_reports_error_on_the_covered_region():
+    out = gan.d_star_experiment(200, 256, seed=0, progress=False)
+    assert {"x", "d", "d_star", "mask", "max_error", "mass_covered", "history"} <= set(out)
+    assert 0.98 < out["mass_covered"] < 1.0  # m >= 0.02 holds ~99% of the mass
+    err = (out["d"] - out["d_star"]).abs()
+    assert out["max_error"] == pytest.approx(err[out["mask"]].max().item())
+    assert out["max_error"] < 0.5 and err[out["mask"]].mean() < 0.1
