@@ -109,6 +109,34 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
             elbo_samples=10,
         ),
     },
+    "02_dcgan": {
+        # num_steps: generator steps (batch_size digits each) of the 28x28 DCGAN with
+        # `channels` maps in its 14x14 layer (Adam 2e-4, betas (0.5, 0.999)); snapshots:
+        # fixed-latent grids kept; fid_samples: generated digits scored against mnist5k train
+        # (the test split has 500, so 500 keeps the real-data floor comparable);
+        # threads: CPU threads while training (1 is fastest on a busy 2-core machine).
+        "smoke": dict(num_steps=20, batch_size=64, channels=32, snapshots=2,
+                      fid_samples=500, threads=1),
+        "fast": dict(num_steps=700, batch_size=64, channels=32, snapshots=4,
+                     fid_samples=500, threads=1),
+        "full": dict(num_steps=10000, batch_size=128, channels=64, snapshots=6,
+                     fid_samples=500, threads=None),
+    },  # fmt: skip
+    "03_mode_collapse": {
+        # Toy GANs (course_lib.mode_collapse): num_steps generator steps per run, every run
+        # trains len(seeds) seeds at once; batch_size samples per seed and step; hidden/depth
+        # of G and D; n_critic: WGAN-GP critic steps per G step; eval_samples: samples per
+        # seed for mode_coverage. mnist_*: the MLP GAN collapse demo on mnist5k (two lrs).
+        "smoke": dict(num_steps=60, batch_size=64, hidden=32, depth=3, lr=1e-3, n_critic=2,
+                      snapshots=2, eval_samples=500, seeds=(0, 1, 2),
+                      mnist_steps=100, mnist_lr_good=1e-3, mnist_lr_bad=1e-2, mnist_d_steps=5),
+        "fast": dict(num_steps=1000, batch_size=128, hidden=64, depth=3, lr=2e-3, n_critic=2,
+                     snapshots=5, eval_samples=2500, seeds=(0, 1, 2),
+                     mnist_steps=1500, mnist_lr_good=1e-3, mnist_lr_bad=1e-2, mnist_d_steps=5),
+        "full": dict(num_steps=10000, batch_size=256, hidden=128, depth=3, lr=1e-3, n_critic=5,
+                     snapshots=10, eval_samples=2500, seeds=(0, 1, 2, 3, 4),
+                     mnist_steps=10000, mnist_lr_good=1e-3, mnist_lr_bad=1e-2, mnist_d_steps=5),
+    },  # fmt: skip
     "05_denoising_vae": {
         # num_steps: Adam steps (batch 100) for each of the four models (plain VAE and the
         # denoising VAEs at sweep_factors); noise_factor: the default training corruption.
@@ -141,6 +169,38 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         ),
     },
 }
+
+
+BUDGETS["06_rbm_gibbsnet"] = {
+    # rbm_*: binary RBM on binarised mnist5k, SGD (lr decayed linearly to 0), batch 100, the
+    # same number of updates for CD-1, CD-k (k = cd_k) and PCD; PCD's persistent chains need
+    # the lower momentum (0.9 made them oscillate: AIS LL -150 vs -129 at 0.5); pitfall_steps:
+    # the CD-1 run whose sampler ignores the biases. ais_betas / ais_chains / ais_runs:
+    # intermediate distributions, chains and repeated runs of the AIS estimate of log Z.
+    # gibbsnet_*: steps (batch 64), MLP width, unclamped chain length in training; latent_dim;
+    # fid_samples: samples per N for the classifier-FID-versus-N curve (N = 1..max_chain).
+    "smoke": dict(
+        rbm_hidden=100, rbm_steps=100, cd_k=10, rbm_lr=0.05, rbm_batch=100,
+        rbm_momentum=0.9, pcd_momentum=0.5, pitfall_steps=100,
+        ais_betas=200, ais_chains=20, ais_runs=2,
+        gibbsnet_steps=100, gibbsnet_hidden=128, gibbsnet_chain=3, latent_dim=32,
+        fid_samples=200, max_chain=10,
+    ),
+    "fast": dict(
+        rbm_hidden=500, rbm_steps=600, cd_k=10, rbm_lr=0.05, rbm_batch=100,
+        rbm_momentum=0.9, pcd_momentum=0.5, pitfall_steps=600,
+        ais_betas=1500, ais_chains=100, ais_runs=2,
+        gibbsnet_steps=3000, gibbsnet_hidden=256, gibbsnet_chain=3, latent_dim=32,
+        fid_samples=1000, max_chain=10,
+    ),
+    "full": dict(
+        rbm_hidden=500, rbm_steps=20000, cd_k=10, rbm_lr=0.05, rbm_batch=100,
+        rbm_momentum=0.9, pcd_momentum=0.5, pitfall_steps=5000,
+        ais_betas=14500, ais_chains=100, ais_runs=3,
+        gibbsnet_steps=30000, gibbsnet_hidden=512, gibbsnet_chain=3, latent_dim=32,
+        fid_samples=5000, max_chain=10,
+    ),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
