@@ -21,6 +21,7 @@ help:
 	@echo "make course  - set up, then run every notebook headless into build/ (COURSE_PROFILE=...)"
 	@echo "make bench   - set up, then run benchmarks/ and rewrite benchmarks/RESULTS.md"
 	@echo "make setup   - create .venv and install course_lib with its test extra"
+	@echo "make classifier - retrain the metrics classifier shipped in data/"
 
 setup: $(STAMP)
 
@@ -63,6 +64,10 @@ lint: setup
 
 bench: setup
 	$(BIN)/python -m benchmarks.run
+
+# Retrain the metrics classifier deterministically and rewrite data/classifier.{pt,sha256}.
+classifier: setup
+	$(BIN)/python -m course_lib.metrics train-classifier
 
 clean:
 	rm -rf build .pytest_cache
