@@ -117,7 +117,7 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         # threads: CPU threads while training (1 is fastest on a busy 2-core machine).
         "smoke": dict(num_steps=20, batch_size=64, channels=32, snapshots=2,
                       fid_samples=500, threads=1),
-        "fast": dict(num_steps=700, batch_size=64, channels=32, snapshots=4,
+        "fast": dict(num_steps=1000, batch_size=64, channels=32, snapshots=4,
                      fid_samples=500, threads=1),
         "full": dict(num_steps=10000, batch_size=128, channels=64, snapshots=6,
                      fid_samples=500, threads=None),
@@ -129,13 +129,13 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         # seed for mode_coverage. mnist_*: the MLP GAN collapse demo on mnist5k (two lrs).
         "smoke": dict(num_steps=60, batch_size=64, hidden=32, depth=3, lr=1e-3, n_critic=2,
                       snapshots=2, eval_samples=500, seeds=(0, 1, 2),
-                      mnist_steps=100, mnist_lr_good=1e-3, mnist_lr_bad=1e-2, mnist_d_steps=5),
+                      mnist_steps=100, mnist_lr_good=1e-3, mnist_lr_bad=1e-2, mnist_d_steps=1),
         "fast": dict(num_steps=1000, batch_size=128, hidden=64, depth=3, lr=2e-3, n_critic=2,
                      snapshots=5, eval_samples=2500, seeds=(0, 1, 2),
-                     mnist_steps=1500, mnist_lr_good=1e-3, mnist_lr_bad=1e-2, mnist_d_steps=5),
+                     mnist_steps=1500, mnist_lr_good=1e-3, mnist_lr_bad=1e-2, mnist_d_steps=1),
         "full": dict(num_steps=10000, batch_size=256, hidden=128, depth=3, lr=1e-3, n_critic=5,
                      snapshots=10, eval_samples=2500, seeds=(0, 1, 2, 3, 4),
-                     mnist_steps=10000, mnist_lr_good=1e-3, mnist_lr_bad=1e-2, mnist_d_steps=5),
+                     mnist_steps=10000, mnist_lr_good=1e-3, mnist_lr_bad=1e-2, mnist_d_steps=1),
     },  # fmt: skip
     "05_denoising_vae": {
         # num_steps: Adam steps (batch 100) for each of the four models (plain VAE and the
@@ -189,7 +189,7 @@ BUDGETS["06_rbm_gibbsnet"] = {
     "fast": dict(
         rbm_hidden=500, rbm_steps=600, cd_k=10, rbm_lr=0.05, rbm_batch=100,
         rbm_momentum=0.9, pcd_momentum=0.5, pitfall_steps=600,
-        ais_betas=1500, ais_chains=100, ais_runs=2,
+        ais_betas=3000, ais_chains=100, ais_runs=2,
         gibbsnet_steps=3000, gibbsnet_hidden=256, gibbsnet_chain=3, latent_dim=32,
         fid_samples=1000, max_chain=10,
     ),
@@ -200,6 +200,38 @@ BUDGETS["06_rbm_gibbsnet"] = {
         gibbsnet_steps=30000, gibbsnet_hidden=512, gibbsnet_chain=3, latent_dim=32,
         fid_samples=5000, max_chain=10,
     ),
+}  # fmt: skip
+
+
+BUDGETS["07_infogan"] = {
+    # InfoGAN on mnist5k (course_lib.infogan): num_steps G steps of batch_size; noise_dim z;
+    # info_weight lambda for the categorical code (continuous codes get cont_weight);
+    # eval_per_code: generated digits per category for the code-accuracy score; seeds: the
+    # runs averaged for the score (the notebook trains the first one for its figures).
+    "smoke": dict(num_steps=40, batch_size=64, noise_dim=62, hidden=256, lr=2e-4,
+                  info_weight=1.0, cont_weight=0.1, eval_per_code=50, seeds=(0,), threads=1),
+    "fast": dict(num_steps=3000, batch_size=64, noise_dim=62, hidden=256, lr=2e-4,
+                 info_weight=1.0, cont_weight=0.1, eval_per_code=200, seeds=(0,), threads=1),
+    "full": dict(num_steps=20000, batch_size=64, noise_dim=62, hidden=512, lr=2e-4,
+                 info_weight=1.0, cont_weight=0.1, eval_per_code=500, seeds=(0, 1, 2),
+                 threads=None),
+}  # fmt: skip
+
+BUDGETS["08_wgan_gp"] = {
+    # toy_*: G steps, per-seed batch, MLP width of the toy runs (course_lib.wgan.train_toy,
+    # vanilla / weight clipping / WGAN-GP on grid25, every seed in toy_seeds at once);
+    # mnist_*: G steps of each MLP run on mnist5k (batch 64), evals: classifier-FID and
+    # W-estimate measurements during training; fid_samples: digits scored per measurement.
+    # n_critic / gp_weight: Gulrajani et al.'s 5 and 10.
+    "smoke": dict(toy_steps=30, toy_batch=64, toy_hidden=32, toy_seeds=(0, 1, 2),
+                  mnist_steps=20, mnist_lr=2e-4, mnist_evals=2, fid_samples=200,
+                  n_critic=5, gp_weight=10.0),
+    "fast": dict(toy_steps=1000, toy_batch=128, toy_hidden=64, toy_seeds=(0, 1, 2),
+                 mnist_steps=800, mnist_lr=2e-4, mnist_evals=4, fid_samples=500,
+                 n_critic=5, gp_weight=10.0),
+    "full": dict(toy_steps=5000, toy_batch=256, toy_hidden=128, toy_seeds=(0, 1, 2, 3, 4),
+                 mnist_steps=10000, mnist_lr=1e-4, mnist_evals=10, fid_samples=500,
+                 n_critic=5, gp_weight=10.0),
 }  # fmt: skip
 
 
