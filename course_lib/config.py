@@ -325,5 +325,6 @@ def setup(notebook: str, seed: int = DEFAULT_SEED, verbose: bool = True) -> RunC
     cfg = RunConfig(notebook, profile, device, seed, budget(notebook, profile))
     if verbose:
         vers = " ".join(f"{k}={v}" for k, v in versions().items())
-        print(f"{notebook}: {cfg}\n{vers}\nbudget: {dict(cfg.budget)}")
+        threads = f"torch CPU threads={torch.get_num_threads()}" if device.type == "cpu" else ""
+        print(f"{notebook}: {cfg} {threads}\n{vers}\nbudget: {dict(cfg.budget)}")
     return cfg
