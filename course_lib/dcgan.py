@@ -94,3 +94,60 @@ class DCGANDiscriminator(nn.Module):
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         """X: (B, 1, 28, 28) -> logits (B,)."""
         return self.net(X).flatten()
+
+
+# ---------------------------------------------------------------------------------------
+# Notebook 02, pitfall: where each layer's size comes from
+# ---------------------------------------------------------------------------------------
+def conv_out_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
+    """Output side of Conv2d: floor((size + 2 padding - kernel) / stride) + 1."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def conv_transpose_out_size(
+    size: int, kernel: int, stride: int = 1, padding: int = 0, output_padding: int = 0
+) -> int:
+    """Output side of ConvTranspose2d: (size - 1) stride - 2 padding + kernel + output_padding.
+
+    With kernel 4, stride 2, padding 1 this is exactly 2 * size (7 -> 14 -> 28 in notebook 02).
+    """
+    return (size - 1) * stride - 2 * padding + kernel + output_padding
+
+
+def copied_32x32_generator(latent_dim: int = 100) -> nn.Sequential:
+    """The widely copied DCGAN generator 100 -> 512@4x4 -> 256@8x8 -> 128@16x16 -> 1@32x32.
+
+    Often labelled "for MNIST 28x28" in comments, it makes 32x32 images (notebook 02's
+    pitfall): 1 -> 4 (kernel 4, stride 1, padding 0), then three doublings 4 -> 8 -> 16 -> 32
+    (kernel 4, stride 2, padding 1). Takes Z shaped (B, latent_dim, 1, 1).
+    """
+    return nn.Sequential(
+        nn.ConvTranspose2d(latent_dim, 512, 4, 1, 0, bias=False),  # 1 -> 4
+        nn.BatchNorm2d(512),
+        nn.ReLU(True),
+        nn.ConvTranspose2d(512, 256, 4, 2, 1, bias=False),  # 4 -> 8
+        nn.BatchNorm2d(256),
+        nn.ReLU(True),
+        nn.ConvTranspose2d(256, 128, 4, 2, 1, bias=False),  # 8 -> 16
+        nn.BatchNorm2d(128),
+        nn.ReLU(True),
+        nn.ConvTranspose2d(128, 1, 4, 2, 1),  # 16 -> 32, not 28
+        nn.Tanh(),
+    )
+
+
+@torch.no_grad()
+def layer_shapes(net: nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
+    """Run ``x`` through ``net`` (an ``nn.Sequential`` or a module with ``.net``) layer by
+    layer and return ``[(layer name, output shape), ...]`` (notebook 02's shape tables)."""
+    seq = net.net if hasattr(net, "net") else net
+    was_training = seq.training
+    seq.eval()
+    out = []
+    for layer in seq:
+        x = layer(x)
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
+            k, s, p = layer.kernel_size[0], layer.stride[0], layer.padding[0]
+            out.append((f"{type(layer).__name__}(k={k}, s={s}, p={p})", tuple(x.shape)))
+    seq.train(was_training)
+    return out

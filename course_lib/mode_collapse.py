@@ -1,0 +1,420 @@
+"""Mode collapse on the 2-D toy mixtures, measured and fixed (notebook 03).
+
+Everything here trains *ensembles*: ``members`` independent copies of a small MLP GAN (one
+per seed) stacked along a leading dimension and run with batched matrix products
+(``torch.baddbmm``). Each member has its own initial weights (from its own seed), its own
+Adam state and its own losses, so it is exactly an independent GAN; training three seeds
+costs about as much as one on a CPU, which is what lets notebook 03 average every number
+over >= 3 seeds within its time budget. Shapes: latents (S, B, latent_dim), samples and
+real batches (S, B, 2), logits (S, B), with S = number of members (seeds).
+
+Methods (``METHODS``), all on the same generator:
+
+- ``vanilla``: non-saturating GAN (Goodfellow et al. 2014), the baseline that collapses.
+- ``minibatch_stddev``: D sees, as one extra feature, the standard deviation of its hidden
+  features over groups of samples (Karras et al. 2018, "Progressive growing of GANs",
+  section 3), so a batch with too little variety looks fake.
+- ``pacgan``: D judges ``pack`` samples jointly, concatenated into one input (Lin et al.
+  2018, "PacGAN", section 3); pack = 4 is their PacGAN4 row.
+- ``wgan_gp``: Wasserstein critic with gradient penalty (Gulrajani et al. 2017, Algorithm 1,
+  eq. 3) via :func:`course_lib.losses.gradient_penalty`, ``n_critic`` critic steps per G step.
+
+Metrics come from :func:`course_lib.metrics.mode_coverage` (VEEGAN / PacGAN definitions).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import toy_distribution
+from .losses import discriminator_loss, generator_loss, gradient_penalty
+from .metrics import mode_coverage
+from .noise import sample_latent
+from .train import cpu_threads, train_loop
+
+METHODS: tuple[str, ...] = ("vanilla", "minibatch_stddev", "pacgan", "wgan_gp")
+
+
+def check_method(method: str) -> str:
+    """Return ``method`` if known, else raise a ValueError listing the allowed values."""
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}. Allowed values: {', '.join(METHODS)}")
+    return method
+
+
+# ---------------------------------------------------------------------------------------
+# Ensemble networks
+# ---------------------------------------------------------------------------------------
+class EnsembleLinear(nn.Module):
+    """``members`` independent Linear layers: x (S, B, fan_in) -> (S, B, fan_out).
+
+    Member ``i`` is initialised like ``nn.Linear`` (U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for
+    weights and biases) from ``torch.Generator().manual_seed(seeds[i])``.
+    """
+
+    def __init__(self, fan_in: int, fan_out: int, seeds: list[torch.Generator]):
+        super().__init__()
+        bound = 1 / math.sqrt(fan_in)
+        w = [torch.rand(fan_in, fan_out, generator=g) * 2 - 1 for g in seeds]
+        b = [torch.rand(1, fan_out, generator=g) * 2 - 1 for g in seeds]
+        self.weight = nn.Parameter(torch.stack(w) * bound)  # (S, fan_in, fan_out)
+        self.bias = nn.Parameter(torch.stack(b) * bound)  # (S, 1, fan_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+def _generators(seeds: list[int], salt: int) -> list[torch.Generator]:
+    return [torch.Generator().manual_seed(1000 * s + salt) for s in seeds]
+
+
+class ToyGenerator(nn.Module):
+    """MLP generator z (S, B, latent_dim) -> x (S, B, 2): ``depth`` ReLU layers of ``hidden``.
+
+    ``input_noise`` > 0 adds N(0, input_noise^2) to z before the first layer (one of the
+    folk remedies notebook 03 measures).
+    """
+
+    def __init__(
+        self, seeds: list[int], latent_dim: int = 2, hidden: int = 128, depth: int = 3,
+        input_noise: float = 0.0,
+    ):  # fmt: skip
+        super().__init__()
+        gens = _generators(seeds, 1)
+        sizes = [latent_dim] + [hidden] * depth + [2]
+        self.layers = nn.ModuleList(
+            EnsembleLinear(a, b, gens) for a, b in zip(sizes[:-1], sizes[1:])
+        )
+        self.latent_dim, self.input_noise = latent_dim, input_noise
+
+    def forward(self, Z: torch.Tensor) -> torch.Tensor:
+        if self.input_noise > 0 and self.training:
+            Z = Z + self.input_noise * torch.randn_like(Z)
+        h = Z
+        for i, layer in enumerate(self.layers):
+            h = layer(h)
+            if i < len(self.layers) - 1:
+                h = F.relu(h)
+        return h
+
+
+def minibatch_stddev(h: torch.Tensor, group_size: int = 4) -> torch.Tensor:
+    """Append the minibatch standard-deviation feature (Karras et al. 2018, section 3).
+
+    h: (S, B, H). Samples are split into groups of ``group_size`` (B must be divisible);
+    within a group, the std of each feature over the group is averaged over features, and
+    that one number is appended to every sample of the group. Returns (S, B, H + 1).
+    """
+    S, B, H = h.shape
+    if B % group_size:
+        raise ValueError(f"batch size {B} must be divisible by group_size {group_size}")
+    g = h.view(S, B // group_size, group_size, H)
+    stat = g.var(dim=2, unbiased=False).add(1e-8).sqrt().mean(dim=2, keepdim=True)  # (S, G, 1)
+    stat = stat.unsqueeze(2).expand(S, B // group_size, group_size, 1).reshape(S, B, 1)
+    return torch.cat([h, stat], dim=2)
+
+
+def pack_samples(x: torch.Tensor, pack: int) -> torch.Tensor:
+    """PacGAN packing (Lin et al. 2018): x (S, B, d) -> (S, B // pack, pack * d).
+
+    Consecutive samples are concatenated; B must be divisible by ``pack``. Real batches are
+    packed with real, fake with fake, so D judges ``pack`` samples at once.
+    """
+    S, B, d = x.shape
+    if B % pack:
+        raise ValueError(f"batch size {B} must be divisible by pack {pack}")
+    return x.reshape(S, B // pack, pack * d)
+
+
+class ToyDiscriminator(nn.Module):
+    """MLP discriminator (or WGAN critic) x (S, B, 2) -> logits (S, B // pack).
+
+    ``depth`` LeakyReLU(0.2) layers of ``hidden``. ``pack`` > 1 packs samples (PacGAN);
+    ``stddev_group`` > 0 appends the minibatch-stddev feature after the first hidden layer.
+    """
+
+    def __init__(
+        self, seeds: list[int], hidden: int = 128, depth: int = 3, pack: int = 1,
+        stddev_group: int = 0,
+    ):  # fmt: skip
+        super().__init__()
+        gens = _generators(seeds, 2)
+        self.pack, self.stddev_group = pack, stddev_group
+        extra = 1 if stddev_group else 0
+        sizes = [2 * pack, hidden] + [hidden] * (depth - 1) + [1]
+        fan_in = [a + (extra if i == 1 else 0) for i, a in enumerate(sizes[:-1])]
+        self.layers = nn.ModuleList(EnsembleLinear(a, b, gens) for a, b in zip(fan_in, sizes[1:]))
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        h = pack_samples(X, self.pack) if self.pack > 1 else X
+        for i, layer in enumerate(self.layers):
+            h = layer(h)
+            if i < len(self.layers) - 1:
+                h = F.leaky_relu(h, 0.2)
+                if i == 0 and self.stddev_group:
+                    h = minibatch_stddev(h, self.stddev_group)
+        return h.squeeze(-1)
+
+
+# ---------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ToyConfig:
+    """One toy experiment of notebook 03 (every seed in ``seeds`` trains the same config)."""
+
+    data: str = "ring8"  # toy mixture: ring8 | grid25
+    method: str = "vanilla"  # one of METHODS
+    num_steps: int = 2000  # generator steps
+    batch_size: int = 256  # real and fake samples per step (per seed)
+    latent_dim: int = 2  # size of z
+    latent_kind: str = "uniform"  # uniform on [-latent_scale, latent_scale] or gaussian
+    latent_scale: float = 1.0  # range of the uniform latent (std of the Gaussian one)
+    input_noise: float = 0.0  # std of Gaussian noise added to z inside G (folk remedy)
+    hidden: int = 128  # width of every hidden layer, G and D
+    depth: int = 3  # hidden layers, G and D
+    lr: float = 1e-3  # Adam learning rate, both players
+    lr_decay: bool = True  # linear decay of both learning rates to 0 over training
+    pack: int = 4  # PacGAN: samples per packed D input
+    stddev_group: int = 4  # minibatch stddev: group size
+    n_critic: int = 5  # WGAN-GP: critic steps per generator step
+    gp_weight: float = 0.1  # WGAN-GP: penalty weight lambda (scale of our toy data is ~1)
+    snapshots: int = 5  # coverage measured this many times during training
+    eval_samples: int = 2500  # samples per seed for mode_coverage (PacGAN uses 2500)
+    seeds: tuple[int, ...] = (0, 1, 2)
+
+
+@dataclass
+class ToyResult:
+    """What :func:`train_toy_gan` returns.
+
+    ``samples[step]`` (S, eval_samples, 2) generator samples per seed at that step;
+    ``coverage[step]`` one ``mode_coverage`` dict per seed; ``history`` the loss log.
+    """
+
+    config: ToyConfig
+    history: dict
+    samples: dict[int, torch.Tensor] = field(default_factory=dict)
+    coverage: dict[int, list[dict]] = field(default_factory=dict)
+    net_G: nn.Module | None = None
+
+    @property
+    def final(self) -> dict[str, float]:
+        """Mean over seeds of modes, high_quality, reverse_kl at the last step (+ per seed)."""
+        cov = self.coverage[max(self.coverage)]
+        out = {
+            k: sum(c[k] for c in cov) / len(cov) for k in ("modes", "high_quality", "reverse_kl")
+        }
+        out["per_seed"] = cov
+        return out
+
+
+def _latents(cfg: ToyConfig, S: int, n: int, g: torch.Generator) -> torch.Tensor:
+    return sample_latent(S * n, cfg.latent_dim, cfg.latent_kind, g, scale=cfg.latent_scale).view(
+        S, n, cfg.latent_dim
+    )
+
+
+def train_toy_gan(cfg: ToyConfig, progress: bool = True, threads: int | None = 1) -> ToyResult:
+    """Train ``len(cfg.seeds)`` independent toy GANs with ``cfg.method`` (notebook 03).
+
+    GAN methods minimise the discriminator loss -V(D, G) and the non-saturating generator loss
+    (:mod:`course_lib.losses`); ``wgan_gp`` minimises E f(G(z)) - E f(x) + GP for the critic
+    and -E f(G(z)) for G (Gulrajani et al. 2017, Algorithm 1). Losses are summed over seeds so
+    each member gets exactly its own gradient. Adam, betas (0.5, 0.999) for GANs and
+    (0.5, 0.9) for WGAN-GP as in its paper. Coverage is measured on ``cfg.eval_samples``
+    fresh samples per seed ``cfg.snapshots`` times, the last at the end.
+    """
+    check_method(cfg.method)
+    dist = toy_distribution(cfg.data)
+    seeds = list(cfg.seeds)
+    S = len(seeds)
+    torch.manual_seed(seeds[0])
+    g = torch.Generator().manual_seed(seeds[0])
+    net_G = ToyGenerator(seeds, cfg.latent_dim, cfg.hidden, cfg.depth, cfg.input_noise)
+    net_D = ToyDiscriminator(
+        seeds, cfg.hidden, cfg.depth,
+        pack=cfg.pack if cfg.method == "pacgan" else 1,
+        stddev_group=cfg.stddev_group if cfg.method == "minibatch_stddev" else 0,
+    )  # fmt: skip
+    wgan = cfg.method == "wgan_gp"
+    betas = (0.5, 0.9) if wgan else (0.5, 0.999)
+    trainer_D = torch.optim.Adam(net_D.parameters(), lr=cfg.lr, betas=betas)
+    trainer_G = torch.optim.Adam(net_G.parameters(), lr=cfg.lr, betas=betas)
+    scheds = []
+    if cfg.lr_decay:
+        decay = lambda step: max(0.0, 1 - step / cfg.num_steps)  # noqa: E731
+        scheds = [torch.optim.lr_scheduler.LambdaLR(t, decay) for t in (trainer_D, trainer_G)]
+    B = cfg.batch_size
+
+    def critic_flat(x_flat: torch.Tensor) -> torch.Tensor:  # (S*B, 2) -> (S*B,)
+        return net_D(x_flat.view(S, -1, 2)).reshape(-1)
+
+    def step_fn(step: int) -> dict[str, torch.Tensor]:
+        for _ in range(cfg.n_critic if wgan else 1):
+            X = dist.sample(S * B, generator=g).view(S, B, 2)
+            fake = net_G(_latents(cfg, S, B, g)).detach()
+            trainer_D.zero_grad(set_to_none=True)
+            real_out, fake_out = net_D(X), net_D(fake)
+            if wgan:
+                gp = gradient_penalty(critic_flat, X.reshape(-1, 2), fake.reshape(-1, 2),
+                                      cfg.gp_weight, generator=g)  # fmt: skip
+                loss_D = S * (fake_out.mean() - real_out.mean()) + S * gp
+            else:
+                loss_D = S * discriminator_loss(real_out, fake_out)
+            loss_D.backward()
+            trainer_D.step()
+        trainer_G.zero_grad(set_to_none=True)
+        fake_out_G = net_D(net_G(_latents(cfg, S, B, g)))
+        loss_G = -fake_out_G.mean() if wgan else generator_loss(fake_out_G)
+        (S * loss_G).backward()
+        trainer_G.step()
+        for s in scheds:
+            s.step()
+        out = {"loss_D": loss_D.detach() / S, "loss_G": loss_G.detach()}
+        if not wgan:
+            out["D_real"] = torch.sigmoid(real_out).mean().detach()
+            out["D_fake"] = torch.sigmoid(fake_out).mean().detach()
+        return out
+
+    result = ToyResult(cfg, {}, net_G=net_G)
+    eval_g = torch.Generator().manual_seed(12345)
+
+    @torch.no_grad()
+    def measure(step: int, _history=None) -> None:
+        net_G.eval()
+        x = net_G(_latents(cfg, S, cfg.eval_samples, eval_g))
+        net_G.train()
+        result.samples[step] = x
+        result.coverage[step] = [mode_coverage(x[i], cfg.data) for i in range(S)]
+
+    measure(0)
+    every = max(1, cfg.num_steps // max(1, cfg.snapshots))
+    with cpu_threads(threads):
+        result.history = train_loop(
+            step_fn, cfg.num_steps, log_every=50, callback=measure, callback_every=every,
+            desc=f"{cfg.method} on {cfg.data}", progress=progress,
+        )  # fmt: skip
+    return result
+
+
+def run_methods(
+    base: ToyConfig, methods: tuple[str, ...] = METHODS, progress: bool = True, **overrides
+) -> dict[str, ToyResult]:
+    """Train ``base`` once per method (each over all of ``base.seeds``); notebook 03's table.
+
+    ``overrides`` maps a method to a dict of config changes for it (e.g. WGAN-GP's ``lr``).
+    """
+    out = {}
+    for m in methods:
+        out[m] = train_toy_gan(replace(base, method=check_method(m), **overrides.get(m, {})),
+                               progress=progress)  # fmt: skip
+    return out
+
+
+def coverage_table(results: dict[str, ToyResult]) -> list[dict]:
+    """Rows {name, modes, high_quality, reverse_kl, seeds} of seed-averaged final coverage."""
+    rows = []
+    for name, r in results.items():
+        f = r.final
+        rows.append({"name": name, "modes": f["modes"], "high_quality": f["high_quality"],
+                     "reverse_kl": f["reverse_kl"], "seeds": len(r.config.seeds)})  # fmt: skip
+    return rows
+
+
+# Published rows (2,500 samples, PacGAN/VEEGAN protocol): (modes, high-quality fraction).
+PUBLISHED: dict[str, dict[str, tuple[float, float]]] = {
+    "ring8": {
+        "GAN (VEEGAN Table 1)": (1.0, 0.993),
+        "PacGAN4 (PacGAN Table 1)": (7.8, 0.959),
+    },
+    "grid25": {
+        "GAN (VEEGAN Table 1)": (3.3, 0.005),
+        "PacGAN4 (PacGAN Table 1)": (24.8, 0.936),
+        "GDPP (GDPP paper)": (24.8, 0.685),
+        "WGAN-GP (GDPP paper)": (24.2, 0.287),
+    },
+}
+
+
+# ---------------------------------------------------------------------------------------
+# Budgets -> configs, and the snapshot widget of notebook 03
+# ---------------------------------------------------------------------------------------
+def config_from_budget(budget, data: str, method: str = "vanilla", **changes) -> ToyConfig:
+    """The notebook's :class:`ToyConfig` from ``BUDGETS["03_mode_collapse"][profile]``."""
+    keys = ("num_steps", "batch_size", "hidden", "depth", "lr", "n_critic", "snapshots",
+            "eval_samples", "seeds")  # fmt: skip
+    kw = {k: budget[k] for k in keys if k in budget}
+    kw["seeds"] = tuple(kw.get("seeds", (0, 1, 2)))
+    return replace(ToyConfig(data=data, method=check_method(method), **kw), **changes)
+
+
+def render_toy_snapshot(results: dict[str, ToyResult], method: str, step: int, seed_index: int = 0,
+                        ax=None):  # fmt: skip
+    """Scatter one method's samples at a training ``step`` over the target density (nb 03).
+
+    ``results`` maps method names to :class:`ToyResult` (all on the same toy set). Raises a
+    ValueError listing the allowed methods / steps. Returns the matplotlib Axes.
+    """
+    from .viz import scatter_2d
+
+    if method not in results:
+        raise ValueError(f"Unknown method {method!r}. Allowed values: {', '.join(results)}")
+    r = results[method]
+    if step not in r.samples:
+        steps = ", ".join(str(s) for s in sorted(r.samples))
+        raise ValueError(f"No snapshot at step {step}. Allowed values: {steps}")
+    if not 0 <= seed_index < len(r.config.seeds):
+        raise ValueError(f"seed_index must be in 0..{len(r.config.seeds) - 1}, got {seed_index}")
+    cov = r.coverage[step][seed_index]
+    title = (f"{method}, step {step}, seed {r.config.seeds[seed_index]}: {cov['modes']} modes, "
+             f"{cov['high_quality']:.0%} high quality")  # fmt: skip
+    return scatter_2d(r.samples[step][seed_index][:1000], toy_distribution(r.config.data),
+                      title=title, ax=ax)  # fmt: skip
+
+
+class ToySnapshotWidget:
+    """Pick a method and a training snapshot; see its samples over the target density.
+
+    Controls: ``.method`` (Dropdown), ``.step`` (SelectionSlider over snapshot steps),
+    ``.seed_index`` (which seed's run). Set their ``.value`` from code to drive it.
+    """
+
+    def __init__(self, results: dict[str, ToyResult]):
+        import ipywidgets as W
+
+        self.results = results
+        first = next(iter(results.values()))
+        steps = sorted(first.samples)
+        self.method = W.Dropdown(options=list(results), value=next(iter(results)),
+                                 description="method")  # fmt: skip
+        self.step = W.SelectionSlider(options=steps, value=steps[-1], description="step")
+        self.seed_index = W.Dropdown(options=list(range(len(first.config.seeds))), value=0,
+                                     description="seed run")  # fmt: skip
+        self.output = W.Output()
+        for c in (self.method, self.step, self.seed_index):
+            c.observe(lambda _change: self.render(), names="value")
+        self.widget = W.VBox([W.HBox([self.method, self.seed_index]), self.step, self.output])
+        self.ax = None
+        self.render()
+
+    def render(self):
+        import matplotlib.pyplot as plt
+
+        with self.output:
+            self.output.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=(4.5, 4.5))
+            self.ax = render_toy_snapshot(self.results, self.method.value, self.step.value,
+                                          self.seed_index.value, ax=ax)  # fmt: skip
+            plt.show()
+        return self.ax
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)

@@ -1,0 +1,118 @@
+"""course_lib.mode_collapse (notebook 03): ensemble layers, PacGAN packing, minibatch stddev,
+toy training for every method, error messages, the snapshot widget."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+from torch import nn
+
+from course_lib import mode_collapse as mc
+from course_lib.config import BUDGETS, PROFILES
+
+TINY = mc.ToyConfig(num_steps=6, batch_size=16, hidden=8, depth=2, snapshots=2,
+                    eval_samples=50, n_critic=2, seeds=(0, 1))  # fmt: skip
+
+
+def test_ensemble_linear_members_are_independent_linears():
+    gens = [torch.Generator().manual_seed(s) for s in (0, 1, 2)]
+    layer = mc.EnsembleLinear(3, 5, gens)
+    x = torch.randn(3, 7, 3)
+    out = layer(x)
+    assert out.shape == (3, 7, 5)
+    for i in range(3):
+        ref = x[i] @ layer.weight[i] + layer.bias[i]
+        torch.testing.assert_close(out[i], ref)
+    assert not torch.equal(layer.weight[0], layer.weight[1])  # different seeds
+
+
+def test_member_gradients_do_not_mix():
+    net = mc.ToyGenerator([0, 1], latent_dim=2, hidden=8, depth=2)
+    net(torch.randn(2, 4, 2))[0].sum().backward()  # loss of member 0 only
+    for p in net.parameters():
+        assert p.grad[1].abs().max() == 0
+
+
+def test_pack_samples_concatenates_consecutive_samples():
+    x = torch.arange(2 * 8 * 2, dtype=torch.float32).view(2, 8, 2)
+    packed = mc.pack_samples(x, 4)
+    assert packed.shape == (2, 2, 8)
+    torch.testing.assert_close(packed[0, 0], x[0, :4].flatten())
+    with pytest.raises(ValueError, match="divisible"):
+        mc.pack_samples(x, 3)
+
+
+def test_minibatch_stddev_matches_definition():
+    h = torch.randn(2, 8, 5)
+    out = mc.minibatch_stddev(h, group_size=4)
+    assert out.shape == (2, 8, 6)
+    torch.testing.assert_close(out[..., :5], h)
+    expected = h[1, 4:8].std(dim=0, unbiased=False).mean()
+    torch.testing.assert_close(out[1, 5, 5], expected, atol=1e-5, rtol=1e-5)
+    same = torch.ones(1, 4, 3)  # a collapsed batch has zero spread
+    assert mc.minibatch_stddev(same, 4)[0, 0, 3] < 1e-3
+
+
+@pytest.mark.parametrize("method", mc.METHODS)
+def test_every_method_trains_and_measures(method):
+    r = mc.train_toy_gan(replace(TINY, method=method, data="grid25"), progress=False)
+    assert sorted(r.samples) == [0, 3, 6]
+    assert r.samples[6].shape == (2, 50, 2)
+    assert len(r.coverage[6]) == 2
+    f = r.final
+    assert 0 <= f["high_quality"] <= 1 and 0 <= f["modes"] <= 25
+    assert all(len(v) == len(r.history["step"]) for v in r.history.values())
+
+
+def test_seeds_are_reproducible():
+    a = mc.train_toy_gan(TINY, progress=False).samples[6]
+    b = mc.train_toy_gan(TINY, progress=False).samples[6]
+    torch.testing.assert_close(a, b)
+
+
+def test_discriminator_shapes_with_pack_and_stddev():
+    D = mc.ToyDiscriminator([0], hidden=8, depth=3, pack=4, stddev_group=4)
+    assert D(torch.randn(1, 16, 2)).shape == (1, 4)
+    assert isinstance(D.layers[0], nn.Module)
+
+
+def test_bad_method_lists_allowed_values():
+    with pytest.raises(ValueError, match="Allowed values: vanilla, minibatch_stddev"):
+        mc.train_toy_gan(replace(TINY, method="unrolled"), progress=False)
+    with pytest.raises(ValueError, match="Allowed values"):
+        mc.config_from_budget(BUDGETS["03_mode_collapse"]["smoke"], "ring8", "bogus")
+
+
+def test_config_from_budget_and_budget_rows():
+    rows = BUDGETS["03_mode_collapse"]
+    assert set(rows) == set(PROFILES)
+    assert len({tuple(sorted(r)) for r in rows.values()}) == 1  # same keys in every profile
+    cfg = mc.config_from_budget(rows["fast"], "grid25", "pacgan", latent_dim=128)
+    assert cfg.num_steps == rows["fast"]["num_steps"] and cfg.latent_dim == 128
+    assert len(cfg.seeds) >= 3
+    dc = BUDGETS["02_dcgan"]
+    assert set(dc) == set(PROFILES) and len({tuple(sorted(r)) for r in dc.values()}) == 1
+
+
+def test_render_snapshot_and_widget():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    results = {"vanilla": mc.train_toy_gan(TINY, progress=False)}
+    ax = mc.render_toy_snapshot(results, "vanilla", 6, seed_index=1)
+    assert "vanilla, step 6" in ax.get_title()
+    with pytest.raises(ValueError, match="Allowed values: vanilla"):
+        mc.render_toy_snapshot(results, "pacgan", 6)
+    with pytest.raises(ValueError, match="Allowed values: 0, 3, 6"):
+        mc.render_toy_snapshot(results, "vanilla", 5)
+    w = mc.ToySnapshotWidget(results)
+    w.step.value = 3
+    assert "step 3" in w.ax.get_title()
+
+
+def test_coverage_table_rows():
+    results = {"vanilla": mc.train_toy_gan(TINY, progress=False)}
+    (row,) = mc.coverage_table(results)
+    assert row["name"] == "vanilla" and row["seeds"] == 2
