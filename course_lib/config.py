@@ -205,14 +205,15 @@ BUDGETS["06_rbm_gibbsnet"] = {
 
 BUDGETS["07_infogan"] = {
     # InfoGAN on mnist5k (course_lib.infogan): num_steps G steps of batch_size; noise_dim z;
+    # arch: "mlp" (CPU-sized) or "conv" (the paper's layout) networks of width hidden;
     # info_weight lambda for the categorical code (continuous codes get cont_weight);
     # eval_per_code: generated digits per category for the code-accuracy score; seeds: the
     # runs averaged for the score (the notebook trains the first one for its figures).
-    "smoke": dict(num_steps=40, batch_size=64, noise_dim=62, hidden=256, lr=2e-4,
+    "smoke": dict(num_steps=40, batch_size=64, noise_dim=62, arch="mlp", hidden=256, lr=2e-4,
                   info_weight=1.0, cont_weight=0.1, eval_per_code=50, seeds=(0,), threads=1),
-    "fast": dict(num_steps=3000, batch_size=64, noise_dim=62, hidden=256, lr=2e-4,
+    "fast": dict(num_steps=2000, batch_size=64, noise_dim=62, arch="mlp", hidden=256, lr=2e-4,
                  info_weight=1.0, cont_weight=0.1, eval_per_code=200, seeds=(0,), threads=1),
-    "full": dict(num_steps=20000, batch_size=64, noise_dim=62, hidden=512, lr=2e-4,
+    "full": dict(num_steps=20000, batch_size=64, noise_dim=62, arch="conv", hidden=512, lr=2e-4,
                  info_weight=1.0, cont_weight=0.1, eval_per_code=500, seeds=(0, 1, 2),
                  threads=None),
 }  # fmt: skip

@@ -305,3 +305,146 @@ class GibbsStepsWidget:
 
     def _ipython_display_(self) -> None:
         display(self.widget)
+
+
+# ---------------------------------------------------------------------------------------
+# Critic-contour widget (notebook 08): a WGAN critic on a toy set during training.
+# ---------------------------------------------------------------------------------------
+def render_critic_snapshot(runs: dict, name: str, step: int) -> dict[str, object]:
+    """Pick the critic surface and samples of run ``name`` at training ``step`` (nb 08).
+
+    ``runs`` maps a name to a :func:`course_lib.wgan.train_toy` result (its ``snapshots``
+    {step: {"samples", "surface"}}). Returns ``surface`` (xx, yy, f), ``samples`` (N, 2),
+    ``f_range`` (max - min of the critic over the grid) and ``lim``.
+    """
+    if name not in runs:
+        raise ValueError(f"Unknown run {name!r}. Allowed values: {', '.join(runs)}")
+    snaps = runs[name]["snapshots"]
+    if step not in snaps:
+        raise ValueError(f"No snapshot at step {step}. Allowed values: {sorted(snaps)}")
+    surface = snaps[step]["surface"]
+    f = surface["f"]
+    return {"surface": surface, "samples": snaps[step]["samples"], "lim": runs[name]["lim"],
+            "f_range": float(f.max() - f.min())}  # fmt: skip
+
+
+class CriticContourWidget:
+    """A run selector and a training-step slider over critic contour plots (notebook 08).
+
+    Shows the critic f(x) of the chosen toy run (filled contours), the real modes and the
+    generator's samples at that step. Set ``.run.value`` or ``.step.value`` from code to
+    drive it; ``.result`` holds the last render.
+    """
+
+    def __init__(self, runs: dict, dist=None):
+        self.runs, self.dist = runs, dist
+        first = next(iter(runs))
+        steps = sorted(runs[first]["snapshots"])
+        self.run = W.Dropdown(options=list(runs), value=first, description="run")
+        self.step = W.SelectionSlider(options=steps, value=steps[-1], description="step")
+        self.output = W.Output()
+        self.result: dict[str, object] = {}
+        for control in (self.run, self.step):
+            control.observe(self._on_change, names="value")
+        self.widget = W.VBox([W.HBox([self.run, self.step]), self.output])
+        self.render()
+
+    def _on_change(self, _change) -> None:
+        self.render()
+
+    def render(self) -> dict[str, object]:
+        name, step = self.run.value, self.step.value
+        self.result = render_critic_snapshot(self.runs, name, step)
+        s, x = self.result["surface"], self.result["samples"]
+        with self.output:
+            self.output.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=(5, 4.4))
+            cs = ax.contourf(s["xx"], s["yy"], s["f"], levels=20, cmap="viridis")
+            fig.colorbar(cs, ax=ax, label="critic f(x)")
+            if self.dist is not None:
+                ax.scatter(*self.dist.means.T, marker="x", c="w", s=20, label="modes")
+            ax.scatter(x[:, 0], x[:, 1], s=3, c="tab:red", alpha=0.6, label="G samples")
+            ax.set(title=f"{name}, step {step} (critic range {self.result['f_range']:.2g})",
+                   xlabel="$x_1$", ylabel="$x_2$", aspect="equal")  # fmt: skip
+            ax.legend(loc="upper right", fontsize=7)
+            fig.tight_layout()
+            plt.show()
+        return self.result
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)
+
+
+# ---------------------------------------------------------------------------------------
+# InfoGAN code sliders (notebook 07): category and continuous codes -> generated digits.
+# ---------------------------------------------------------------------------------------
+CODE_RANGE = (-2.0, 2.0)  # beyond the training range [-1, 1] on purpose
+
+
+@torch.no_grad()
+def render_infogan_codes(
+    net_G, noise_dim: int, category: int, c1: float, c2: float, num_images: int = 8,
+    seed: int = 0,
+) -> dict[str, object]:  # fmt: skip
+    """Digits from an InfoGAN generator for one code setting (Chen et al. 2016; notebook 07).
+
+    ``category`` in 0..9 (the categorical code), ``c1``, ``c2`` in [-2, 2] (continuous codes,
+    trained on [-1, 1]); ``num_images`` noise vectors z ~ U[-1, 1]^noise_dim from ``seed``
+    (the same z for every code setting, so only the code changes). Returns ``images``
+    (num_images, 1, 28, 28) in [-1, 1] and ``latent`` (num_images, noise_dim + 12).
+    """
+    from .infogan import N_CAT, make_latent
+
+    if not isinstance(category, int) or not 0 <= category < N_CAT:
+        raise ValueError(f"category must be an integer in 0..{N_CAT - 1}, got {category!r}")
+    lo, hi = CODE_RANGE
+    for name, v in (("c1", c1), ("c2", c2)):
+        if not isinstance(v, (int, float)) or not lo <= float(v) <= hi:
+            raise ValueError(f"{name} must be a number in [{lo}, {hi}], got {v!r}")
+    device = next(net_G.parameters()).device
+    z = torch.rand(num_images, noise_dim, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+    cat = torch.full((num_images,), category, dtype=torch.long)
+    cont = torch.tensor([[float(c1), float(c2)]]).expand(num_images, 2)
+    latent = make_latent(z, cat, cont).to(device)
+    return {"images": net_G(latent).cpu(), "latent": latent.cpu()}
+
+
+class InfoGANCodeWidget:
+    """A category selector and two continuous-code sliders over generated digits (nb 07).
+
+    Set ``.category.value``, ``.c1.value`` or ``.c2.value`` (or ``.seed.value``) from code to
+    drive it; ``.result`` holds the last render.
+    """
+
+    def __init__(self, net_G, noise_dim: int, num_images: int = 8):
+        self.net_G, self.noise_dim, self.num_images = net_G, noise_dim, num_images
+        lo, hi = CODE_RANGE
+        self.category = W.Dropdown(options=list(range(10)), value=0, description="category")
+        self.c1 = W.FloatSlider(value=0.0, min=lo, max=hi, step=0.1, description="c1")
+        self.c2 = W.FloatSlider(value=0.0, min=lo, max=hi, step=0.1, description="c2")
+        self.seed = W.BoundedIntText(value=0, min=0, max=MAX_SEED, description="noise seed")
+        self.output = W.Output()
+        self.result: dict[str, object] = {}
+        for control in (self.category, self.c1, self.c2, self.seed):
+            control.observe(self._on_change, names="value")
+        self.widget = W.VBox([W.HBox([self.category, self.seed]), W.HBox([self.c1, self.c2]),
+                              self.output])  # fmt: skip
+        self.render()
+
+    def _on_change(self, _change) -> None:
+        self.render()
+
+    def render(self) -> dict[str, object]:
+        k, c1, c2 = self.category.value, self.c1.value, self.c2.value
+        self.result = render_infogan_codes(self.net_G, self.noise_dim, k, c1, c2,
+                                           self.num_images, self.seed.value)  # fmt: skip
+        with self.output:
+            self.output.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=(9, 1.6))
+            show_images(self.result["images"], nrow=self.num_images, ax=ax,
+                        title=f"category {k}, c1 = {c1:+.1f}, c2 = {c2:+.1f}")  # fmt: skip
+            plt.show()
+        return self.result
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)

@@ -1,0 +1,354 @@
+"""InfoGAN: interpretable latent codes by maximising mutual information (notebook 07).
+
+Chen et al. 2016, "InfoGAN". The generator's input is split into incompressible noise z and
+a structured code c: here one 10-way categorical code and ``n_cont`` continuous codes
+uniform on [-1, 1] (the paper's MNIST setting, section 7.1). A GAN alone may ignore c, so
+InfoGAN adds the mutual information I(c; G(z, c)), which it cannot compute, through the
+variational lower bound (eq. 4-5)
+
+    L_I(G, Q) = E_{c ~ p(c), x ~ G(z, c)}[log Q(c | x)] + H(c) <= I(c; G(z, c)),
+
+with an auxiliary network Q that shares every layer of the discriminator except its last
+(section 6) and the game (eq. 6)  min_{G, Q} max_D  V(D, G) - lambda L_I(G, Q).
+
+H(c) is a constant (log 10 for a uniform 10-way code), so only the cross-entropy
+-E log Q(c | x) is optimised; it is computed on *generated* samples only (real digits have no
+code) and it updates G *and* Q (with the shared discriminator body), exactly like the
+authors' code: the discriminator step adds lambda * info loss on detached fakes (Q and body),
+the generator step adds it on fresh fakes (G). Continuous codes use a factored Gaussian Q
+with unit variance, so their -log Q is 0.5 (c - mu(x))^2 + const, weighted by
+``cont_weight`` (the paper uses a smaller lambda for continuous codes).
+
+Shapes: z (B, noise_dim), categorical code as indices (B,) in 0..9, continuous codes (B, 2)
+in [-1, 1]; images (B, 1, 28, 28) in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .losses import discriminator_loss, generator_loss
+
+N_CAT = 10
+
+
+# ---------------------------------------------------------------------------------------
+# Codes
+# ---------------------------------------------------------------------------------------
+def sample_codes(
+    n: int, n_cat: int = N_CAT, n_cont: int = 2, generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Draw c: categorical indices (n,) uniform on 0..n_cat-1, continuous (n, n_cont) U[-1, 1]."""
+    cat = torch.randint(n_cat, (n,), generator=generator)
+    cont = torch.rand(n, n_cont, generator=generator) * 2 - 1
+    return (cat.to(device), cont.to(device)) if device is not None else (cat, cont)
+
+
+def make_latent(z: torch.Tensor, cat: torch.Tensor, cont: torch.Tensor, n_cat: int = N_CAT):
+    """Generator input [z, one_hot(cat), cont], shape (B, noise_dim + n_cat + n_cont)."""
+    if cat.min() < 0 or cat.max() >= n_cat:
+        raise ValueError(f"category indices must lie in 0..{n_cat - 1}, got {cat.tolist()[:10]}")
+    return torch.cat([z, F.one_hot(cat, n_cat).to(z.dtype), cont.to(z.dtype)], dim=1)
+
+
+def info_loss(
+    cat_logits: torch.Tensor, cont_mean: torch.Tensor, cat: torch.Tensor, cont: torch.Tensor,
+    cont_weight: float = 0.1,
+) -> dict[str, torch.Tensor]:  # fmt: skip
+    """The negative variational bound -L_I without its constant H(c) (Chen et al., eq. 4-5).
+
+    cat part: cross-entropy -mean log Q(c_cat | x) from ``cat_logits`` (B, n_cat);
+    cont part: Gaussian -log Q with unit variance, mean over batch of 0.5 sum_j (c_j - mu_j)^2.
+    Returns ``loss`` = cat + cont_weight * cont, ``cat``, ``cont`` and ``mi_cat`` = log n_cat -
+    cat, the lower bound on I(c_cat; G(z, c)) in nats (at most log 10 = 2.303).
+    """
+    ce = F.cross_entropy(cat_logits, cat)
+    gauss = 0.5 * (cont - cont_mean).pow(2).sum(1).mean()
+    return {"loss": ce + cont_weight * gauss, "cat": ce, "cont": gauss,
+            "mi_cat": math.log(cat_logits.shape[1]) - ce}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------
+# Networks (the paper's Table 1 layout for MNIST, narrowed for a CPU)
+# ---------------------------------------------------------------------------------------
+class InfoGenerator(nn.Module):
+    """G: [z, c] (B, noise_dim + 12) -> images (B, 1, 28, 28) in [-1, 1].
+
+    FC -> BN -> ReLU to a (2 * channels) x 7 x 7 map, then two ConvTranspose2d (kernel 4,
+    stride 2): 7 -> 14 -> 28, BatchNorm + ReLU between, Tanh last (Chen et al. 2016, Table 1).
+    """
+
+    def __init__(self, noise_dim: int = 62, n_cont: int = 2, hidden: int = 256, channels=32):
+        super().__init__()
+        self.noise_dim, self.n_cont, c = noise_dim, n_cont, channels
+        self.fc = nn.Sequential(
+            nn.Linear(noise_dim + N_CAT + n_cont, hidden), nn.BatchNorm1d(hidden), nn.ReLU(True),
+            nn.Linear(hidden, 2 * c * 49), nn.BatchNorm1d(2 * c * 49), nn.ReLU(True),
+        )  # fmt: skip
+        self.conv = nn.Sequential(
+            nn.ConvTranspose2d(2 * c, c, 4, 2, 1), nn.BatchNorm2d(c), nn.ReLU(True),
+            nn.ConvTranspose2d(c, 1, 4, 2, 1), nn.Tanh(),
+        )  # fmt: skip
+        self.channels = c
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        h = self.fc(latent).view(-1, 2 * self.channels, 7, 7)
+        return self.conv(h)
+
+    def generate(self, z, cat, cont) -> torch.Tensor:
+        """Images for noise z (B, noise_dim), category indices (B,) and continuous codes."""
+        return self(make_latent(z, cat, cont))
+
+
+class InfoDiscriminator(nn.Module):
+    """Shared body with two heads: D's logit (B,) and Q's code posterior (notebook 07).
+
+    Body: Conv(4, s2) -> LeakyReLU -> Conv(4, s2) -> BN -> LeakyReLU -> FC ``hidden`` -> BN
+    -> LeakyReLU. D head: FC -> 1 logit. Q head: FC 128 -> BN -> LeakyReLU -> FC to
+    ``N_CAT`` categorical logits and ``n_cont`` Gaussian means (Chen et al. 2016, Table 1).
+    ``forward`` returns only the logit (so the GAN helpers work); ``forward_all`` returns
+    (logit, cat_logits, cont_mean).
+    """
+
+    def __init__(self, n_cont: int = 2, hidden: int = 256, channels: int = 32):
+        super().__init__()
+        c = channels
+        self.body = nn.Sequential(
+            nn.Conv2d(1, c, 4, 2, 1), nn.LeakyReLU(0.1, True),
+            nn.Conv2d(c, 2 * c, 4, 2, 1), nn.BatchNorm2d(2 * c), nn.LeakyReLU(0.1, True),
+            nn.Flatten(), nn.Linear(2 * c * 49, hidden), nn.BatchNorm1d(hidden),
+            nn.LeakyReLU(0.1, True),
+        )  # fmt: skip
+        self.d_head = nn.Linear(hidden, 1)
+        self.q_head = nn.Sequential(
+            nn.Linear(hidden, 128), nn.BatchNorm1d(128), nn.LeakyReLU(0.1, True),
+            nn.Linear(128, N_CAT + n_cont),
+        )  # fmt: skip
+
+    def forward_all(self, X: torch.Tensor):
+        h = self.body(X)
+        q = self.q_head(h)
+        return self.d_head(h).squeeze(1), q[:, :N_CAT], q[:, N_CAT:]
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        return self.d_head(self.body(X)).squeeze(1)
+
+
+class MLPInfoGenerator(InfoGenerator):
+    """MLP variant of :class:`InfoGenerator` (about 10x fewer multiply-adds; notebook 07's
+    CPU profiles): [z, c] -> FC ``hidden`` -> BN -> ReLU -> FC 2*hidden -> BN -> ReLU ->
+    FC 784 -> Tanh, reshaped to (B, 1, 28, 28)."""
+
+    def __init__(self, noise_dim: int = 62, n_cont: int = 2, hidden: int = 256):
+        nn.Module.__init__(self)
+        self.noise_dim, self.n_cont = noise_dim, n_cont
+        self.fc = nn.Sequential(
+            nn.Linear(noise_dim + N_CAT + n_cont, hidden), nn.BatchNorm1d(hidden), nn.ReLU(True),
+            nn.Linear(hidden, 2 * hidden), nn.BatchNorm1d(2 * hidden), nn.ReLU(True),
+            nn.Linear(2 * hidden, 784), nn.Tanh(),
+        )  # fmt: skip
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        return self.fc(latent).view(-1, 1, 28, 28)
+
+
+class MLPInfoDiscriminator(InfoDiscriminator):
+    """MLP variant of :class:`InfoDiscriminator`: body 784 -> 2*hidden -> hidden (LeakyReLU
+    0.1, no BatchNorm: with it the MLP discriminator overpowered G after ~1,000 steps in our
+    runs), the same D and Q heads."""
+
+    def __init__(self, n_cont: int = 2, hidden: int = 256):
+        nn.Module.__init__(self)
+        self.body = nn.Sequential(
+            nn.Flatten(), nn.Linear(784, 2 * hidden), nn.LeakyReLU(0.1, True),
+            nn.Linear(2 * hidden, hidden), nn.LeakyReLU(0.1, True),
+        )  # fmt: skip
+        self.d_head = nn.Linear(hidden, 1)
+        self.q_head = nn.Sequential(
+            nn.Linear(hidden, 128), nn.BatchNorm1d(128), nn.LeakyReLU(0.1, True),
+            nn.Linear(128, N_CAT + n_cont),
+        )  # fmt: skip
+
+
+ARCHS: tuple[str, ...] = ("mlp", "conv")
+
+
+def build(arch: str = "mlp", noise_dim: int = 62, hidden: int = 256, channels: int = 32):
+    """(net_G, net_D) for ``arch``: "conv" (the paper's Table 1 layout) or "mlp" (CPU)."""
+    if arch == "conv":
+        return InfoGenerator(noise_dim, 2, hidden, channels), InfoDiscriminator(2, hidden, channels)
+    if arch == "mlp":
+        return MLPInfoGenerator(noise_dim, 2, hidden), MLPInfoDiscriminator(2, hidden)
+    raise ValueError(f"Unknown architecture {arch!r}. Allowed values: {', '.join(ARCHS)}")
+
+
+# ---------------------------------------------------------------------------------------
+# Step functions (Chen et al. 2016, eq. 6)
+# ---------------------------------------------------------------------------------------
+def discriminator_step(
+    X, latent_parts, net_D, net_G, trainer_D, info_weight: float = 1.0, cont_weight: float = 0.1
+) -> dict[str, torch.Tensor]:
+    """One step for D and Q (shared body): GAN loss -V + info_weight * (-L_I on fakes).
+
+    ``latent_parts`` = (z, cat, cont). Fakes are detached: G is not updated here.
+    """
+    z, cat, cont = latent_parts
+    trainer_D.zero_grad(set_to_none=True)
+    fake = net_G.generate(z, cat, cont).detach()
+    real_logits = net_D(X)
+    fake_logits, cat_logits, cont_mean = net_D.forward_all(fake)
+    info = info_loss(cat_logits, cont_mean, cat, cont, cont_weight)
+    loss_D = discriminator_loss(real_logits, fake_logits) + info_weight * info["loss"]
+    loss_D.backward()
+    trainer_D.step()
+    return {"loss_D": loss_D.detach(), "D_real": torch.sigmoid(real_logits).mean().detach(),
+            "D_fake": torch.sigmoid(fake_logits).mean().detach(),
+            "mi_cat": info["mi_cat"].detach(), "info_cont": info["cont"].detach()}  # fmt: skip
+
+
+def generator_step(
+    latent_parts, net_D, net_G, trainer_G, info_weight: float = 1.0, cont_weight: float = 0.1
+) -> dict[str, torch.Tensor]:
+    """One step for G: non-saturating loss + info_weight * (-L_I): G makes c recoverable."""
+    z, cat, cont = latent_parts
+    trainer_G.zero_grad(set_to_none=True)
+    fake_logits, cat_logits, cont_mean = net_D.forward_all(net_G.generate(z, cat, cont))
+    info = info_loss(cat_logits, cont_mean, cat, cont, cont_weight)
+    loss_G = generator_loss(fake_logits) + info_weight * info["loss"]
+    loss_G.backward()
+    trainer_G.step()
+    return {"loss_G": loss_G.detach()}
+
+
+def train_infogan(
+    num_steps: int, *, seed: int = 0, batch_size: int = 64, noise_dim: int = 62,
+    hidden: int = 256, channels: int = 32, arch: str = "mlp", lr: float = 2e-4,
+    lr_G: float = 1e-3, lr_decay: bool = True,
+    info_weight: float = 1.0, cont_weight: float = 0.1, device: torch.device | str = "cpu",
+    threads: int | None = 1, callback=None, callback_every: int = 0, progress: bool = True,
+) -> dict:  # fmt: skip
+    """Train InfoGAN on mnist5k (notebook 07 and benchmarks/bench_infogan.py).
+
+    ``arch`` picks the networks (:func:`build`). Adam betas (0.5, 0.999), lr 2e-4 for D/Q and
+    1e-3 for G (the paper's section 7 setting), decayed linearly to 0 when ``lr_decay``.
+    Labels are never used. Returns ``history`` (loss_D, loss_G, D_real, D_fake, mi_cat,
+    info_cont), ``net_G``, ``net_D`` (both in eval mode at the end).
+    """
+    from .data import batches, load_images
+    from .noise import sample_latent
+    from .train import adam, cpu_threads, train_loop
+
+    device = torch.device(device)
+    X, _ = load_images("mnist5k", "train")
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    net_G, net_D = build(arch, noise_dim, hidden, channels)
+    net_G, net_D = net_G.to(device), net_D.to(device)
+    trainer_D = adam(net_D.parameters(), lr, (0.5, 0.999), device)
+    trainer_G = adam(net_G.parameters(), lr_G, (0.5, 0.999), device)
+    real = batches(X, batch_size, generator=g, device=device)
+    scheds = []
+    if lr_decay:  # linear decay to 0: the code -> digit assignment drifts less late in training
+        decay = lambda step: max(0.0, 1 - step / num_steps)  # noqa: E731
+        scheds = [torch.optim.lr_scheduler.LambdaLR(t, decay) for t in (trainer_D, trainer_G)]
+
+    def parts(n: int):
+        z = sample_latent(n, noise_dim, "uniform", g, device)
+        return (z, *sample_codes(n, generator=g, device=device))
+
+    def step_fn(step: int) -> dict[str, torch.Tensor]:
+        out = discriminator_step(next(real), parts(batch_size), net_D, net_G, trainer_D,
+                                 info_weight, cont_weight)  # fmt: skip
+        out |= generator_step(parts(batch_size), net_D, net_G, trainer_G, info_weight, cont_weight)
+        for sched in scheds:
+            sched.step()
+        return out
+
+    with cpu_threads(threads if device.type == "cpu" else None):
+        history = train_loop(
+            step_fn, num_steps, log_every=50, callback=callback,
+            callback_every=callback_every, desc="InfoGAN", progress=progress,
+        )  # fmt: skip
+    return {"history": history, "net_G": net_G.eval(), "net_D": net_D.eval(),
+            "noise_dim": noise_dim, "seed": seed}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------
+# Evaluation and figures
+# ---------------------------------------------------------------------------------------
+@torch.no_grad()
+def category_sheet(
+    net_G, noise_dim: int, per_row: int = 10, cont=(0.0, 0.0), seed: int = 0,
+) -> torch.Tensor:  # fmt: skip
+    """The classic sheet: row k = category k, columns = the same ``per_row`` noise vectors.
+
+    Returns images (10 * per_row, 1, 28, 28), row-major (use nrow=per_row).
+    """
+    device = next(net_G.parameters()).device
+    g = torch.Generator().manual_seed(seed)
+    z = (torch.rand(per_row, noise_dim, generator=g) * 2 - 1).repeat(N_CAT, 1).to(device)
+    cat = torch.arange(N_CAT).repeat_interleave(per_row).to(device)
+    c = torch.tensor(cont, dtype=torch.float32).expand(len(z), -1).to(device)
+    return net_G.generate(z, cat, c).cpu()
+
+
+@torch.no_grad()
+def continuous_sweep(
+    net_G, noise_dim: int, code: int, values: torch.Tensor, cat: int | None = None,
+    seed: int = 0,
+) -> torch.Tensor:  # fmt: skip
+    """Sweep continuous code ``code`` (0 or 1) over ``values`` (V,), the other held at 0.
+
+    One row per category (or only ``cat``), the same noise in every cell of a row. Returns
+    (rows * V, 1, 28, 28), row-major (use nrow=V).
+    """
+    if code not in (0, 1):
+        raise ValueError(f"code must be 0 or 1 (the two continuous codes), got {code!r}")
+    device = next(net_G.parameters()).device
+    cats = list(range(N_CAT)) if cat is None else [cat]
+    g = torch.Generator().manual_seed(seed)
+    z = (torch.rand(len(cats), noise_dim, generator=g) * 2 - 1).repeat_interleave(len(values), 0)
+    cat_idx = torch.tensor(cats).repeat_interleave(len(values))
+    cont = torch.zeros(len(z), 2)
+    cont[:, code] = values.float().repeat(len(cats))
+    return net_G.generate(z.to(device), cat_idx.to(device), cont.to(device)).cpu()
+
+
+@torch.no_grad()
+def code_accuracy(net_G, noise_dim: int, per_code: int = 200, seed: int = 123) -> dict:
+    """How well the categorical code captures digit identity, without labels (notebook 07).
+
+    Generates ``per_code`` digits per category (random z, continuous codes U[-1, 1]),
+    classifies them with the course classifier (:func:`course_lib.metrics.classifier_probs`),
+    and finds the one-to-one mapping code -> digit that maximises agreement (Hungarian
+    assignment, ``scipy.optimize.linear_sum_assignment``). Returns ``accuracy`` (fraction of
+    samples whose predicted digit is their code's mapped digit), ``mapping`` (list: code k ->
+    digit), ``confusion`` (10 x 10 counts, rows = codes, columns = predicted digits).
+    """
+    from .metrics import classifier_probs
+
+    device = next(net_G.parameters()).device
+    g = torch.Generator().manual_seed(seed)
+    n = per_code * N_CAT
+    z = torch.rand(n, noise_dim, generator=g) * 2 - 1
+    cat = torch.arange(N_CAT).repeat_interleave(per_code)
+    cont = torch.rand(n, 2, generator=g) * 2 - 1
+    images = net_G.generate(z.to(device), cat.to(device), cont.to(device)).cpu()
+    pred = classifier_probs(images).argmax(1)
+    confusion = torch.zeros(N_CAT, N_CAT, dtype=torch.long)
+    confusion.index_put_((cat, pred), torch.ones(n, dtype=torch.long), accumulate=True)
+    return assignment_accuracy(confusion)
+
+
+def assignment_accuracy(confusion: torch.Tensor) -> dict:
+    """Best one-to-one code -> class mapping of a (K, K) count matrix (Hungarian algorithm)."""
+    from scipy.optimize import linear_sum_assignment
+
+    rows, cols = linear_sum_assignment(-confusion.numpy())
+    acc = float(confusion[rows, cols].sum()) / float(confusion.sum())
+    return {"accuracy": acc, "mapping": cols.tolist(), "confusion": confusion}

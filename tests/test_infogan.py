@@ -1,0 +1,127 @@
+"""Tests for course_lib.infogan (notebook 07): codes, the Q loss by hand, step functions."""
+
+import math
+
+import pytest
+import torch
+
+from course_lib import infogan
+
+
+def test_sample_codes_and_latent():
+    g = torch.Generator().manual_seed(0)
+    cat, cont = infogan.sample_codes(500, generator=g)
+    assert cat.shape == (500,) and cont.shape == (500, 2)
+    assert set(cat.tolist()) == set(range(10)) and cont.abs().max() <= 1
+    lat = infogan.make_latent(torch.zeros(500, 62), cat, cont)
+    assert lat.shape == (500, 74)
+    assert torch.equal(lat[:, 62:72].argmax(1), cat) and torch.equal(lat[:, 72:], cont)
+    with pytest.raises(ValueError, match="0..9"):
+        infogan.make_latent(torch.zeros(1, 62), torch.tensor([10]), torch.zeros(1, 2))
+
+
+def test_info_loss_by_hand():
+    logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    cat = torch.tensor([0, 2])
+    mu = torch.tensor([[0.5, -0.5], [0.0, 0.0]])
+    cont = torch.tensor([[1.0, -1.0], [0.2, 0.4]])
+    # -log softmax: row 0, class 0: log(e^2 + 2) - 2; row 1, class 2: log(1 + e + 1) - 0
+    ce = ((math.log(math.e**2 + 2) - 2) + math.log(2 + math.e)) / 2
+    gauss = (0.5 * (0.25 + 0.25) + 0.5 * (0.04 + 0.16)) / 2
+    out = infogan.info_loss(logits, mu, cat, cont, cont_weight=0.1)
+    assert float(out["cat"]) == pytest.approx(ce, rel=1e-6)
+    assert float(out["cont"]) == pytest.approx(gauss, rel=1e-6)
+    assert float(out["loss"]) == pytest.approx(ce + 0.1 * gauss, rel=1e-6)
+    assert float(out["mi_cat"]) == pytest.approx(math.log(3) - ce, rel=1e-6)
+
+
+def test_perfect_q_reaches_entropy_bound():
+    cat = torch.arange(10)
+    out = infogan.info_loss(100 * torch.eye(10), torch.zeros(10, 2), cat, torch.zeros(10, 2))
+    assert float(out["mi_cat"]) == pytest.approx(math.log(10), abs=1e-6)
+
+
+def _nets():
+    torch.manual_seed(0)
+    return infogan.InfoGenerator(8, 2, 16, 4), infogan.InfoDiscriminator(2, 16, 4)
+
+
+def test_shapes_and_heads():
+    G, D = _nets()
+    x = G.generate(torch.zeros(3, 8), torch.tensor([0, 5, 9]), torch.zeros(3, 2))
+    assert x.shape == (3, 1, 28, 28) and x.abs().max() <= 1
+    logit, cat_logits, cont_mean = D.forward_all(x)
+    assert logit.shape == (3,) and cat_logits.shape == (3, 10) and cont_mean.shape == (3, 2)
+    assert torch.allclose(D(x), logit)
+
+
+def test_info_term_updates_q_and_g_but_d_step_leaves_g():
+    G, D = _nets()
+    tD = torch.optim.SGD(D.parameters(), lr=0.1)
+    tG = torch.optim.SGD(G.parameters(), lr=0.1)
+    g = torch.Generator().manual_seed(1)
+    parts = (torch.rand(8, 8, generator=g), *infogan.sample_codes(8, generator=g))
+    X = torch.rand(8, 1, 28, 28) * 2 - 1
+    G0 = [p.clone() for p in G.parameters()]
+    Q0 = [p.clone() for p in D.q_head.parameters()]
+    infogan.discriminator_step(X, parts, D, G, tD)
+    assert all(torch.equal(a, b) for a, b in zip(G0, G.parameters()))  # G untouched
+    assert any(not torch.equal(a, b) for a, b in zip(Q0, D.q_head.parameters()))  # Q learns
+    # The generator step with only the info term still moves G (it makes c recoverable).
+    G1 = [p.clone() for p in G.parameters()]
+    infogan.generator_step(parts, D, G, tG, info_weight=1.0)
+    assert any(not torch.equal(a, b) for a, b in zip(G1, G.parameters()))
+
+
+def test_assignment_accuracy_permutation():
+    perm = torch.tensor([3, 0, 1, 2])
+    conf = torch.zeros(4, 4, dtype=torch.long)
+    conf[torch.arange(4), perm] = 9
+    conf[0, 0] = 1  # one sample of code 0 went elsewhere
+    out = infogan.assignment_accuracy(conf)
+    assert out["mapping"] == perm.tolist()
+    assert out["accuracy"] == pytest.approx(36 / 37)
+
+
+def test_sheet_and_sweep_shapes():
+    G, _ = _nets()
+    G.eval()
+    assert infogan.category_sheet(G, 8, per_row=3).shape == (30, 1, 28, 28)
+    sweep = infogan.continuous_sweep(G, 8, code=1, values=torch.linspace(-2, 2, 5), cat=4)
+    assert sweep.shape == (5, 1, 28, 28)
+    with pytest.raises(ValueError, match="0 or 1"):
+        infogan.continuous_sweep(G, 8, code=2, values=torch.zeros(2))
+
+
+def test_train_infogan_smoke():
+    out = infogan.train_infogan(3, hidden=16, channels=4, noise_dim=8, batch_size=8,
+                                progress=False)  # fmt: skip
+    assert set(out["history"]) >= {"loss_D", "loss_G", "mi_cat"}
+
+
+def test_code_widget_render_and_errors():
+    from course_lib.widgets import InfoGANCodeWidget, render_infogan_codes
+
+    G, _ = _nets()
+    G.eval()
+    out = render_infogan_codes(G, 8, category=3, c1=-2.0, c2=1.5, num_images=4)
+    assert out["images"].shape == (4, 1, 28, 28)
+    assert torch.equal(out["latent"][:, 8:18].argmax(1), torch.full((4,), 3))
+    assert torch.allclose(out["latent"][:, 18:], torch.tensor([[-2.0, 1.5]]).expand(4, 2))
+    with pytest.raises(ValueError, match="0..9"):
+        render_infogan_codes(G, 8, category=10, c1=0.0, c2=0.0)
+    with pytest.raises(ValueError, match=r"\[-2.0, 2.0\]"):
+        render_infogan_codes(G, 8, category=1, c1=3.0, c2=0.0)
+    w = InfoGANCodeWidget(G, 8, num_images=4)
+    w.category.value = 7
+    assert torch.equal(w.result["latent"][:, 8:18].argmax(1), torch.full((4,), 7))
+
+
+def test_build_architectures():
+    for arch in infogan.ARCHS:
+        G, D = infogan.build(arch, noise_dim=8, hidden=16, channels=4)
+        x = G.generate(torch.zeros(2, 8), torch.tensor([1, 2]), torch.zeros(2, 2))
+        assert x.shape == (2, 1, 28, 28)
+        assert [t.shape for t in D.forward_all(x)] == [(2,), (2, 10), (2, 2)]
+    with pytest.raises(ValueError, match="mlp, conv"):
+        infogan.build("resnet")
