@@ -236,6 +236,37 @@ BUDGETS["08_wgan_gp"] = {
 }  # fmt: skip
 
 
+BUDGETS["09_ddpm"] = {
+    # The U-Net is loaded from data/ddpm_mnist5k.pt when present (trained by
+    # `python -m course_lib.diffusion train`, see notebook 09); train_* only apply when it is
+    # missing or corrupt (in-notebook fallback: batch train_batch, Adam train_lr).
+    # fid_samples: digits per sampler for classifier-FID; ddim_steps: DDIM runs of the
+    # speed table; ddpm_images: digits drawn with all T = 1000 ancestral steps (wall time and
+    # the trajectory viewer; 0 skips it); traj_images: digits in the trajectory viewer.
+    "smoke": dict(train_steps=30, train_batch=64, train_lr=1e-3, fid_samples=100,
+                  ddim_steps=(10,), ddpm_images=0, traj_images=6, threads=1),
+    "fast": dict(train_steps=400, train_batch=64, train_lr=1e-3, fid_samples=200,
+                 ddim_steps=(10, 20, 50), ddpm_images=8, traj_images=8, threads=1),
+    "full": dict(train_steps=20000, train_batch=128, train_lr=2e-4, fid_samples=500,
+                 ddim_steps=(10, 20, 50, 100), ddpm_images=500, traj_images=8, threads=None),
+}  # fmt: skip
+
+BUDGETS["10_diffusers_pipelines"] = {
+    # The pipeline is loaded from data/ddpm_diffusers_mnist5k/ when present (trained by
+    # `python -m course_lib.diffusers_utils train`); train_* only apply when it is missing
+    # (UNet2DModel, AdamW, EMA 0.995, batch train_batch). fid_samples: digits per scheduler
+    # run; runs: (scheduler, inference steps) rows of the scheduler-swap table.
+    "smoke": dict(train_steps=20, train_batch=64, train_lr=1e-3, fid_samples=50,
+                  runs=(("DDIM", 10), ("DPM-Solver++", 10)), threads=1),
+    "fast": dict(train_steps=300, train_batch=64, train_lr=1e-3, fid_samples=200,
+                 runs=(("DDPM", 50), ("DDIM", 20), ("DDIM", 50), ("DPM-Solver++", 10),
+                       ("DPM-Solver++", 20), ("DPM-Solver single-step", 10)), threads=1),
+    "full": dict(train_steps=5000, train_batch=128, train_lr=1e-3, fid_samples=500,
+                 runs=(("DDPM", 1000), ("DDIM", 20), ("DDIM", 50), ("DPM-Solver++", 10),
+                       ("DPM-Solver++", 20), ("DPM-Solver single-step", 10)), threads=None),
+}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """What ``setup`` chose: profile, device, seed and this notebook's budget."""
