@@ -44,7 +44,7 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
             mnist_steps=300, mnist_lr=1e-3, batch_size=64, snapshots=3,
         ),
         "fast": dict(
-            d_star_steps=3000, d_star_batch=2048, saturation_steps=1000,
+            d_star_steps=3000, d_star_batch=4096, saturation_steps=1000,
             mnist_steps=20000, mnist_lr=1e-3, batch_size=64, snapshots=4,
         ),
         "full": dict(
