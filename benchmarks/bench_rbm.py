@@ -23,6 +23,7 @@ import time
 
 import torch
 
+from benchmarks.run import record as _record
 from course_lib import gibbsnet as GN
 from course_lib import rbm as R
 from course_lib.config import DEFAULT_SEED, budget, get_device, set_seed
@@ -32,17 +33,6 @@ from course_lib.train import cpu_threads
 
 NOTES = __doc__.split("\n\n", 1)[1]
 SM2008 = "Salakhutdinov & Murray 2008 Table 1: CD-25, 500 hidden, full MNIST: -86.34 nats"
-
-
-def _record(value: float, unit: str, profile: str, notes: str, anchor: str | None = None):
-    return {
-        "value": float(value),
-        "anchor": anchor,
-        "unit": unit,
-        "profile": profile,
-        "seeds": [DEFAULT_SEED],
-        "notes": notes,
-    }
 
 
 def run(profile: str) -> dict[str, dict]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import torch
 
+from benchmarks.run import record as _record
 from course_lib import vae as V
 from course_lib.config import DEFAULT_SEED, budget, get_device, set_seed
 from course_lib.data import load_images, to_unit
@@ -29,17 +30,6 @@ NOTES = __doc__.split("\n\n", 1)[1]
 BURDA_VAE = (
     "Burda et al. 2016 VAE 1-layer (k=1 training): 86.76 nats (full binarised MNIST, k=5000)"
 )
-
-
-def _record(value: float, unit: str, profile: str, notes: str, anchor: str | None = None):
-    return {
-        "value": float(value),
-        "anchor": anchor,
-        "unit": unit,
-        "profile": profile,
-        "seeds": [DEFAULT_SEED],
-        "notes": notes,
-    }
 
 
 def run(profile: str) -> dict[str, dict]:

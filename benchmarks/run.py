@@ -63,6 +63,25 @@ class BenchmarkError(RuntimeError):
     """A benchmark module is missing or returned something malformed."""
 
 
+def record(
+    value: float,
+    unit: str,
+    profile: str,
+    notes: str,
+    anchor: str | None = None,
+    seeds: list[int] | tuple[int, ...] = (0,),
+) -> dict[str, Any]:
+    """One result record in the shape ``run(profile)`` must return (see the module docstring)."""
+    return {
+        "value": float(value),
+        "anchor": anchor,
+        "unit": unit,
+        "profile": profile,
+        "seeds": list(seeds),
+        "notes": notes,
+    }
+
+
 def available(bench_dir: Path = HERE) -> list[str]:
     """Names of the benchmarks in ``bench_dir`` (``bench_<name>.py`` -> ``<name>``)."""
     return sorted(p.stem[len("bench_") :] for p in Path(bench_dir).glob("bench_*.py"))

@@ -160,3 +160,13 @@ def test_our_loop_uses_the_cuda_paths_when_a_gpu_is_there():
     loop.run(3, {"data": 0.0, "step": 0.0})
     torch.cuda.synchronize()
     assert bench_speed.step_flops(loop) > 0
+
+
+def test_record_has_the_fields_the_runner_requires():
+    from benchmarks import run
+
+    rec = run.record(3, "modes", "fast", "three seeds", anchor="paper: 8", seeds=(0, 1, 2))
+    assert rec == {"value": 3.0, "anchor": "paper: 8", "unit": "modes", "profile": "fast",
+                   "seeds": [0, 1, 2], "notes": "three seeds"}  # fmt: skip
+    for field, kinds in run.REQUIRED.items():
+        assert isinstance(rec[field], kinds)
