@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import torch
 
+from benchmarks.run import record as _record
 from course_lib import diffusion as D
 from course_lib.config import DEFAULT_SEED, budget, get_device, set_seed
 from course_lib.data import load_images
@@ -25,11 +26,6 @@ from course_lib.train import cpu_threads
 
 NOTES = __doc__.split("\n\n", 1)[1]
 PAPER = {10: 13.36, 20: 6.84, 50: 4.67, 100: 4.16, 1000: 4.04}
-
-
-def _record(value, unit, profile, notes, anchor=None):
-    return {"value": float(value), "anchor": anchor, "unit": unit, "profile": profile,
-            "seeds": [DEFAULT_SEED], "notes": notes}  # fmt: skip
 
 
 def run(profile: str) -> dict[str, dict]:

@@ -15,6 +15,7 @@ import time
 
 import torch
 
+from benchmarks.run import record as _record
 from course_lib import diffusers_utils as DU
 from course_lib.config import DEFAULT_SEED, budget, set_seed
 from course_lib.data import load_images
@@ -22,11 +23,6 @@ from course_lib.metrics import classifier_fid
 from course_lib.train import cpu_threads
 
 NOTES = __doc__.split("\n\n", 1)[1]
-
-
-def _record(value, unit, profile, notes, anchor=None):
-    return {"value": float(value), "anchor": anchor, "unit": unit, "profile": profile,
-            "seeds": [DEFAULT_SEED], "notes": notes}  # fmt: skip
 
 
 def run(profile: str) -> dict[str, dict]:
