@@ -105,6 +105,14 @@ class InfoGenerator(nn.Module):
         return self(make_latent(z, cat, cont))
 
 
+def _q_head(hidden: int, n_cont: int) -> nn.Sequential:
+    """Q's head on the shared body: FC 128 -> BN -> LeakyReLU -> FC to the code parameters."""
+    return nn.Sequential(
+        nn.Linear(hidden, 128), nn.BatchNorm1d(128), nn.LeakyReLU(0.1, True),
+        nn.Linear(128, N_CAT + n_cont),
+    )  # fmt: skip
+
+
 class InfoDiscriminator(nn.Module):
     """Shared body with two heads: D's logit (B,) and Q's code posterior (notebook 07).
 
@@ -125,10 +133,7 @@ class InfoDiscriminator(nn.Module):
             nn.LeakyReLU(0.1, True),
         )  # fmt: skip
         self.d_head = nn.Linear(hidden, 1)
-        self.q_head = nn.Sequential(
-            nn.Linear(hidden, 128), nn.BatchNorm1d(128), nn.LeakyReLU(0.1, True),
-            nn.Linear(128, N_CAT + n_cont),
-        )  # fmt: skip
+        self.q_head = _q_head(hidden, n_cont)
 
     def forward_all(self, X: torch.Tensor):
         h = self.body(X)
@@ -169,10 +174,7 @@ class MLPInfoDiscriminator(InfoDiscriminator):
             nn.Linear(2 * hidden, hidden), nn.LeakyReLU(0.1, True),
         )  # fmt: skip
         self.d_head = nn.Linear(hidden, 1)
-        self.q_head = nn.Sequential(
-            nn.Linear(hidden, 128), nn.BatchNorm1d(128), nn.LeakyReLU(0.1, True),
-            nn.Linear(128, N_CAT + n_cont),
-        )  # fmt: skip
+        self.q_head = _q_head(hidden, n_cont)
 
 
 ARCHS: tuple[str, ...] = ("mlp", "conv")
