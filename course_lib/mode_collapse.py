@@ -36,6 +36,7 @@ from .losses import discriminator_loss, generator_loss, gradient_penalty
 from .metrics import mode_coverage
 from .noise import sample_latent
 from .train import cpu_threads, train_loop
+from .widgets import ControlsWidget
 
 METHODS: tuple[str, ...] = ("vanilla", "minibatch_stddev", "pacgan", "wgan_gp")
 
@@ -378,7 +379,7 @@ def render_toy_snapshot(results: dict[str, ToyResult], method: str, step: int, s
                       title=title, ax=ax)  # fmt: skip
 
 
-class ToySnapshotWidget:
+class ToySnapshotWidget(ControlsWidget):
     """Pick a method and a training snapshot; see its samples over the target density.
 
     Controls: ``.method`` (Dropdown), ``.step`` (SelectionSlider over snapshot steps),
@@ -396,12 +397,11 @@ class ToySnapshotWidget:
         self.step = W.SelectionSlider(options=steps, value=steps[-1], description="step")
         self.seed_index = W.Dropdown(options=list(range(len(first.config.seeds))), value=0,
                                      description="seed run")  # fmt: skip
-        self.output = W.Output()
-        for c in (self.method, self.step, self.seed_index):
-            c.observe(lambda _change: self.render(), names="value")
-        self.widget = W.VBox([W.HBox([self.method, self.seed_index]), self.step, self.output])
         self.ax = None
-        self.render()
+        self._wire(
+            (self.method, self.step, self.seed_index),
+            [W.HBox([self.method, self.seed_index]), self.step],
+        )
 
     def render(self):
         import matplotlib.pyplot as plt
@@ -413,8 +413,3 @@ class ToySnapshotWidget:
                                           self.seed_index.value, ax=ax)  # fmt: skip
             plt.show()
         return self.ax
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)

@@ -66,7 +66,34 @@ def render_interpolation(
     return {"images": images, "walk": walk, "norms": path.norm(dim=1), "z_t": zt}
 
 
-class LatentInterpolationWidget:
+class ControlsWidget:
+    """The wiring every course widget shares: ipywidgets controls whose value changes call
+    ``render()``, which draws into ``self.output`` and stores its data in ``self.result``.
+
+    A subclass builds its controls, then calls ``self._wire(controls, rows)``; ``rows`` are
+    the boxes shown above the output area. Notebooks drive a widget by setting a control's
+    ``.value``, which runs the same callback as a slider drag.
+    """
+
+    def _wire(self, controls, rows) -> None:
+        self.output = W.Output()
+        self.result = {}
+        for control in controls:
+            control.observe(self._on_change, names="value")
+        self.widget = W.VBox([*rows, self.output])
+        self.render()
+
+    def _on_change(self, _change) -> None:
+        self.render()
+
+    def render(self):  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)
+
+
+class LatentInterpolationWidget(ControlsWidget):
     """Two seeds, a t slider, a lerp/slerp toggle and the 8-frame walk they define.
 
     ``decode`` maps latents (B, latent_dim) to images (B, C, H, W) in [-1, 1] (a GAN
@@ -88,17 +115,10 @@ class LatentInterpolationWidget:
         self.seed_b = W.BoundedIntText(value=1, min=0, max=MAX_SEED, description="seed B")
         self.t = W.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="t")
         self.mode = W.ToggleButtons(options=["lerp", "slerp"], value="slerp", description="path")
-        self.output = W.Output()
-        self.result: dict[str, torch.Tensor] = {}
-        for control in (self.seed_a, self.seed_b, self.t, self.mode):
-            control.observe(self._on_change, names="value")
-        self.widget = W.VBox(
-            [W.HBox([self.seed_a, self.seed_b]), W.HBox([self.t, self.mode]), self.output]
+        self._wire(
+            (self.seed_a, self.seed_b, self.t, self.mode),
+            [W.HBox([self.seed_a, self.seed_b]), W.HBox([self.t, self.mode])],
         )
-        self.render()
-
-    def _on_change(self, _change) -> None:
-        self.render()
 
     def render(self) -> dict[str, torch.Tensor]:
         self.result = render_interpolation(
@@ -137,9 +157,6 @@ class LatentInterpolationWidget:
             fig.tight_layout()
             plt.show()
         return self.result
-
-    def _ipython_display_(self) -> None:
-        display(self.widget)
 
 
 # ---------------------------------------------------------------------------------------
@@ -180,7 +197,7 @@ def render_denoising(
     return {"noisy": noisy, "recons": recons, "psnr": scores}
 
 
-class NoiseFactorWidget:
+class NoiseFactorWidget(ControlsWidget):
     """A noise-factor slider (0 to 0.6) over clean, noisy and reconstructed digits (nb 05).
 
     Rows: the clean images, their corruption at the slider's noise factor, then one row per
@@ -195,15 +212,7 @@ class NoiseFactorWidget:
             value=noise_factor, min=lo, max=hi, step=0.05, description="noise factor"
         )
         self.seed = W.BoundedIntText(value=0, min=0, max=MAX_SEED, description="noise seed")
-        self.output = W.Output()
-        self.result: dict[str, object] = {}
-        for control in (self.noise_factor, self.seed):
-            control.observe(self._on_change, names="value")
-        self.widget = W.VBox([W.HBox([self.noise_factor, self.seed]), self.output])
-        self.render()
-
-    def _on_change(self, _change) -> None:
-        self.render()
+        self._wire((self.noise_factor, self.seed), [W.HBox([self.noise_factor, self.seed])])
 
     def render(self) -> dict[str, object]:
         nf = self.noise_factor.value
@@ -221,9 +230,6 @@ class NoiseFactorWidget:
             fig.tight_layout()
             plt.show()
         return self.result
-
-    def _ipython_display_(self) -> None:
-        display(self.widget)
 
 
 # ---------------------------------------------------------------------------------------
@@ -262,7 +268,7 @@ def render_gibbs_chain(
     return {"start_images": starts, "samples": samples, "free_energy": free_energy}
 
 
-class GibbsStepsWidget:
+class GibbsStepsWidget(ControlsWidget):
     """A Gibbs-steps slider K and a data/noise toggle over an RBM's chains (notebook 06).
 
     Top row: where the chains start; bottom row: p(v | h) after K steps. Set ``.k.value``
@@ -274,15 +280,7 @@ class GibbsStepsWidget:
         self.rbm, self.data, self.num_chains, self.seed = rbm, data, num_chains, seed
         self.k = W.SelectionSlider(options=GIBBS_STEP_CHOICES, value=k, description="Gibbs K")
         self.start = W.ToggleButtons(options=["data", "noise"], value="data", description="start")
-        self.output = W.Output()
-        self.result: dict[str, object] = {}
-        for control in (self.k, self.start):
-            control.observe(self._on_change, names="value")
-        self.widget = W.VBox([W.HBox([self.k, self.start]), self.output])
-        self.render()
-
-    def _on_change(self, _change) -> None:
-        self.render()
+        self._wire((self.k, self.start), [W.HBox([self.k, self.start])])
 
     def render(self) -> dict[str, object]:
         k, start = self.k.value, self.start.value
@@ -302,9 +300,6 @@ class GibbsStepsWidget:
             fig.tight_layout()
             plt.show()
         return self.result
-
-    def _ipython_display_(self) -> None:
-        display(self.widget)
 
 
 # ---------------------------------------------------------------------------------------
@@ -328,7 +323,7 @@ def render_critic_snapshot(runs: dict, name: str, step: int) -> dict[str, object
             "f_range": float(f.max() - f.min())}  # fmt: skip
 
 
-class CriticContourWidget:
+class CriticContourWidget(ControlsWidget):
     """A run selector and a training-step slider over critic contour plots (notebook 08).
 
     Shows the critic f(x) of the chosen toy run (filled contours), the real modes and the
@@ -342,15 +337,7 @@ class CriticContourWidget:
         steps = sorted(runs[first]["snapshots"])
         self.run = W.Dropdown(options=list(runs), value=first, description="run")
         self.step = W.SelectionSlider(options=steps, value=steps[-1], description="step")
-        self.output = W.Output()
-        self.result: dict[str, object] = {}
-        for control in (self.run, self.step):
-            control.observe(self._on_change, names="value")
-        self.widget = W.VBox([W.HBox([self.run, self.step]), self.output])
-        self.render()
-
-    def _on_change(self, _change) -> None:
-        self.render()
+        self._wire((self.run, self.step), [W.HBox([self.run, self.step])])
 
     def render(self) -> dict[str, object]:
         name, step = self.run.value, self.step.value
@@ -370,9 +357,6 @@ class CriticContourWidget:
             fig.tight_layout()
             plt.show()
         return self.result
-
-    def _ipython_display_(self) -> None:
-        display(self.widget)
 
 
 # ---------------------------------------------------------------------------------------
@@ -409,7 +393,7 @@ def render_infogan_codes(
     return {"images": net_G(latent).cpu(), "latent": latent.cpu()}
 
 
-class InfoGANCodeWidget:
+class InfoGANCodeWidget(ControlsWidget):
     """A category selector and two continuous-code sliders over generated digits (nb 07).
 
     Set ``.category.value``, ``.c1.value`` or ``.c2.value`` (or ``.seed.value``) from code to
@@ -423,16 +407,10 @@ class InfoGANCodeWidget:
         self.c1 = W.FloatSlider(value=0.0, min=lo, max=hi, step=0.1, description="c1")
         self.c2 = W.FloatSlider(value=0.0, min=lo, max=hi, step=0.1, description="c2")
         self.seed = W.BoundedIntText(value=0, min=0, max=MAX_SEED, description="noise seed")
-        self.output = W.Output()
-        self.result: dict[str, object] = {}
-        for control in (self.category, self.c1, self.c2, self.seed):
-            control.observe(self._on_change, names="value")
-        self.widget = W.VBox([W.HBox([self.category, self.seed]), W.HBox([self.c1, self.c2]),
-                              self.output])  # fmt: skip
-        self.render()
-
-    def _on_change(self, _change) -> None:
-        self.render()
+        self._wire(
+            (self.category, self.c1, self.c2, self.seed),
+            [W.HBox([self.category, self.seed]), W.HBox([self.c1, self.c2])],
+        )
 
     def render(self) -> dict[str, object]:
         k, c1, c2 = self.category.value, self.c1.value, self.c2.value
@@ -445,9 +423,6 @@ class InfoGANCodeWidget:
                         title=f"category {k}, c1 = {c1:+.1f}, c2 = {c2:+.1f}")  # fmt: skip
             plt.show()
         return self.result
-
-    def _ipython_display_(self) -> None:
-        display(self.widget)
 
 
 # ---------------------------------------------------------------------------------------
@@ -479,7 +454,7 @@ def render_timestep(x0: torch.Tensor, t: int, schedules: dict, seed: int = 0) ->
     return out
 
 
-class TimestepWidget:
+class TimestepWidget(ControlsWidget):
     """A timestep slider over x_t of a few digits under each schedule, beside the SNR curves
     (notebook 09). Set ``.t.value`` (or ``.seed.value``) from code; ``.result`` holds the
     last render."""
@@ -489,15 +464,7 @@ class TimestepWidget:
         T = min(s.timesteps for s in schedules.values())
         self.t = W.IntSlider(value=t, min=0, max=T - 1, step=1, description="t")
         self.seed = W.BoundedIntText(value=0, min=0, max=MAX_SEED, description="noise seed")
-        self.output = W.Output()
-        self.result: dict[str, object] = {}
-        for control in (self.t, self.seed):
-            control.observe(self._on_change, names="value")
-        self.widget = W.VBox([W.HBox([self.t, self.seed]), self.output])
-        self.render()
-
-    def _on_change(self, _change) -> None:
-        self.render()
+        self._wire((self.t, self.seed), [W.HBox([self.t, self.seed])])
 
     def render(self) -> dict[str, object]:
         t = self.t.value
@@ -521,9 +488,6 @@ class TimestepWidget:
             plt.show()
         return self.result
 
-    def _ipython_display_(self) -> None:
-        display(self.widget)
-
 
 def render_trajectory(trajectories: dict, index: int) -> dict[str, object]:
     """Frame ``index`` of each sampler's trajectory (notebook 09).
@@ -541,7 +505,7 @@ def render_trajectory(trajectories: dict, index: int) -> dict[str, object]:
     return {"frames": {name: traj[index] for name, traj in trajectories.items()}}
 
 
-class TrajectoryWidget:
+class TrajectoryWidget(ControlsWidget):
     """A slider over the steps of the reverse process, from noise to digits (notebook 09).
     Set ``.step.value`` from code; ``.result`` holds the last render."""
 
@@ -549,14 +513,7 @@ class TrajectoryWidget:
         self.trajectories = trajectories
         n = len(next(iter(trajectories.values())))
         self.step = W.IntSlider(value=step, min=0, max=n - 1, description="frame")
-        self.output = W.Output()
-        self.result: dict[str, object] = {}
-        self.step.observe(self._on_change, names="value")
-        self.widget = W.VBox([self.step, self.output])
-        self.render()
-
-    def _on_change(self, _change) -> None:
-        self.render()
+        self._wire((self.step,), [self.step])
 
     def render(self) -> dict[str, object]:
         self.result = render_trajectory(self.trajectories, self.step.value)
@@ -569,6 +526,3 @@ class TrajectoryWidget:
             fig.tight_layout()
             plt.show()
         return self.result
-
-    def _ipython_display_(self) -> None:
-        display(self.widget)
