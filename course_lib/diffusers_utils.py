@@ -6,7 +6,8 @@
 - :func:`train_unet`: the diffusers training recipe (``noise_scheduler.add_noise``, MSE on
   eps, AdamW, an EMA of the weights via ``diffusers.training_utils.EMAModel``);
 - :func:`save_pipeline` / :func:`load_pipeline`: ``save_pretrained`` to a local folder and
-  ``from_pretrained(path)`` back, fully offline;
+  ``from_pretrained(path)`` back, fully offline; the folder carries a ``SHA256SUMS`` manifest
+  that loading checks, so an altered or truncated weights file is refused, not used;
 - :func:`generate` and :func:`swap_scheduler`: images as tensors in [-1, 1] from any scheduler
   on the same UNet (DDPM, DDIM, DPM-Solver++ multistep and single-step). ``DDPMPipeline`` passes
   ``generator`` to ``step`` and never calls ``scale_model_input``, so UniPC, PNDM and the
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import hashlib
 import os
 import shutil
 import tempfile
@@ -33,8 +35,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .train import History, train_loop
+from .train import CheckpointError, History, train_loop
 
+MANIFEST = "SHA256SUMS"
 DEFAULT_PIPELINE = Path(__file__).resolve().parent.parent / "data" / "ddpm_diffusers_mnist5k"
 SCHEDULER_NAMES = ("DDPM", "DDIM", "DPM-Solver++", "DPM-Solver single-step")
 
@@ -139,6 +142,7 @@ def save_pipeline(pipe, path: str | Path) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent))
     try:
         pipe.save_pretrained(tmp)
+        write_manifest(tmp)
         for p in (tmp, *tmp.rglob("*")):  # mkdtemp makes 0700; the shipped folder is readable
             p.chmod(0o755 if p.is_dir() else 0o644)
         old = path.with_name(path.name + ".old")
@@ -152,10 +156,53 @@ def save_pipeline(pipe, path: str | Path) -> Path:
     return path
 
 
-def load_pipeline(path: str | Path = DEFAULT_PIPELINE):
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)
+    return {p.relative_to(folder).as_posix(): sha256_file(p) for p in files}
+
+
+def write_manifest(folder: str | Path) -> Path:
+    """Write ``folder/SHA256SUMS`` (``sha256sum`` format) for every file of a saved pipeline."""
+    folder = Path(folder)
+    lines = [f"{digest}  {name}\n" for name, digest in _digests(folder).items()]
+    (folder / MANIFEST).write_text("".join(lines))
+    return folder / MANIFEST
+
+
+def verify_manifest(folder: str | Path) -> None:
+    """Check every file of a saved pipeline against ``folder/SHA256SUMS``.
+
+    Raises CheckpointError naming the first missing, extra or altered file (also checkable by
+    hand: ``cd folder && sha256sum -c SHA256SUMS``)."""
+    folder = Path(folder)
+    how = f"Rebuild it with `python -m course_lib.diffusers_utils train --out data/{folder.name}`."
+    manifest = folder / MANIFEST
+    if not manifest.exists():
+        raise CheckpointError(f"{folder.name}/{MANIFEST} is missing, so the pipeline is "
+                              f"unverified and was not loaded. {how}")  # fmt: skip
+    expected = {}
+    for line in manifest.read_text().splitlines():
+        digest, _, name = line.partition("  ")
+        expected[name] = digest
+    actual = _digests(folder)
+    for name in sorted(expected.keys() | actual.keys()):
+        if expected.get(name) != actual.get(name):
+            what = ("missing" if name not in actual else
+                    "not in the manifest" if name not in expected else "altered")  # fmt: skip
+            raise CheckpointError(f"{folder.name}/{name} is {what} (SHA-256 check against "
+                                  f"{MANIFEST}); the pipeline was not loaded. {how}")  # fmt: skip
+
+
+def load_pipeline(path: str | Path = DEFAULT_PIPELINE, verify: bool = True):
     """``DDPMPipeline.from_pretrained(path)`` from a local folder, never touching the network.
 
-    Raises FileNotFoundError with the command that rebuilds it when ``path`` is missing."""
+    Raises FileNotFoundError with the command that rebuilds it when ``path`` is missing, and
+    CheckpointError when ``verify`` and a file disagrees with the folder's SHA256SUMS
+    (written by :func:`save_pipeline`)."""
     from diffusers import DDPMPipeline
 
     path = Path(path)
@@ -164,6 +211,8 @@ def load_pipeline(path: str | Path = DEFAULT_PIPELINE):
             f"No saved pipeline in {path.name}/. Build it with "
             f"`python -m course_lib.diffusers_utils train --out data/{path.name}`."
         )
+    if verify:
+        verify_manifest(path)
     return DDPMPipeline.from_pretrained(path, local_files_only=True, low_cpu_mem_usage=False)
 
 

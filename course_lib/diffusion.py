@@ -291,11 +291,12 @@ def ddim_sample(
     x_T: torch.Tensor | None = None,
     keep: bool = False,
     progress: bool = False,
-    clip_x0: bool = False,
+    clip_x0: bool = True,
 ) -> tuple[torch.Tensor, list[tuple[int, torch.Tensor]]]:
     """DDIM sampling with ``num_steps`` model calls (Song et al. 2021, eq. 12). ``x_T``: start
     noise (drawn from ``generator`` when None), so DDPM and DDIM runs can share it; ``clip_x0``
-    clips x0_hat to [-1, 1] in every step (diffusers' ``clip_sample``). Returns
+    clips x0_hat to [-1, 1] in every step (diffusers' ``clip_sample``, True by default in its
+    DDIMScheduler as in our DDPM sampler, so the two samplers are compared alike). Returns
     (x_0 in [-1, 1], trajectory of (t, x_t) after each step when ``keep``)."""
     from tqdm.auto import tqdm
 
@@ -390,19 +391,22 @@ def train_ddpm(
     progress: bool = True,
     callback: Callable[[int, UNet, History], None] | None = None,
     callback_every: int = 0,
+    init: UNet | None = None,
 ) -> tuple[UNet, UNet, History]:
     """Train eps_theta on images X (N, 1, 28, 28) in [-1, 1] with L_simple (notebook 09).
 
     Returns (model, ema_model, history with "loss"); ``callback(step, ema, history)`` runs
-    every ``callback_every`` steps (the command line saves a checkpoint there). Horizontal
-    flips are not used (digits are not mirror-symmetric).
+    every ``callback_every`` steps (the command line saves a checkpoint there). ``init``:
+    start from these weights (model and EMA) instead of a fresh U-Net, to continue training a
+    checkpoint (Adam starts afresh). Horizontal flips are not used (digits are not
+    mirror-symmetric).
     """
     from .data import batches
 
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     schedule = make_schedule(config.schedule, config.timesteps).to(device)
-    model = UNet(unet_config).to(device)
+    model = (copy.deepcopy(init).train() if init is not None else UNet(unet_config)).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     data = batches(X, config.batch_size, generator=gen, device=device)
@@ -413,7 +417,8 @@ def train_ddpm(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        ema_update(ema, model, config.ema_decay if step > 100 else 0.0)
+        warm = step > 100 or init is not None  # a fresh model's EMA starts as a copy
+        ema_update(ema, model, config.ema_decay if warm else 0.0)
         return {"loss": loss}
 
     hook = (lambda step, hist: callback(step, ema, hist)) if callback else None
@@ -505,6 +510,9 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--channels", default="32,64,64", help="U-Net widths, e.g. 16,32,64")
     tr.add_argument("--threads", type=int, default=None, help="CPU threads (1 on a busy box)")
     tr.add_argument("--save-every", type=int, default=1000, help="checkpoint every N steps")
+    tr.add_argument(
+        "--init", default=None, help="continue from this checkpoint's weights (checksum checked)"
+    )
     ck = sub.add_parser("check", help="verify a checkpoint's checksum and load it")
     ck.add_argument("path", nargs="?", default=str(DEFAULT_CHECKPOINT))
     args = parser.parse_args(argv)
@@ -522,6 +530,14 @@ def main(argv: list[str] | None = None) -> int:
         args.steps, args.batch_size, args.lr, args.ema, schedule=args.schedule, seed=args.seed
     )
     unet_cfg = UNetConfig(channels=tuple(int(c) for c in args.channels.split(",")))
+    init, before = None, {}
+    if args.init:  # provenance of the starting weights goes into the new checkpoint
+        init, prev = load_pretrained(args.init)
+        unet_cfg = init.config
+        earlier = prev["extra"].get("stages", [])
+        this = {"train": prev["extra"]["train"], "sha256": sha256_file(args.init),
+                "train_seconds": prev["extra"].get("train_seconds")}  # fmt: skip
+        before = {"stages": [*earlier, this] if earlier else [this]}
     X, _ = load_images("mnist5k", "train")
     start = time.perf_counter()
 
@@ -530,12 +546,14 @@ def main(argv: list[str] | None = None) -> int:
         done = TrainConfig(**{**asdict(cfg), "num_steps": step})
         ema_cpu = copy.deepcopy(ema).cpu()
         return save_pretrained(args.out, ema_cpu, done, history, device=device.type,
-                               train_seconds=seconds, planned_steps=cfg.num_steps)  # fmt: skip
+                               train_seconds=seconds, planned_steps=cfg.num_steps,
+                               **before)  # fmt: skip
 
     with cpu_threads(args.threads):
         _, ema, history = train_ddpm(
-            X, cfg, unet_cfg, device=device, callback=save, callback_every=args.save_every
-        )
+            X, cfg, unet_cfg, device=device, callback=save, callback_every=args.save_every,
+            init=init,
+        )  # fmt: skip
     seconds = time.perf_counter() - start
     digest = sha256_file(args.out)  # written by the callback after the last step
     print(f"saved {args.out} ({seconds:.0f} s on {device.type}), sha256 {digest}")

@@ -9,6 +9,7 @@ import torch
 
 from course_lib import diffusers_utils as DU
 from course_lib import diffusion as D
+from course_lib.train import CheckpointError
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +32,29 @@ def test_round_trip_identical_images(tiny_pipe, tmp_path, monkeypatch):
     assert not torch.equal(other_seed, before)
     DU.save_pipeline(reloaded, path)  # saving over an existing folder works too
     assert (path / "unet" / "config.json").exists()
+
+
+def test_manifest_refuses_altered_or_unverified_pipelines(tiny_pipe, tmp_path):
+    path = DU.save_pipeline(tiny_pipe, tmp_path / "pipe")
+    weights = path / "unet" / "diffusion_pytorch_model.safetensors"
+    assert f"  unet/{weights.name}" in (path / DU.MANIFEST).read_text()
+    good = weights.read_bytes()
+    weights.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))  # one flipped bit
+    with pytest.raises(CheckpointError, match="altered.*not loaded.*diffusers_utils train"):
+        DU.load_pipeline(path)
+    weights.write_bytes(good)
+    (path / "unet" / "extra.bin").write_bytes(b"x")
+    with pytest.raises(CheckpointError, match="extra.bin is not in the manifest"):
+        DU.load_pipeline(path)
+    (path / "unet" / "extra.bin").unlink()
+    (path / DU.MANIFEST).unlink()
+    with pytest.raises(CheckpointError, match="SHA256SUMS is missing"):
+        DU.load_pipeline(path)
+    assert DU.load_pipeline(path, verify=False) is not None  # opt-out, e.g. a hand-saved folder
+
+
+def test_shipped_pipeline_matches_its_manifest():
+    DU.verify_manifest(DU.DEFAULT_PIPELINE)
 
 
 def test_missing_pipeline_message(tmp_path):

@@ -101,6 +101,13 @@ def test_ddim_step_by_hand_and_against_diffusers():
     assert ref.timesteps.tolist() == D.ddim_timesteps(1000, 10)
     ref_out = ref.step(eps, t, x_t).prev_sample
     torch.testing.assert_close(D.ddim_step(eps, t, t_prev, x_t, s), ref_out)
+    # With x0 clipping (diffusers' default clip_sample=True; x0_hat here leaves [-1, 1]).
+    assert x0.abs().max() > 1
+    ref_clip = DDIMScheduler(num_train_timesteps=1000, clip_sample=True)
+    ref_clip.set_timesteps(10)
+    clipped = ref_clip.step(eps, t, x_t).prev_sample
+    torch.testing.assert_close(D.ddim_step(eps, t, t_prev, x_t, s, clip_x0=True), clipped)
+    assert not torch.allclose(clipped, ref_out)
     # eta = 1: sigma from eq. 16 enters with the given noise.
     z = torch.randn(x_t.shape, generator=g)
     sig = math.sqrt((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev))
