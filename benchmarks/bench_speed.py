@@ -47,6 +47,7 @@ PLAN = {
     "full": {"mlp_gan": (600, 7), "dcgan": (50, 7)},
 }
 TUTORIAL_WORKERS = (0, 2)
+DIAGNOSTICS = {"channels_last": "channels_last", "bf16": "bf16 autocast"}
 
 
 # ---------------------------------------------------------------------------------------
@@ -216,34 +217,39 @@ def profile_top_ops(loop, steps: int = 3, top: int = 6) -> list[tuple[str, float
     return [(e.key, e.self_cpu_time_total / total) for e in events[:top]]
 
 
-def channels_last_diagnostic(profile: str, device: torch.device) -> float:
-    """Speed-up of the DCGAN step (no data loading) from channels_last on this device.
+def step_variant_diagnostic(profile: str, device: torch.device, variant: str) -> float:
+    """Speed-up of the DCGAN step (no data loading) from ``variant`` on this device.
 
-    ``train.prepare`` applies channels_last only on CUDA; this measures whether it would pay
-    on the current device too (median of alternating repetitions, ratio of step times).
+    ``"channels_last"``: NHWC memory format (``train.prepare`` applies it on CUDA only);
+    ``"bf16"``: bf16 autocast (``train.autocast`` enables it on CUDA only; on a CPU with
+    AVX512-BF16/AMX it also runs). Measures whether either would pay on the current device:
+    median of alternating repetitions of the ratio of step times (baseline / variant).
     """
     steps, reps = PLAN[profile]["dcgan"]
     steps, reps = max(2, steps // 5), max(2, reps - 2)
     X = torch.rand(BATCH_SIZE, 1, 28, 28, device=device) * 2 - 1
     nets = {}
-    for cl in (False, True):
+    for on in (False, True):
         G, D = (m.to(device) for m in _models("dcgan"))
         x = X
-        if cl:
+        if on and variant == "channels_last":
             G, D = (m.to(memory_format=torch.channels_last) for m in (G, D))
             x = X.contiguous(memory_format=torch.channels_last)
         opts = (train.adam(G.parameters(), 2e-4, device=device),)
         opts += (train.adam(D.parameters(), 2e-4, device=device),)
-        nets[cl] = (G, D, *opts, x)
+        nets[on] = (G, D, *opts, x)
 
-    def timed(cl: bool) -> float:
-        G, D, opt_G, opt_D, x = nets[cl]
+    def timed(on: bool) -> float:
+        G, D, opt_G, opt_D, x = nets[on]
+        amp = on and variant == "bf16"
+        ctx = torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
         _sync(device)
         t0 = time.perf_counter()
-        for _ in range(steps):
-            Z = torch.randn(BATCH_SIZE, LATENT_DIM, device=device)
-            gan.discriminator_step(x, Z, D, G, opt_D)
-            gan.generator_step(Z, D, G, opt_G)
+        with ctx:
+            for _ in range(steps):
+                Z = torch.randn(BATCH_SIZE, LATENT_DIM, device=device)
+                gan.discriminator_step(x, Z, D, G, opt_D)
+                gan.generator_step(Z, D, G, opt_G)
         _sync(device)
         return time.perf_counter() - t0
 
@@ -251,7 +257,7 @@ def channels_last_diagnostic(profile: str, device: torch.device) -> float:
     ratios = []
     for r in range(reps):
         order = (False, True) if r % 2 == 0 else (True, False)
-        t = {cl: timed(cl) for cl in order}
+        t = {on: timed(on) for on in order}
         ratios.append(t[False] / t[True])
     return statistics.median(ratios)
 
@@ -352,21 +358,20 @@ def run(profile: str) -> dict[str, dict]:
                 "achieved FLOP/s of the DCGAN step / matmul FLOP/s, same run",
             )
             top = profile_top_ops(ours)
-            cl_gain = channels_last_diagnostic(profile, device)
-            rec(
-                "speed.dcgan.diag_channels_last_speedup",
-                cl_gain,
-                "x",
-                f"diagnostic: DCGAN step time without/with channels_last on {device.type}, "
-                "no data loading (train.prepare uses channels_last on CUDA only)",
-            )
+            gains = {v: step_variant_diagnostic(profile, device, v) for v in DIAGNOSTICS}
+            for v, gain in gains.items():
+                what = f"{DIAGNOSTICS[v]} on {device.type}, no data loading"
+                why = f"diagnostic: DCGAN step time without/with {what} (course_lib: CUDA only)"
+                rec(f"speed.dcgan.diag_{v}_speedup", gain, "x", why)
             line += (
                 f" One iteration is {flops / 1e9:.1f} GFLOP, run at {achieved / 1e9:.1f} "
                 f"GFLOP/s = {100 * achieved / ceiling:.0f}% of the {ceiling / 1e9:.0f} GFLOP/s "
                 "matmul ceiling. torch.profiler, self CPU time of our loop: "
                 + ", ".join(f"{k} {100 * s:.0f}%" for k, s in top)
-                + f". channels_last would change the step time on this device by "
-                f"{cl_gain:.2f}x (diagnostic row)."
+                + ". Diagnostic rows, step time without/with: "
+                + ", ".join(f"{DIAGNOSTICS[v]} {g:.2f}x" for v, g in gains.items())
+                + " (not enabled on CPU: bf16 changes the numerics of every notebook's "
+                "training, and fp32 is what the notebooks were measured with)."
             )
         notes.append(line)
         for loop in res["loops"].values():
