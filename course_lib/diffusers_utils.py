@@ -235,7 +235,14 @@ def swap_scheduler(pipe, name: str):
     }
     if name not in classes:
         raise ValueError(f"Unknown scheduler {name!r}. Allowed values: {', '.join(classes)}")
-    return make_pipeline(pipe.unet, classes[name].from_config(pipe.scheduler.config))
+    extra = {}
+    if name.startswith("DPM"):
+        # The DPM-Solvers ignore clip_sample; thresholding with sample_max_value = 1 clips their
+        # predicted x0 to [-1, 1] as DDPM/DDIM's clip_sample does (the DPM-Solver++ paper's
+        # advice for pixel-space models). Measured on the shipped pipeline, DPM-Solver++ 20
+        # steps, 200 digits: classifier-FID 451 without, 260 with.
+        extra = dict(thresholding=True, sample_max_value=1.0)
+    return make_pipeline(pipe.unet, classes[name].from_config(pipe.scheduler.config, **extra))
 
 
 @torch.no_grad()

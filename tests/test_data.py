@@ -100,7 +100,7 @@ def test_batches_cover_an_epoch_and_are_seeded():
     it = data.batches(x, 5, y, generator=torch.Generator().manual_seed(0))
     (a, ya), (b, yb) = next(it), next(it)
     assert torch.equal(torch.cat([a, b]).flatten().sort().values, x.flatten())
-    assert torch.equal(a.flatten().long(), ya)  # labels stay aligned with images
+    assert torch.equal(a.flatten().long(), ya) and torch.equal(b.flatten().long(), yb)  # aligned
     it2 = data.batches(x, 5, y, generator=torch.Generator().manual_seed(0))
     assert torch.equal(next(it2)[0], a)
     with pytest.raises(ValueError, match="batch_size"):

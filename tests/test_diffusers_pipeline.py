@@ -68,6 +68,8 @@ def test_swap_scheduler_keeps_unet_and_betas(tiny_pipe, name):
     assert pipe.unet is tiny_pipe.unet
     torch.testing.assert_close(pipe.scheduler.betas, D.make_schedule("linear", 50).betas)
     assert DU.generate(pipe, 1, num_inference_steps=4).shape == (1, 1, 8, 8)
+    clips = pipe.scheduler.config.get("thresholding") or pipe.scheduler.config.get("clip_sample")
+    assert clips, f"{name} must keep x0_hat in [-1, 1] like the other schedulers"
     with pytest.raises(ValueError, match="Allowed values"):
         DU.swap_scheduler(tiny_pipe, "Heun?")
 
