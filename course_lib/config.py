@@ -123,18 +123,19 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
                      fid_samples=500, threads=None),
     },  # fmt: skip
     "03_mode_collapse": {
-        # Toy GANs (course_lib.mode_collapse): num_steps generator steps per run, every run
-        # trains len(seeds) seeds at once; batch_size samples per seed and step; hidden/depth
+        # Toy GANs (course_lib.mode_collapse): num_steps generator steps per run of the
+        # method table, every run trains len(seeds) seeds at once; long_steps: the table's
+        # best method retrained longer; batch_size samples per seed and step; hidden/depth
         # of G and D; n_critic: WGAN-GP critic steps per G step; eval_samples: samples per
         # seed for mode_coverage. mnist_*: the MLP GAN collapse demo on mnist5k (two lrs).
-        "smoke": dict(num_steps=60, batch_size=64, hidden=32, depth=3, lr=1e-3, n_critic=2,
-                      snapshots=2, eval_samples=500, seeds=(0, 1, 2),
+        "smoke": dict(num_steps=60, long_steps=90, batch_size=64, hidden=32, depth=3, lr=1e-3,
+                      n_critic=2, snapshots=2, eval_samples=500, seeds=(0, 1, 2),
                       mnist_steps=100, mnist_lr_good=1e-3, mnist_lr_bad=1e-2, mnist_d_steps=1),
-        "fast": dict(num_steps=1000, batch_size=128, hidden=64, depth=3, lr=2e-3, n_critic=2,
-                     snapshots=5, eval_samples=2500, seeds=(0, 1, 2),
+        "fast": dict(num_steps=1000, long_steps=3000, batch_size=256, hidden=64, depth=3,
+                     lr=2e-3, n_critic=2, snapshots=5, eval_samples=2500, seeds=(0, 1, 2),
                      mnist_steps=1500, mnist_lr_good=1e-3, mnist_lr_bad=1e-2, mnist_d_steps=1),
-        "full": dict(num_steps=10000, batch_size=256, hidden=128, depth=3, lr=1e-3, n_critic=5,
-                     snapshots=10, eval_samples=2500, seeds=(0, 1, 2, 3, 4),
+        "full": dict(num_steps=10000, long_steps=30000, batch_size=256, hidden=128, depth=3,
+                     lr=1e-3, n_critic=5, snapshots=10, eval_samples=2500, seeds=(0, 1, 2, 3, 4),
                      mnist_steps=10000, mnist_lr_good=1e-3, mnist_lr_bad=1e-2, mnist_d_steps=1),
     },  # fmt: skip
     "05_denoising_vae": {
