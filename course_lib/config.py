@@ -131,7 +131,7 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         "smoke": dict(num_steps=60, long_steps=90, batch_size=64, hidden=32, depth=3, lr=1e-3,
                       n_critic=2, snapshots=2, eval_samples=500, seeds=(0, 1, 2),
                       mnist_steps=100, mnist_lr_good=1e-3, mnist_lr_bad=1e-2, mnist_d_steps=1),
-        "fast": dict(num_steps=1000, long_steps=3000, batch_size=256, hidden=64, depth=3,
+        "fast": dict(num_steps=800, long_steps=4000, batch_size=256, hidden=64, depth=3,
                      lr=2e-3, n_critic=2, snapshots=5, eval_samples=2500, seeds=(0, 1, 2),
                      mnist_steps=1500, mnist_lr_good=1e-3, mnist_lr_bad=1e-2, mnist_d_steps=1),
         "full": dict(num_steps=10000, long_steps=30000, batch_size=256, hidden=128, depth=3,
