@@ -19,6 +19,13 @@ Methods (``METHODS``), all on the same generator:
 - ``wgan_gp``: Wasserstein critic with gradient penalty (Gulrajani et al. 2017, Algorithm 1,
   eq. 3) via :func:`course_lib.losses.gradient_penalty`, ``n_critic`` critic steps per G step.
 
+Every method can use PacGAN's generator architecture, BatchNorm before each ReLU
+(``batchnorm=True``, :class:`EnsembleBatchNorm`, population statistics recomputed on a large
+batch before sampling by :func:`precise_batchnorm`). Notebook 03's protocol
+(:func:`table_runs`, :func:`best_method`, :func:`retrain_longer`): the plain vanilla GAN and
+every method with the BatchNorm generator for ``num_steps``, then the best of them retrained
+for ``long_steps``.
+
 Metrics come from :func:`course_lib.metrics.mode_coverage` (VEEGAN / PacGAN definitions).
 """
 
@@ -74,22 +81,53 @@ def _generators(seeds: list[int], salt: int) -> list[torch.Generator]:
     return [torch.Generator().manual_seed(1000 * s + salt) for s in seeds]
 
 
+class EnsembleBatchNorm(nn.Module):
+    """BatchNorm1d for ensembles: h (S, B, H) normalised over B, separately per member.
+
+    Training mode uses the batch statistics and updates running averages (momentum 0.1, as
+    ``nn.BatchNorm1d``); eval mode uses the running averages. Affine scale 1, shift 0 at init.
+    """
+
+    def __init__(self, members: int, features: int, momentum: float = 0.1, eps: float = 1e-5):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(members, 1, features))
+        self.bias = nn.Parameter(torch.zeros(members, 1, features))
+        self.register_buffer("running_mean", torch.zeros(members, 1, features))
+        self.register_buffer("running_var", torch.ones(members, 1, features))
+        self.momentum, self.eps = momentum, eps
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            mean, var = h.mean(dim=1, keepdim=True), h.var(dim=1, unbiased=False, keepdim=True)
+            with torch.no_grad():
+                n = h.shape[1]
+                self.running_mean.lerp_(mean, self.momentum)
+                self.running_var.lerp_(var * n / max(n - 1, 1), self.momentum)
+        else:
+            mean, var = self.running_mean, self.running_var
+        return (h - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
+
+
 class ToyGenerator(nn.Module):
     """MLP generator z (S, B, latent_dim) -> x (S, B, 2): ``depth`` ReLU layers of ``hidden``.
 
-    ``input_noise`` > 0 adds N(0, input_noise^2) to z before the first layer (one of the
-    folk remedies notebook 03 measures).
+    ``batchnorm`` puts :class:`EnsembleBatchNorm` before every ReLU (PacGAN's toy generator,
+    Lin et al. 2018, appendix). ``input_noise`` > 0 adds N(0, input_noise^2) to z before the
+    first layer (one of the folk remedies notebook 03 measures).
     """
 
     def __init__(
         self, seeds: list[int], latent_dim: int = 2, hidden: int = 128, depth: int = 3,
-        input_noise: float = 0.0,
+        input_noise: float = 0.0, batchnorm: bool = False,
     ):  # fmt: skip
         super().__init__()
         gens = _generators(seeds, 1)
         sizes = [latent_dim] + [hidden] * depth + [2]
         self.layers = nn.ModuleList(
             EnsembleLinear(a, b, gens) for a, b in zip(sizes[:-1], sizes[1:])
+        )
+        self.norms = nn.ModuleList(
+            EnsembleBatchNorm(len(seeds), hidden) for _ in range(depth if batchnorm else 0)
         )
         self.latent_dim, self.input_noise = latent_dim, input_noise
 
@@ -100,8 +138,31 @@ class ToyGenerator(nn.Module):
         for i, layer in enumerate(self.layers):
             h = layer(h)
             if i < len(self.layers) - 1:
+                if self.norms:
+                    h = self.norms[i](h)
                 h = F.relu(h)
         return h
+
+
+@torch.no_grad()
+def precise_batchnorm(net: nn.Module, Z: torch.Tensor) -> None:
+    """Set every :class:`EnsembleBatchNorm` of ``net`` to the exact statistics of ``net(Z)``.
+
+    "Precise BN" (Wu & Johnson 2021, "Rethinking batch in BatchNorm", section 3): the running
+    averages of the last few training batches are noisy, and on the toy sets that noise shifts
+    every sample of a mode by a few sigma; one large batch (``Z``: (S, N, latent_dim), N in the
+    thousands) fixes the population statistics before sampling in eval mode.
+    """
+    norms = [m for m in net.modules() if isinstance(m, EnsembleBatchNorm)]
+    saved = [(m.momentum, m.training) for m in norms]
+    was_training = net.training
+    net.train()
+    for m in norms:
+        m.momentum = 1.0
+    net(Z)
+    for m, (momentum, _) in zip(norms, saved):
+        m.momentum = momentum
+    net.train(was_training)
 
 
 def minibatch_stddev(h: torch.Tensor, group_size: int = 4) -> torch.Tensor:
@@ -177,6 +238,7 @@ class ToyConfig:
     latent_kind: str = "uniform"  # uniform on [-latent_scale, latent_scale] or gaussian
     latent_scale: float = 1.0  # range of the uniform latent (std of the Gaussian one)
     input_noise: float = 0.0  # std of Gaussian noise added to z inside G (folk remedy)
+    batchnorm: bool = False  # BatchNorm before every ReLU of G (PacGAN's generator)
     hidden: int = 128  # width of every hidden layer, G and D
     depth: int = 3  # hidden layers, G and D
     lr: float = 1e-3  # Adam learning rate, both players
@@ -237,7 +299,8 @@ def train_toy_gan(cfg: ToyConfig, progress: bool = True, threads: int | None = 1
     S = len(seeds)
     torch.manual_seed(seeds[0])
     g = torch.Generator().manual_seed(seeds[0])
-    net_G = ToyGenerator(seeds, cfg.latent_dim, cfg.hidden, cfg.depth, cfg.input_noise)
+    net_G = ToyGenerator(seeds, cfg.latent_dim, cfg.hidden, cfg.depth, cfg.input_noise,
+                         cfg.batchnorm)  # fmt: skip
     net_D = ToyDiscriminator(
         seeds, cfg.hidden, cfg.depth,
         pack=cfg.pack if cfg.method == "pacgan" else 1,
@@ -288,6 +351,8 @@ def train_toy_gan(cfg: ToyConfig, progress: bool = True, threads: int | None = 1
 
     @torch.no_grad()
     def measure(step: int, _history=None) -> None:
+        if cfg.batchnorm:
+            precise_batchnorm(net_G, _latents(cfg, S, 4096, eval_g))
         net_G.eval()
         x = net_G(_latents(cfg, S, cfg.eval_samples, eval_g))
         net_G.train()
@@ -326,6 +391,39 @@ def coverage_table(results: dict[str, ToyResult]) -> list[dict]:
         rows.append({"name": name, "modes": f["modes"], "high_quality": f["high_quality"],
                      "reverse_kl": f["reverse_kl"], "seeds": len(r.config.seeds)})  # fmt: skip
     return rows
+
+
+BN_SUFFIX = " + BN G"  # table label suffix of the runs with the BatchNorm generator
+
+
+def table_runs(budget, data: str, progress: bool = True,
+               vanilla: ToyResult | None = None) -> dict[str, ToyResult]:  # fmt: skip
+    """Notebook 03's method table on ``data``: the plain vanilla GAN, then every method of
+    ``METHODS`` with the BatchNorm generator (labels ``method + BN G``), all with the config of
+    ``budget`` (``BUDGETS["03_mode_collapse"][profile]``). ``vanilla`` reuses an existing plain
+    vanilla run (it must be on ``data``) instead of training it again."""
+    if vanilla is not None and vanilla.config.data != data:
+        raise ValueError(f"vanilla run is on {vanilla.config.data!r}, table is on {data!r}")
+    out = {"vanilla": vanilla or train_toy_gan(config_from_budget(budget, data), progress)}
+    for m in METHODS:
+        cfg = config_from_budget(budget, data, m, batchnorm=True)
+        out[m + BN_SUFFIX] = train_toy_gan(cfg, progress=progress)
+    return out
+
+
+def best_method(results: dict[str, ToyResult]) -> str:
+    """Label of the run with the most modes (mean over seeds); ties: higher high quality."""
+    if not results:
+        raise ValueError("results is empty: train at least one method first")
+    return max(results, key=lambda k: (results[k].final["modes"], results[k].final["high_quality"]))
+
+
+def retrain_longer(budget, result: ToyResult, progress: bool = True) -> ToyResult:
+    """Train ``result``'s config again from scratch for ``budget["long_steps"]`` steps."""
+    steps = int(budget["long_steps"])
+    if steps < 1:
+        raise ValueError(f"long_steps must be >= 1, got {steps}")
+    return train_toy_gan(replace(result.config, num_steps=steps), progress=progress)
 
 
 # Published rows (2,500 samples, PacGAN/VEEGAN protocol): (modes, high-quality fraction).

@@ -116,3 +116,59 @@ def test_coverage_table_rows():
     results = {"vanilla": mc.train_toy_gan(TINY, progress=False)}
     (row,) = mc.coverage_table(results)
     assert row["name"] == "vanilla" and row["seeds"] == 2
+
+
+def test_ensemble_batchnorm_matches_batchnorm1d_per_member():
+    bn = mc.EnsembleBatchNorm(2, 3)
+    h = torch.randn(2, 16, 3) * 4 + 1
+    out = bn(h)
+    for i in range(2):
+        ref = nn.BatchNorm1d(3)
+        torch.testing.assert_close(out[i], ref(h[i]), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(bn.running_mean[i, 0], ref.running_mean)
+        torch.testing.assert_close(bn.running_var[i, 0], ref.running_var)
+    bn.eval()  # eval uses the running statistics, so one sample alone is fine
+    assert torch.isfinite(bn(h[:, :1])).all()
+
+
+def test_precise_batchnorm_sets_exact_population_statistics():
+    G = mc.ToyGenerator([0, 1], latent_dim=2, hidden=8, depth=2, batchnorm=True)
+    assert len(G.norms) == 2
+    Z = torch.randn(2, 500, 2)
+    mc.precise_batchnorm(G, Z)
+    assert G.training and G.norms[0].momentum == 0.1  # mode and momentum restored
+    h = G.layers[0](Z)
+    torch.testing.assert_close(G.norms[0].running_mean, h.mean(dim=1, keepdim=True))
+    torch.testing.assert_close(G.norms[0].running_var, h.var(dim=1, keepdim=True))
+    G.eval()
+    with torch.no_grad():  # eval with exact statistics == train mode on that same batch
+        ev = G(Z)  # (up to the unbiased variance of the running estimate, 500 / 499)
+        G.train()
+        torch.testing.assert_close(ev, G(Z), atol=1e-2, rtol=1e-2)
+
+
+def test_batchnorm_generator_trains_and_is_reproducible():
+    cfg = replace(TINY, batchnorm=True, data="ring8")
+    a, b = (mc.train_toy_gan(cfg, progress=False) for _ in range(2))
+    torch.testing.assert_close(a.samples[6], b.samples[6])
+    assert any(isinstance(m, mc.EnsembleBatchNorm) for m in a.net_G.modules())
+
+
+def test_table_runs_best_method_and_retrain_longer():
+    b = dict(BUDGETS["03_mode_collapse"]["smoke"], num_steps=4, long_steps=6, batch_size=16,
+             hidden=8, snapshots=2, eval_samples=50, seeds=(0, 1))  # fmt: skip
+    results = mc.table_runs(b, "grid25", progress=False)
+    assert list(results) == ["vanilla"] + [m + mc.BN_SUFFIX for m in mc.METHODS]
+    assert not results["vanilla"].config.batchnorm
+    assert all(r.config.batchnorm for k, r in results.items() if k != "vanilla")
+    best = mc.best_method(results)
+    key = (results[best].final["modes"], results[best].final["high_quality"])
+    assert all(key >= (r.final["modes"], r.final["high_quality"]) for r in results.values())
+    longer = mc.retrain_longer(b, results[best], progress=False)
+    assert longer.config.num_steps == 6 and longer.config.method == results[best].config.method
+    with pytest.raises(ValueError, match="table is on 'ring8'"):
+        mc.table_runs(b, "ring8", progress=False, vanilla=results["vanilla"])
+    with pytest.raises(ValueError, match="empty"):
+        mc.best_method({})
+    with pytest.raises(ValueError, match="long_steps"):
+        mc.retrain_longer(dict(b, long_steps=0), results[best], progress=False)
