@@ -206,17 +206,20 @@ BUDGETS["06_rbm_gibbsnet"] = {
 
 BUDGETS["07_infogan"] = {
     # InfoGAN on mnist5k (course_lib.infogan): num_steps G steps of batch_size; noise_dim z;
-    # arch: "mlp" (CPU-sized) or "conv" (the paper's layout) networks of width hidden;
+    # arch: "mlp" or "conv" (the paper's layout) networks of width hidden and conv channels
+    # (fast uses conv: in our CPU runs it beat the MLP at equal time, 0.67 vs 0.46 on seed 0);
     # info_weight lambda for the categorical code (continuous codes get cont_weight);
     # eval_per_code: generated digits per category for the code-accuracy score; seeds: the
     # runs averaged for the score (the notebook trains the first one for its figures).
-    "smoke": dict(num_steps=40, batch_size=64, noise_dim=62, arch="mlp", hidden=256, lr=2e-4,
-                  info_weight=1.0, cont_weight=0.1, eval_per_code=50, seeds=(0,), threads=1),
-    "fast": dict(num_steps=2000, batch_size=64, noise_dim=62, arch="mlp", hidden=256, lr=2e-4,
-                 info_weight=1.0, cont_weight=0.1, eval_per_code=200, seeds=(0,), threads=1),
-    "full": dict(num_steps=20000, batch_size=64, noise_dim=62, arch="conv", hidden=512, lr=2e-4,
-                 info_weight=1.0, cont_weight=0.1, eval_per_code=500, seeds=(0, 1, 2),
-                 threads=None),
+    "smoke": dict(num_steps=40, batch_size=64, noise_dim=62, arch="conv", hidden=256,
+                  channels=32, lr=2e-4, info_weight=1.0, cont_weight=0.1, eval_per_code=50,
+                  seeds=(0,), threads=1),
+    "fast": dict(num_steps=1600, batch_size=64, noise_dim=62, arch="conv", hidden=256,
+                 channels=32, lr=2e-4, info_weight=1.0, cont_weight=0.1, eval_per_code=200,
+                 seeds=(0,), threads=1),
+    "full": dict(num_steps=20000, batch_size=64, noise_dim=62, arch="conv", hidden=512,
+                 channels=64, lr=2e-4, info_weight=1.0, cont_weight=0.1, eval_per_code=500,
+                 seeds=(0, 1, 2), threads=None),
 }  # fmt: skip
 
 BUDGETS["08_wgan_gp"] = {
