@@ -3,9 +3,9 @@
 Same protocol as notebook 03 (``course_lib.mode_collapse``): on each toy set, the plain
 vanilla GAN (MLP G, z ~ U[-1, 1]^2) and every method (vanilla, minibatch_stddev, pacgan,
 wgan_gp) with PacGAN's BatchNorm generator are trained for ``num_steps`` with the budget's
-config (Adam, linear learning-rate decay to 0); the method with the most modes (ties: higher
-high-quality fraction) is then retrained from scratch for ``long_steps``, and that run gives
-the ``best`` rows (its name is in the notes). All seeds in the budget (0, 1, 2 in smoke/fast)
+config (Adam, linear learning-rate decay to 0); the run with the largest modes x high-quality
+fraction (``mc.best_method``) is then retrained from scratch for ``long_steps``, and that run
+gives the ``best`` rows (its name is in the notes). All seeds in the budget (0, 1, 2 in smoke/fast)
 are trained and averaged, none dropped. Metrics are ``course_lib.metrics.mode_coverage`` on
 2,500 samples per seed (VEEGAN / PacGAN protocol: high quality = within 3 sigma of the
 nearest mean).

@@ -412,10 +412,20 @@ def table_runs(budget, data: str, progress: bool = True,
 
 
 def best_method(results: dict[str, ToyResult]) -> str:
-    """Label of the run with the most modes (mean over seeds); ties: higher high quality."""
+    """Label of the run with the largest modes x high-quality fraction (means over seeds).
+
+    Both numbers must be high: a mode count alone rewards generators that spread noise over
+    the square (uniform noise touches 22 of grid25's 25 modes at 2% high quality), a
+    high-quality fraction alone rewards collapse onto one mode. Ties: more modes.
+    """
     if not results:
         raise ValueError("results is empty: train at least one method first")
-    return max(results, key=lambda k: (results[k].final["modes"], results[k].final["high_quality"]))
+
+    def score(k: str) -> tuple[float, float]:
+        f = results[k].final
+        return f["modes"] * f["high_quality"], f["modes"]
+
+    return max(results, key=score)
 
 
 def retrain_longer(budget, result: ToyResult, progress: bool = True) -> ToyResult:

@@ -162,8 +162,8 @@ def test_table_runs_best_method_and_retrain_longer():
     assert not results["vanilla"].config.batchnorm
     assert all(r.config.batchnorm for k, r in results.items() if k != "vanilla")
     best = mc.best_method(results)
-    key = (results[best].final["modes"], results[best].final["high_quality"])
-    assert all(key >= (r.final["modes"], r.final["high_quality"]) for r in results.values())
+    score = lambda r: r.final["modes"] * r.final["high_quality"]  # noqa: E731
+    assert all(score(results[best]) >= score(r) for r in results.values())
     longer = mc.retrain_longer(b, results[best], progress=False)
     assert longer.config.num_steps == 6 and longer.config.method == results[best].config.method
     with pytest.raises(ValueError, match="table is on 'ring8'"):
@@ -172,3 +172,13 @@ def test_table_runs_best_method_and_retrain_longer():
         mc.best_method({})
     with pytest.raises(ValueError, match="long_steps"):
         mc.retrain_longer(dict(b, long_steps=0), results[best], progress=False)
+
+
+def test_best_method_needs_modes_and_high_quality():
+    def fake(modes, hq):
+        r = mc.ToyResult(TINY, {})
+        r.coverage[0] = [{"modes": modes, "high_quality": hq, "reverse_kl": 0.0}]
+        return r
+
+    spread, collapsed, good = fake(23, 0.02), fake(1, 0.99), fake(20, 0.4)
+    assert mc.best_method({"spread": spread, "collapsed": collapsed, "good": good}) == "good"
