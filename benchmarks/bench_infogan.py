@@ -22,21 +22,30 @@ NOTES = __doc__.split("\n\n", 1)[1]
 BENCH_SEEDS = (0, 1, 2)
 
 
+def _weakest(confusion, mapping) -> str:
+    """The code whose samples agree least with its mapped digit, e.g. '4: 0.38'."""
+    share = [float(confusion[k, d]) / float(confusion[k].sum()) for k, d in enumerate(mapping)]
+    k = min(range(len(share)), key=share.__getitem__)
+    return f"{k}: {share[k]:.2f}"
+
+
 def run(profile: str) -> dict[str, dict]:
     b = budget("07_infogan", profile)
     device = get_device()
-    accs, mappings, times = [], [], []
+    accs, mappings, times, confusions = [], [], [], []
     for seed in BENCH_SEEDS:
         t0 = time.perf_counter()
         r = infogan.train_infogan(
             b["num_steps"], seed=seed, batch_size=b["batch_size"], noise_dim=b["noise_dim"],
-            arch=b["arch"], hidden=b["hidden"], lr=b["lr"], info_weight=b["info_weight"],
-            cont_weight=b["cont_weight"], device=device, threads=b["threads"], progress=False,
+            arch=b["arch"], hidden=b["hidden"], channels=b["channels"], lr=b["lr"],
+            info_weight=b["info_weight"], cont_weight=b["cont_weight"], device=device,
+            threads=b["threads"], progress=False,
         )  # fmt: skip
         score = infogan.code_accuracy(r["net_G"], b["noise_dim"], b["eval_per_code"], seed=123)
         times.append(time.perf_counter() - t0)
         accs.append(score["accuracy"])
         mappings.append(score["mapping"])
+        confusions.append(score["confusion"])
     mean = statistics.mean(accs)
     spread = statistics.pstdev(accs)
     return {
@@ -48,7 +57,16 @@ def run(profile: str) -> dict[str, dict]:
             "seeds": list(BENCH_SEEDS),
             "notes": f"per seed {[round(a, 4) for a in accs]} (std {spread:.3f}, min "
             f"{min(accs):.3f}); {b['num_steps']} G steps of batch {b['batch_size']}, "
-            f"{b['eval_per_code']} samples per code; mappings {mappings}; "
+            f"{b['arch']} networks; {b['eval_per_code']} samples per code; mappings {mappings}; "
+            f"weakest code per seed (code: share of its samples on its mapped digit) "
+            f"{[_weakest(c, m) for c, m in zip(confusions, mappings)]}; "
             f"{statistics.mean(times):.0f} s per seed",
         },
     }
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(json.dumps(run(sys.argv[1] if len(sys.argv) > 1 else "fast"), indent=1, default=str))
