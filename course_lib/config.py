@@ -178,27 +178,36 @@ BUDGETS["06_rbm_gibbsnet"] = {
     # the lower momentum (0.9 made them oscillate: AIS LL -150 vs -129 at 0.5); pitfall_steps:
     # the CD-1 run whose sampler ignores the biases. ais_betas / ais_chains / ais_runs:
     # intermediate distributions, chains and repeated runs of the AIS estimate of log Z.
-    # gibbsnet_*: steps (batch 64), MLP width, unclamped chain length in training; latent_dim;
+    # gibbsnet_*: steps (batch 64); arch ("conv": DCGAN-style E/G/D, "mlp"); hidden: channels
+    # of the 14x14 conv layer (MLP width for "mlp"); chain: the unclamped chain length N in
+    # training, drawn uniformly from 1..chain per update when random_chain; min_std: noise
+    # floor of q(z | x); lr / lr_GE: Adam rates of D and of G/E (betas 0.5, 0.999); latent_dim;
     # fid_samples: samples per N for the classifier-FID-versus-N curve (N = 1..max_chain).
     "smoke": dict(
         rbm_hidden=100, rbm_steps=100, cd_k=10, rbm_lr=0.05, rbm_batch=100,
         rbm_momentum=0.9, pcd_momentum=0.5, pitfall_steps=100,
         ais_betas=200, ais_chains=20, ais_runs=2,
-        gibbsnet_steps=100, gibbsnet_hidden=128, gibbsnet_chain=3, latent_dim=32,
+        gibbsnet_steps=100, gibbsnet_arch="conv", gibbsnet_hidden=8, gibbsnet_chain=3,
+        gibbsnet_random_chain=True, gibbsnet_min_std=0.3, gibbsnet_lr=2e-4, gibbsnet_lr_GE=5e-4,
+        latent_dim=32,
         fid_samples=200, max_chain=10,
     ),
     "fast": dict(
         rbm_hidden=500, rbm_steps=600, cd_k=10, rbm_lr=0.05, rbm_batch=100,
         rbm_momentum=0.9, pcd_momentum=0.5, pitfall_steps=600,
         ais_betas=3000, ais_chains=100, ais_runs=2,
-        gibbsnet_steps=3000, gibbsnet_hidden=256, gibbsnet_chain=3, latent_dim=32,
+        gibbsnet_steps=2500, gibbsnet_arch="conv", gibbsnet_hidden=16, gibbsnet_chain=3,
+        gibbsnet_random_chain=True, gibbsnet_min_std=0.3, gibbsnet_lr=2e-4, gibbsnet_lr_GE=5e-4,
+        latent_dim=32,
         fid_samples=1000, max_chain=10,
     ),
     "full": dict(
         rbm_hidden=500, rbm_steps=20000, cd_k=10, rbm_lr=0.05, rbm_batch=100,
         rbm_momentum=0.9, pcd_momentum=0.5, pitfall_steps=5000,
         ais_betas=14500, ais_chains=100, ais_runs=3,
-        gibbsnet_steps=30000, gibbsnet_hidden=512, gibbsnet_chain=3, latent_dim=32,
+        gibbsnet_steps=30000, gibbsnet_arch="conv", gibbsnet_hidden=32, gibbsnet_chain=3,
+        gibbsnet_random_chain=True, gibbsnet_min_std=0.3, gibbsnet_lr=2e-4, gibbsnet_lr_GE=5e-4,
+        latent_dim=32,
         fid_samples=5000, max_chain=10,
     ),
 }  # fmt: skip
