@@ -491,6 +491,29 @@ def load_pretrained(
     return model.to(device).eval(), payload
 
 
+def training_stages(payload: dict) -> list[dict]:
+    """The training runs behind a checkpoint, oldest first: each ``--init`` continuation
+    records the run it started from under ``extra["stages"]``. Items: ``train`` (the
+    TrainConfig as a dict) and ``train_seconds``."""
+    extra = payload["extra"]
+    last = {"train": extra["train"], "train_seconds": extra.get("train_seconds")}
+    return [*extra.get("stages", []), last]
+
+
+def describe_training(payload: dict) -> str:
+    """One line for a checkpoint's provenance, e.g. "5250 steps in 2 stages (2250 at lr
+    0.001, 3000 at lr 0.0003), 53 min on cpu"."""
+    stages = training_stages(payload)
+    steps = sum(s["train"]["num_steps"] for s in stages)
+    seconds = sum(s["train_seconds"] or 0 for s in stages)
+    text = f"{steps} steps"
+    if len(stages) > 1:
+        parts = ", ".join(f"{s['train']['num_steps']} at lr {s['train']['lr']:g}" for s in stages)
+        text += f" in {len(stages)} stages ({parts})"
+    device = payload["extra"].get("device", "?")
+    return f"{text}, {seconds / 60:.0f} min on {device}"
+
+
 # ---------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------

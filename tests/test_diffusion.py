@@ -171,6 +171,23 @@ def test_checkpoint_checksum_round_trip_and_errors(tmp_path):
         D.load_pretrained(tmp_path / "missing.pt")
 
 
+def test_train_command_continues_a_checkpoint_with_provenance(tmp_path):
+    first, second = tmp_path / "a.pt", tmp_path / "b.pt"
+    common = ["--batch-size", "4", "--channels", "8,16,16", "--threads", "1", "--save-every", "2"]
+    assert D.main(["train", "--out", str(first), "--steps", "2", "--lr", "1e-3", *common]) == 0
+    start, p1 = D.load_pretrained(first)
+    assert D.main(["train", "--init", str(first), "--out", str(second), "--steps", "3",
+                   "--lr", "1e-4", *common]) == 0  # fmt: skip
+    model, p2 = D.load_pretrained(second)
+    stages = D.training_stages(p2)
+    assert [s["train"]["num_steps"] for s in stages] == [2, 3]
+    assert stages[0]["sha256"] == D.sha256_file(first)  # which file it continued from
+    assert D.describe_training(p2).startswith("5 steps in 2 stages (2 at lr 0.001, 3 at lr 0.0001)")
+    assert D.describe_training(p1).startswith("2 steps, ")
+    moved = any(not torch.equal(a, b) for a, b in zip(start.parameters(), model.parameters()))
+    assert moved and model.config == start.config  # trained further, same architecture
+
+
 def test_timestep_and_trajectory_render_functions():
     from course_lib.widgets import render_timestep, render_trajectory
 
