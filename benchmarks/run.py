@@ -4,6 +4,7 @@ Usage::
 
     python -m benchmarks.run                 # every benchmarks/bench_*.py (what `make bench` does)
     python -m benchmarks.run speed metrics   # only these; other results are kept
+    python -m benchmarks.run --jobs 1        # one module at a time (default: one per core)
 
 Profile: quality benchmarks run in the ``fast`` profile unless ``COURSE_PROFILE`` is set to
 ``smoke``, ``fast`` or ``full`` (``auto`` or unset means ``fast`` here).
@@ -33,7 +34,14 @@ gets a ``bench.<name>.runtime_s`` record. ``results.json`` holds the records und
 (sorted), plus one non-metric key, ``"_sections"`` (name -> Markdown), which readers should
 skip; non-finite values are stored as ``null``. A re-run of a module replaces all of that
 module's previous records, so a key it no longer produces disappears. ``RESULTS.md`` is
-regenerated from ``results.json`` alone: one table, then the sections. Both files are
+regenerated from ``results.json`` alone: one table, then the sections.
+
+Parallel runs
+-------------
+By default (``--jobs N`` or ``BENCH_JOBS`` to change it) modules run in one worker process
+per CPU core, one torch thread each, longest first; a module that sets ``EXCLUSIVE = True``
+(bench_speed, whose timings need a quiet machine) runs first, alone. A full run also records
+``bench.all.runtime_s``, the wall clock of the whole ``make bench``. Both files are
 rewritten after each module, so an interrupted run keeps the modules that finished.
 """
 
@@ -158,6 +166,40 @@ def _finite(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def _run_module(name: str, bench_dir: Path, profile: str) -> tuple[dict, str, float]:
+    """Import and run one module; return (checked records, its Markdown text, seconds)."""
+    module = load_module(name, bench_dir)
+    print(f"== bench_{name} (profile {profile})", flush=True)
+    start = time.perf_counter()
+    records, notes = _check_records(name, module.run(profile))
+    seconds = time.perf_counter() - start
+    text = "\n\n".join(t for t in (getattr(module, "NOTES", "").strip(), notes.strip()) if t)
+    print(f"   bench_{name}: {len(records) + 1} records in {seconds:.0f} s", flush=True)
+    return records, text, seconds
+
+
+def _worker_init() -> None:
+    """Each parallel worker uses one torch thread, so N workers fill N cores without the
+    oversubscription that made small models 10-30x slower on this 2-core machine."""
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def default_jobs() -> int:
+    """Parallel workers for ``make bench``: BENCH_JOBS, else one per CPU core without a GPU
+    (the modules train small models on one thread each), else 1 (they would share the GPU)."""
+    value = os.environ.get("BENCH_JOBS", "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise BenchmarkError(f"BENCH_JOBS={value!r} must be a whole number >= 1.")
+        return int(value)
+    import torch
+
+    return 1 if torch.cuda.is_available() else max(1, os.cpu_count() or 1)
+
+
 def run_benchmarks(
     names: list[str] | None = None,
     *,
@@ -166,9 +208,16 @@ def run_benchmarks(
     results_md: Path = RESULTS_MD,
     profile: str | None = None,
     command: str | None = None,
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """Run benchmarks ``names`` (all when None), merge into ``results_json``, rewrite the
-    Markdown; return the merged results."""
+    Markdown; return the merged results.
+
+    ``jobs`` > 1 runs modules in that many worker processes with one torch thread each,
+    longest first (by their last ``bench.<name>.runtime_s``); modules that set
+    ``EXCLUSIVE = True`` (timing comparisons such as bench_speed) run first, alone, in this
+    process. Results are merged here, one module at a time, as each finishes.
+    """
     every = available(bench_dir)
     names = list(names) if names else every
     unknown = [n for n in names if n not in every]
@@ -185,14 +234,12 @@ def run_benchmarks(
     sections: dict[str, str] = results.pop(SECTIONS, {})
     stamp = {"machine": machine(), "command": command.strip()}
     merged = dict(results, **{SECTIONS: sections})
-    for name in names:
-        module = load_module(name, bench_dir)
-        print(f"== bench_{name} (profile {profile})", flush=True)
-        start = time.perf_counter()
-        records, notes = _check_records(name, module.run(profile))
-        seconds = time.perf_counter() - start
+    wall_start = time.perf_counter()
+
+    def merge(name: str, records: dict, text: str, seconds: float, note: str) -> None:
+        nonlocal results, merged
         records[f"bench.{name}.runtime_s"] = dict(
-            value=seconds, anchor=None, unit="s", profile=profile, seeds=[], notes="wall clock"
+            value=seconds, anchor=None, unit="s", profile=profile, seeds=[], notes=note
         )
         date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
         results = {k: v for k, v in results.items() if v.get("bench") != name}
@@ -200,17 +247,48 @@ def run_benchmarks(
             rec = dict(rec, value=_finite(rec["value"]), bench=name, date=date, **stamp)
             rec.setdefault("anchor", None)
             results[key] = rec
-        text = "\n\n".join(t for t in (getattr(module, "NOTES", "").strip(), notes.strip()) if t)
         if text:
             sections[name] = text
         else:
             sections.pop(name, None)
-        print(f"   {len(records)} records in {seconds:.0f} s", flush=True)
         # written after every module, so an interrupted run keeps what it measured
         merged = {k: results[k] for k in sorted(results)}
         merged[SECTIONS] = {k: sections[k] for k in sorted(sections)}
         Path(results_json).write_text(json.dumps(merged, indent=1) + "\n")
         Path(results_md).write_text(render_markdown(merged))
+
+    exclusive = [
+        n for n in names if jobs > 1 and getattr(load_module(n, bench_dir), "EXCLUSIVE", False)
+    ]
+    for name in names if jobs <= 1 else exclusive:
+        merge(name, *_run_module(name, bench_dir, profile), "wall clock")
+    pooled = [n for n in names if n not in exclusive] if jobs > 1 else []
+    if pooled:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        last = {n: (results.get(f"bench.{n}.runtime_s") or {}).get("value") or 0 for n in pooled}
+        pooled.sort(key=lambda n: -last[n])  # longest first keeps the workers evenly loaded
+        note = f"wall clock, run beside other modules ({jobs} workers, 1 torch thread each)"
+        failed = []
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init) as pool:
+            futures = {pool.submit(_run_module, n, bench_dir, profile): n for n in pooled}
+            for future in as_completed(futures):
+                try:
+                    merge(futures[future], *future.result(), note)
+                except Exception as err:  # keep the other modules' results
+                    failed.append(f"bench_{futures[future]}: {type(err).__name__}: {err}")
+        if failed:
+            raise BenchmarkError(
+                "These modules failed (the others were saved):\n" + "\n".join(failed)
+            )
+    if set(names) == set(every):
+        total = time.perf_counter() - wall_start
+        print(f"all {len(names)} modules in {total / 60:.1f} min ({jobs} workers)", flush=True)
+        merge(
+            "all", {}, "", total, f"wall clock of the whole run, {jobs} worker(s); goal <= 30 min"
+        )
     return merged
 
 
@@ -268,8 +346,16 @@ def main(argv: list[str] | None = None) -> int:
     for var in ("OMP_NUM_THREADS", "COURSE_DEVICE", "COURSE_COMPILE", "COURSE_PROFILE"):
         if os.environ.get(var, "auto") not in ("", "auto"):
             command = f"{var}={os.environ[var]} {command}"
+    jobs = None
+    if "--jobs" in argv:
+        i = argv.index("--jobs")
+        if i + 1 >= len(argv) or not argv[i + 1].isdigit() or int(argv[i + 1]) < 1:
+            print("error: --jobs needs a whole number >= 1", file=sys.stderr)
+            return 2
+        jobs, argv = int(argv[i + 1]), argv[:i] + argv[i + 2 :]
     try:
-        run_benchmarks(argv or None, command=command)
+        jobs = jobs or default_jobs()
+        run_benchmarks(argv or None, command=command, jobs=jobs)
     except BenchmarkError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -77,6 +77,36 @@ def test_subset_merges_and_keeps_other_keys(paths):
     assert "`other.key`" in paths["results_md"].read_text()
 
 
+def test_parallel_workers_merge_every_module_and_run_exclusive_ones_alone(paths):
+    bench = paths["bench_dir"]
+    _write(bench, "gamma", 5.0, extra="\nimport torch\nTHREADS = torch.get_num_threads()\n")
+    (bench / "bench_gamma.py").write_text(
+        (bench / "bench_gamma.py")
+        .read_text()
+        .replace('"fake.score"', '"gamma.threads"')
+        .replace('"value": 5.0', '"value": THREADS')
+    )
+    (bench / "bench_solo.py").write_text(
+        "import os\nEXCLUSIVE = True\n\ndef run(profile):\n    return {'solo.pid': {"
+        "'value': os.getpid(), 'anchor': None, 'unit': '', 'profile': profile, 'seeds': [],"
+        " 'notes': ''}}\n"
+    )
+    out = runner.run_benchmarks(profile="smoke", command="par", jobs=2, **paths)
+    import os
+
+    assert out["solo.pid"]["value"] == os.getpid()  # exclusive: ran here, not in a worker
+    for name in ("alpha", "beta", "gamma", "solo", "all"):
+        assert out[f"bench.{name}.runtime_s"]["value"] > 0, name
+    assert "2 workers" in out["bench.gamma.runtime_s"]["notes"]
+    assert out["fake.score"]["bench"] in {"alpha", "beta"}
+    assert out["gamma.threads"]["value"] == 1  # each worker runs with one torch thread
+    assert json.loads(paths["results_json"].read_text()) == out
+    (bench / "bench_broken.py").write_text("def run(profile):\n    raise ValueError('boom')\n")
+    with pytest.raises(runner.BenchmarkError, match="bench_broken: ValueError: boom"):
+        runner.run_benchmarks(profile="smoke", command="par", jobs=2, **paths)
+    assert "bench.alpha.runtime_s" in json.loads(paths["results_json"].read_text())
+
+
 def test_unknown_name_lists_available(paths):
     with pytest.raises(runner.BenchmarkError, match="Available: alpha, beta"):
         runner.run_benchmarks(["nope"], **paths)
