@@ -6,8 +6,8 @@ train``, checksum verified by ``course_lib.diffusion.load_pretrained``). Each sa
 ``fid_samples`` digits (``BUDGETS["09_ddpm"]``) from seed 0; classifier-FID is against the 500
 mnist5k test digits. The real-data floor is the FID of as many training digits (seed 3) against
 the same test digits, so ``ddpm.fid_ratio_to_floor`` = 1 would be a perfect generator. Wall
-times are on this machine with torch's default thread count (all cores, or OMP_NUM_THREADS);
-the notebook itself samples with one thread, which wins only when other jobs share the CPU.
+times are on this machine with the runner's torch thread count (one per worker in `make bench`,
+which runs modules side by side), so they are only indicative.
 Anchor: DDIM paper (Song et al. 2021) Table 1, CIFAR-10, eta = 0: FID 13.36 at 10 steps, 6.84
 at 20, 4.67 at 50, 4.16 at 100, 4.04 at 1000 (Inception-FID, not comparable in absolute value;
 compare the trend). Goals (fast profile): ddpm.fid_ratio_to_floor <= 2 and
@@ -42,7 +42,7 @@ def run(profile: str) -> dict[str, dict]:
     real = X[torch.randperm(len(X), generator=torch.Generator().manual_seed(3))[:n]]
     floor = classifier_fid(real, X_test)
     threads = torch.get_num_threads()
-    with cpu_threads(None):  # all cores: `make bench` runs alone; OMP_NUM_THREADS wins
+    with cpu_threads(None):  # the runner decides (one thread per parallel worker)
         rows = D.sampler_table(model, sched, X_test, n, (10, 20, 50, 100), device=device)
     ckpt = f"data/ddpm_mnist5k.pt ({payload['step']} steps, {train['schedule']} schedule)"
     by = {(r["sampler"], r["steps"]): r for r in rows}

@@ -6,8 +6,7 @@ course_lib.diffusers_utils train``), loaded offline with ``DDPMPipeline.from_pre
 DPMSolverMultistepScheduler (DPM-Solver++, 2nd order) with 20 steps on the same UNet. Each
 draws ``fid_samples`` digits (``BUDGETS["10_diffusers_pipelines"]``) from seed 0; classifier-FID
 against the 500 mnist5k test digits; the floor (as many training digits vs the test digits)
-is in the notes. Torch's default thread count (all cores, or OMP_NUM_THREADS); the notebook
-samples with one thread.
+is in the notes. The runner's torch thread count (one per worker in `make bench`).
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ def run(profile: str) -> dict[str, dict]:
     real = X[torch.randperm(len(X), generator=torch.Generator().manual_seed(3))[:n]]
     floor = classifier_fid(real, X_test)
     out = {}
-    with cpu_threads(None):  # all cores: `make bench` runs alone; OMP_NUM_THREADS wins
+    with cpu_threads(None):  # the runner decides (one thread per parallel worker)
         for key, name, steps in (("diffusers.fid", "DDPM", 1000),
                                  ("diffusers.dpm20_fid", "DPM-Solver++", 20)):  # fmt: skip
             start = time.perf_counter()
