@@ -13,8 +13,9 @@
   (we train on 4,500 digits for far fewer updates, so expect lower numbers). AIS is a
   stochastic lower bound on log Z in expectation: a short schedule makes LL look better.
 - ``gibbsnet.fid``: classifier-FID (course_lib.metrics) of GibbsNet samples after N = 3
-  unclamped steps (the training chain length) against ``fid_samples`` real training digits;
-  the notes list FID for every N = 1..10. No published anchor uses this classifier.
+  unclamped steps (the longest training chain) against ``fid_samples`` real training digits;
+  the notes list FID for every N = 1..10 and ``course_lib.gibbsnet.latent_diagnostics`` on
+  the test digits. No published anchor uses this classifier.
 """
 
 from __future__ import annotations
@@ -82,11 +83,14 @@ def run(profile: str) -> dict[str, dict]:
     with cpu_threads(threads):
         model, hist = GN.train_gibbsnet(
             images_train, b["gibbsnet_steps"], latent_dim=b["latent_dim"],
-            hidden=b["gibbsnet_hidden"], chain_steps=b["gibbsnet_chain"], seed=seed,
+            hidden=b["gibbsnet_hidden"], chain_steps=b["gibbsnet_chain"],
+            lr=b["gibbsnet_lr"], lr_GE=b["gibbsnet_lr_GE"], arch=b["gibbsnet_arch"],
+            random_chain=b["gibbsnet_random_chain"], min_std=b["gibbsnet_min_std"], seed=seed,
             device=device, log_every=max(1, b["gibbsnet_steps"] // 60), progress=False,
         )  # fmt: skip
         train_s = time.perf_counter() - t0
         chain = GN.samples_per_step(model, b["fid_samples"], b["max_chain"], seed, device)
+        diag = GN.latent_diagnostics(model, images_test.to(device), b["max_chain"], seed)
     real = images_train[: b["fid_samples"]]
     fid = {n: classifier_fid(x, real) for n, x in chain.items()}
     n_train = b["gibbsnet_chain"]
@@ -94,12 +98,15 @@ def run(profile: str) -> dict[str, dict]:
         fid[n_train],
         "classifier-FID (lower is better)",
         profile,
-        f"GibbsNet MLP {b['gibbsnet_hidden']} wide, z={b['latent_dim']}, {b['gibbsnet_steps']} "
-        f"steps of batch 64 with N={n_train} ({train_s:.0f} s); value at "
-        f"N={n_train}; by N: "
+        f"GibbsNet {b['gibbsnet_arch']} (width {b['gibbsnet_hidden']}), z={b['latent_dim']}, "
+        f"{b['gibbsnet_steps']} steps of batch 64 with N "
+        f"{'drawn from 1..' if b['gibbsnet_random_chain'] else '='}{n_train}, encoder sigma >= "
+        f"{b['gibbsnet_min_std']} ({train_s:.0f} s); value at N={n_train}; by N: "
         + ", ".join(f"{n}: {f:.1f}" for n, f in fid.items())
         + f"; final losses D {hist['loss_D'][-1]:.2f}, G/E {hist['loss_G'][-1]:.2f}; "
-        f"{b['fid_samples']} samples vs {b['fid_samples']} training digits",
+        + "latents on test digits: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in diag.items())
+        + f"; {b['fid_samples']} samples vs {b['fid_samples']} training digits",
     )
     return out
 

@@ -10,9 +10,20 @@ An encoder q(z|x), a decoder p(x|z) and a discriminator D(x, z) on joint pairs.
   and unclamped pairs 0; G and E are trained to swap the labels. As in the paper, gradients
   flow only through the last step of the unclamped chain.
 
+Making it train in a few CPU minutes (notebook 06 shows the diagnosis, measured with
+:func:`latent_diagnostics`): small DCGAN-style convolutional networks (``arch="conv"``) and a
+joint discriminator with separate x and z branches and dropout, as in ALI; the chain length
+N drawn uniformly from 1..3 for every update (``random_chain``: the N = 1 updates are ALI
+updates, the only ones whose model pairs carry z ~ N(0, I), so they tie the marginal of
+q(z | x) to the prior the chain starts from; with a fixed N = 3 the encoder's codes drifted
+to means of several hundred); and a floor on the encoder's standard deviation (``min_std``:
+without it sigma(x) shrank to ~0.01, x -> G(E(x)) acquired attracting fixed points and the
+chain stopped moving).
+
 The training step keeps two optimisers and a strict order (:func:`train_step`):
-1. D: zero D's grads, D loss on detached pairs, backward, step D only;
-2. G, E: zero G/E grads, fresh forward through the *updated* D, backward, step G/E only.
+0. both chains once, keeping the graph through E (clamped) and the last G step (unclamped);
+1. D: zero D's grads, D loss on the detached pairs, backward, step D only;
+2. G, E: zero G/E grads, the same pairs through the *updated* D, backward, step G/E only.
 A widely read implementation lets the G/E optimiser step on gradients left by the D loss
 (it never zeroes them, or backpropagates the D loss into G/E): the two losses then push the
 same parameters in opposite directions and blow up. tests/test_gibbsnet.py checks the order.
@@ -20,74 +31,128 @@ same parameters in opposite directions and blow up. tests/test_gibbsnet.py check
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.nn.functional import binary_cross_entropy_with_logits as bce
 
+from .dcgan import DCGANGenerator, dcgan_init
 from .train import adam, train_loop
 
 
 class Encoder(nn.Module):
-    """q(z | x): Gaussian with a diagonal covariance; x (B, 1, 28, 28) in [-1, 1] -> z (B, d)."""
+    """q(z | x): Gaussian with a diagonal covariance; x (B, 1, 28, 28) in [-1, 1] -> z (B, d).
 
-    def __init__(self, latent_dim: int = 32, hidden: int = 512):
+    ``arch="conv"``: two stride-2 convolutions (28 -> 14 -> 7, LeakyReLU 0.2) and a linear
+    layer to (mu, log sigma), DCGAN-style without BatchNorm (its batch statistics would differ
+    between the clamped and unclamped chains); ``arch="mlp"``: one hidden layer."""
+
+    def __init__(
+        self, latent_dim: int = 32, hidden: int = 512, arch: str = "mlp", min_std: float = 0.0
+    ):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(784, hidden),
-            nn.LeakyReLU(0.2),
-            nn.Linear(hidden, 2 * latent_dim),
-        )
+        self.min_log_std = math.log(min_std) if min_std > 0 else -5.0
+        if arch == "conv":
+            c = hidden
+            self.net = nn.Sequential(
+                nn.Conv2d(1, c, 4, 2, 1),  # 28 -> 14
+                nn.LeakyReLU(0.2),
+                nn.Conv2d(c, 2 * c, 4, 2, 1),  # 14 -> 7
+                nn.LeakyReLU(0.2),
+                nn.Flatten(),
+                nn.Linear(2 * c * 49, 2 * latent_dim),
+            )
+        else:
+            self.net = nn.Sequential(
+                nn.Flatten(),
+                nn.Linear(784, hidden),
+                nn.LeakyReLU(0.2),
+                nn.Linear(hidden, 2 * latent_dim),
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mu, log_std = self.net(x).chunk(2, dim=1)
-        return mu + log_std.clamp(-5, 2).exp() * torch.randn_like(mu)
+        return mu + log_std.clamp(self.min_log_std, 2).exp() * torch.randn_like(mu)
 
 
 class Decoder(nn.Module):
-    """p(x | z) as a deterministic map z (B, d) -> x (B, 1, 28, 28) in [-1, 1] (tanh)."""
+    """p(x | z) as a deterministic map z (B, d) -> x (B, 1, 28, 28) in [-1, 1] (tanh).
 
-    def __init__(self, latent_dim: int = 32, hidden: int = 512):
+    ``arch="conv"``: the DCGAN generator of notebook 02 (7x7 -> 14x14 -> 28x28 transposed
+    convolutions, BatchNorm + ReLU); ``arch="mlp"``: one hidden layer."""
+
+    def __init__(self, latent_dim: int = 32, hidden: int = 512, arch: str = "mlp"):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(latent_dim, hidden),
-            nn.LeakyReLU(0.2),
-            nn.Linear(hidden, 784),
-            nn.Tanh(),
-        )
+        if arch == "conv":
+            self.net = DCGANGenerator(latent_dim, hidden)
+        else:
+            self.net = nn.Sequential(
+                nn.Linear(latent_dim, hidden),
+                nn.LeakyReLU(0.2),
+                nn.Linear(hidden, 784),
+                nn.Tanh(),
+            )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).view(-1, 1, 28, 28)
 
 
 class JointDiscriminator(nn.Module):
-    """D(x, z): one logit per (image, latent) pair (paper sec. 3); dropout as in ALI."""
+    """D(x, z): one logit per (image, latent) pair (paper sec. 3), built like ALI's: an x
+    branch and a z branch processed separately, then a joint MLP on both features; dropout
+    in every layer, as in ALI. ``arch="conv"`` gives the x branch two stride-2 convolutions,
+    ``arch="mlp"`` one linear layer."""
 
-    def __init__(self, latent_dim: int = 32, hidden: int = 512, dropout: float = 0.2):
+    def __init__(
+        self, latent_dim: int = 32, hidden: int = 512, dropout: float = 0.2, arch: str = "mlp"
+    ):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(784 + latent_dim, hidden),
+        if arch == "conv":
+            c = hidden
+            self.x_net = nn.Sequential(
+                nn.Conv2d(1, c, 4, 2, 1),  # 28 -> 14
+                nn.LeakyReLU(0.2),
+                nn.Conv2d(c, 2 * c, 4, 2, 1, bias=False),  # 14 -> 7
+                nn.BatchNorm2d(2 * c),
+                nn.LeakyReLU(0.2),
+                nn.Dropout(dropout),
+                nn.Flatten(),
+            )
+            x_features, width = 2 * c * 49, 8 * c
+        else:
+            self.x_net = nn.Sequential(
+                nn.Flatten(), nn.Linear(784, hidden), nn.LeakyReLU(0.2), nn.Dropout(dropout)
+            )
+            x_features, width = hidden, hidden
+        self.z_net = nn.Sequential(
+            nn.Linear(latent_dim, width), nn.LeakyReLU(0.2), nn.Dropout(dropout)
+        )
+        self.joint = nn.Sequential(
+            nn.Linear(x_features + width, width),
             nn.LeakyReLU(0.2),
             nn.Dropout(dropout),
-            nn.Linear(hidden, hidden),
-            nn.LeakyReLU(0.2),
-            nn.Dropout(dropout),
-            nn.Linear(hidden, 1),
+            nn.Linear(width, 1),
         )
 
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([x.flatten(1), z], dim=1)).squeeze(1)
+        return self.joint(torch.cat([self.x_net(x), self.z_net(z)], dim=1)).squeeze(1)
 
 
 class GibbsNet(nn.Module):
     """The three networks of notebook 06, part 2: ``net_E``, ``net_G``, ``net_D``."""
 
-    def __init__(self, latent_dim: int = 32, hidden: int = 512):
+    def __init__(self, latent_dim: int = 32, hidden: int = 512, arch: str = "mlp",
+                 dropout: float = 0.2, min_std: float = 0.0):  # fmt: skip
         super().__init__()
-        self.latent_dim = latent_dim
-        self.net_E = Encoder(latent_dim, hidden)
-        self.net_G = Decoder(latent_dim, hidden)
-        self.net_D = JointDiscriminator(latent_dim, hidden)
+        if arch not in ("mlp", "conv"):
+            raise ValueError(f"arch must be 'mlp' or 'conv', got {arch!r}")
+        self.latent_dim, self.arch = latent_dim, arch
+        self.net_E = Encoder(latent_dim, hidden, arch, min_std)
+        self.net_G = Decoder(latent_dim, hidden, arch)
+        self.net_D = JointDiscriminator(latent_dim, hidden, dropout, arch)
+        if arch == "conv":
+            dcgan_init(self)  # N(0, 0.02) weights, as in DCGAN
 
 
 def clamped_pair(model: GibbsNet, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -113,22 +178,27 @@ def unclamped_pair(
     return model.net_G(z), z
 
 
-def discriminator_loss(model: GibbsNet, X: torch.Tensor, num_steps: int) -> torch.Tensor:
-    """Eq. 5 for D: BCE(D(clamped), 1) + BCE(D(unclamped), 0), with both pairs detached so
+def joint_pairs(
+    model: GibbsNet, X: torch.Tensor, num_steps: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Both joints for one update: (x_c, z_c) from the clamped chain (eq. 4) and (x_u, z_u)
+    from N unclamped steps (eq. 3), with gradients through z_c = E(x) and x_u = G(z_{N-1})."""
+    return (*clamped_pair(model, X), *unclamped_pair(model, len(X), num_steps, X.device))
+
+
+def discriminator_loss(net_D: nn.Module, pairs) -> torch.Tensor:
+    """Eq. 5 for D: BCE(D(clamped), 1) + BCE(D(unclamped), 0). The pairs are detached, so
     no gradient reaches the encoder or the decoder."""
-    with torch.no_grad():
-        x_c, z_c = clamped_pair(model, X)
-        x_u, z_u = unclamped_pair(model, len(X), num_steps, X.device)
-    d_c, d_u = model.net_D(x_c, z_c), model.net_D(x_u, z_u)
+    x_c, z_c, x_u, z_u = (t.detach() for t in pairs)
+    d_c, d_u = net_D(x_c, z_c), net_D(x_u, z_u)
     return bce(d_c, torch.ones_like(d_c)) + bce(d_u, torch.zeros_like(d_u))
 
 
-def generator_loss(model: GibbsNet, X: torch.Tensor, num_steps: int) -> torch.Tensor:
+def generator_loss(net_D: nn.Module, pairs) -> torch.Tensor:
     """Eq. 5 for G and E with swapped labels (non-saturating): BCE(D(clamped), 0) +
     BCE(D(unclamped), 1). Gradients reach E through z_c and G through x_N."""
-    x_c, z_c = clamped_pair(model, X)
-    x_u, z_u = unclamped_pair(model, len(X), num_steps, X.device)
-    d_c, d_u = model.net_D(x_c, z_c), model.net_D(x_u, z_u)
+    x_c, z_c, x_u, z_u = pairs
+    d_c, d_u = net_D(x_c, z_c), net_D(x_u, z_u)
     return bce(d_c, torch.zeros_like(d_c)) + bce(d_u, torch.ones_like(d_u))
 
 
@@ -156,18 +226,20 @@ def train_step(
 ) -> dict[str, torch.Tensor]:
     """One GibbsNet update in the correct order (notebook 06, part 2):
 
-    1. ``opt_D.zero_grad()``; D loss on detached pairs; backward; ``opt_D.step()``.
-    2. ``opt_GE.zero_grad()``; G/E loss through the updated D; backward; ``opt_GE.step()``.
-       (This backward also leaves gradients on D's parameters; step 1 of the next update
-       zeroes them before they are ever used.)
+    0. run both chains once (:func:`joint_pairs`), keeping the graph through E and G;
+    1. ``opt_D.zero_grad()``; D loss on the *detached* pairs; backward; ``opt_D.step()``;
+    2. ``opt_GE.zero_grad()``; G/E loss on the same pairs through the *updated* D; backward;
+       ``opt_GE.step()``. (This backward also leaves gradients on D's parameters; step 1 of
+       the next update zeroes them before they are ever used.)
     """
+    pairs = joint_pairs(model, X, num_steps)
     opt_D.zero_grad(set_to_none=True)
-    loss_D = discriminator_loss(model, X, num_steps)
+    loss_D = discriminator_loss(model.net_D, pairs)
     loss_D.backward()
     opt_D.step()
 
     opt_GE.zero_grad(set_to_none=True)
-    loss_G = generator_loss(model, X, num_steps)
+    loss_G = generator_loss(model.net_D, pairs)
     loss_G.backward()
     opt_GE.step()
     return {"loss_D": loss_D.detach(), "loss_G": loss_G.detach()}
@@ -181,27 +253,42 @@ def train_gibbsnet(
     chain_steps: int = 3,
     batch_size: int = 64,
     lr: float = 2e-4,
-    lr_GE: float = 1e-3,
+    lr_GE: float | None = None,
+    arch: str = "mlp",
+    dropout: float = 0.2,
+    random_chain: bool = False,
+    min_std: float = 0.0,
     seed: int = 0,
     device: torch.device | str = "cpu",
     log_every: int = 50,
     progress: bool = True,
 ) -> tuple[GibbsNet, dict[str, list[float]]]:
-    """Train GibbsNet on images X (N, 1, 28, 28) in [-1, 1] with N = ``chain_steps``
-    unclamped steps during training (the paper uses 3). D learns at ``lr``, G and E at the
-    larger ``lr_GE``: with equal rates (2e-4) the joint discriminator won outright on mnist5k
-    (G/E loss climbing to ~8 while D's fell to ~0.5); 1e-3 for G/E kept the two balanced.
-    Returns (model, history with ``loss_D`` and ``loss_G``)."""
+    """Train GibbsNet on images X (N, 1, 28, 28) in [-1, 1] with Adam (betas 0.5, 0.999).
+
+    Each update runs ``chain_steps`` unclamped steps (the paper uses 3), or, with
+    ``random_chain``, a length drawn uniformly from 1..``chain_steps`` for that update.
+    D learns at ``lr``, G and E at ``lr_GE`` (default ``lr``; notebook 06 uses 5e-4 against
+    2e-4 for D: with equal rates D won outright for the first few hundred updates, with 1e-3
+    D sat at chance). ``min_std`` floors the encoder's standard deviation. Returns (model,
+    history with ``loss_D``, ``loss_G`` and ``chain``, the mean chain length)."""
+    if X.dim() != 4 or tuple(X.shape[1:]) != (1, 28, 28):
+        raise ValueError(f"X must be images (N, 1, 28, 28) in [-1, 1], got {tuple(X.shape)}")
+    if not isinstance(chain_steps, int) or chain_steps < 1:
+        raise ValueError(f"chain_steps must be an integer >= 1, got {chain_steps!r}")
     device = torch.device(device)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     X = X.to(device)
-    model = GibbsNet(latent_dim, hidden).to(device)
+    model = GibbsNet(latent_dim, hidden, arch, dropout, min_std).to(device)
     opt_D, opt_GE = make_optimizers(model, lr, device=device, lr_GE=lr_GE)
 
     def step_fn(step: int) -> dict[str, torch.Tensor]:
         idx = torch.randint(0, len(X), (batch_size,), generator=gen).to(device)
-        return train_step(model, X[idx], opt_D, opt_GE, chain_steps)
+        n = chain_steps
+        if random_chain:
+            n = int(torch.randint(1, chain_steps + 1, (1,), generator=gen))
+        out = train_step(model, X[idx], opt_D, opt_GE, n)
+        return {**out, "chain": float(n)}
 
     history = train_loop(step_fn, num_steps, log_every=log_every, desc="GibbsNet",
                          progress=progress)  # fmt: skip
@@ -237,3 +324,32 @@ def samples_per_step(
         z = model.net_E(x)
     model.train(was_training)
     return out
+
+
+@torch.no_grad()
+def latent_diagnostics(model: GibbsNet, X: torch.Tensor, max_steps: int = 10, seed: int = 0):
+    """Numbers that tell a working GibbsNet from a stuck one (eval mode), as a dict:
+
+    - ``sigma``: mean encoder standard deviation of q(z | x) on the data X;
+    - ``mu_spread``: standard deviation of the encoder mean across X, averaged over the
+      latent dimensions (about 0: the encoder ignores x);
+    - ``z_mean``, ``z_std``: mean |mean| and mean standard deviation of z ~ q(z | x) over X
+      (the prior N(0, I) has 0 and 1);
+    - ``chain_move``: mean absolute pixel change x_N - x_{N-1} at N = ``max_steps`` (about 0:
+      the unclamped chain has stopped at fixed points).
+    """
+    was_training = model.training
+    model.eval()
+    torch.manual_seed(seed)
+    mu, log_std = model.net_E.net(X).chunk(2, dim=1)
+    sigma = log_std.clamp(model.net_E.min_log_std, 2).exp()
+    z = mu + sigma * torch.randn_like(mu)
+    chain = samples_per_step(model, len(X), max_steps, seed, X.device)
+    model.train(was_training)
+    return {
+        "sigma": float(sigma.mean()),
+        "mu_spread": float(mu.std(0).mean()),
+        "z_mean": float(z.mean(0).abs().mean()),
+        "z_std": float(z.std(0).mean()),
+        "chain_move": float((chain[max_steps] - chain[max_steps - 1]).abs().mean()),
+    }

@@ -21,15 +21,16 @@ def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
     return all(torch.equal(x, y) for x, y in zip(a, b))
 
 
-def _setup():
+def _setup(arch="mlp"):
     torch.manual_seed(0)
-    model = GN.GibbsNet(latent_dim=8, hidden=32)
+    model = GN.GibbsNet(latent_dim=8, hidden=32 if arch == "mlp" else 4, arch=arch)
     X = torch.rand(16, 1, 28, 28) * 2 - 1
     return model, X, *GN.make_optimizers(model, lr=1e-2)
 
 
-def test_shapes_and_chains():
-    model, X, _, _ = _setup()
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_shapes_and_chains(arch):
+    model, X, _, _ = _setup(arch)
     x_c, z_c = GN.clamped_pair(model, X)
     assert x_c.shape == (16, 1, 28, 28) and z_c.shape == (16, 8)
     x_u, z_u = GN.unclamped_pair(model, 5, 4)
@@ -44,14 +45,14 @@ def test_shapes_and_chains():
 
 def test_discriminator_loss_gives_no_gradient_to_G_or_E():
     model, X, _, _ = _setup()
-    GN.discriminator_loss(model, X, 3).backward()
+    GN.discriminator_loss(model.net_D, GN.joint_pairs(model, X, 3)).backward()
     assert all(p.grad is None for p in [*model.net_G.parameters(), *model.net_E.parameters()])
     assert all(p.grad is not None for p in model.net_D.parameters())
 
 
 def test_generator_loss_reaches_both_G_and_E():
     model, X, _, _ = _setup()
-    GN.generator_loss(model, X, 3).backward()
+    GN.generator_loss(model.net_D, GN.joint_pairs(model, X, 3)).backward()
     assert all(p.grad is not None for p in model.net_G.parameters())
     assert all(p.grad is not None for p in model.net_E.parameters())
 
@@ -65,8 +66,9 @@ def test_optimisers_own_disjoint_parameters():
     assert ids_GE == {id(p) for p in [*model.net_G.parameters(), *model.net_E.parameters()]}
 
 
-def test_each_phase_of_train_step_moves_only_its_own_networks(monkeypatch):
-    model, X, opt_D, opt_GE = _setup()
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_each_phase_of_train_step_moves_only_its_own_networks(monkeypatch, arch):
+    model, X, opt_D, opt_GE = _setup(arch)
     snapshots = []
     real_step_GE = opt_GE.step
 
@@ -94,8 +96,41 @@ def test_stale_discriminator_gradients_never_reach_G_or_E():
                                                  *model.net_E.parameters()])  # fmt: skip
 
 
-def test_train_gibbsnet_runs():
+def test_train_gibbsnet_runs_and_samples_chain_lengths():
     X = torch.rand(64, 1, 28, 28) * 2 - 1
     model, hist = GN.train_gibbsnet(X, 20, latent_dim=4, hidden=16, batch_size=16,
                                     log_every=5, progress=False)  # fmt: skip
     assert len(hist["loss_D"]) == 4 and len(hist["loss_G"]) == 4
+    assert hist["chain"] == [3.0] * 4  # fixed N
+    _, hist = GN.train_gibbsnet(X, 40, latent_dim=4, hidden=16, batch_size=16, chain_steps=3,
+                                random_chain=True, log_every=40, progress=False)  # fmt: skip
+    assert 1.5 < hist["chain"][0] < 2.5  # mean of N drawn uniformly from 1..3
+    with pytest.raises(ValueError, match="chain_steps"):
+        GN.train_gibbsnet(X, 1, chain_steps=0, progress=False)
+    with pytest.raises(ValueError, match="images"):
+        GN.train_gibbsnet(X.flatten(1), 1, progress=False)
+    with pytest.raises(ValueError, match="arch"):
+        GN.GibbsNet(arch="resnet")
+
+
+def test_encoder_noise_floor():
+    """min_std keeps q(z | x) stochastic: z - mu never has a smaller spread than min_std."""
+    torch.manual_seed(0)
+    enc = GN.Encoder(latent_dim=8, hidden=16, min_std=0.5)
+    with torch.no_grad():
+        enc.net[-1].bias[8:] = -10.0  # a network that asks for sigma = e^-10
+        X = torch.rand(2000, 1, 28, 28) * 2 - 1
+        mu = enc.net(X).chunk(2, dim=1)[0]
+        spread = (enc(X) - mu).std()
+    assert 0.45 < spread < 0.55
+    assert GN.Encoder(latent_dim=8, hidden=16).min_log_std == -5.0
+
+
+def test_latent_diagnostics():
+    model, X, _, _ = _setup()
+    d = GN.latent_diagnostics(model, X, max_steps=3)
+    assert set(d) == {"sigma", "mu_spread", "z_mean", "z_std", "chain_move"}
+    assert d["sigma"] > 0 and d["chain_move"] > 0 and model.training
+    with torch.no_grad():  # a decoder that ignores z: the chain cannot move
+        model.net_G.net[-2].weight.zero_()
+    assert GN.latent_diagnostics(model, X, max_steps=3)["chain_move"] == 0
