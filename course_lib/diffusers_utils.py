@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import hashlib
 import os
 import shutil
 import tempfile
@@ -35,7 +34,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .train import CheckpointError, History, train_loop
+from .train import CheckpointError, History, sha256_file, train_loop
 
 MANIFEST = "SHA256SUMS"
 DEFAULT_PIPELINE = Path(__file__).resolve().parent.parent / "data" / "ddpm_diffusers_mnist5k"
@@ -154,10 +153,6 @@ def save_pipeline(pipe, path: str | Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _digests(folder: Path) -> dict[str, str]:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
 import math
 import os
 import time
@@ -38,7 +37,14 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from .train import CheckpointError, History, load_checkpoint, save_checkpoint, train_loop
+from .train import (
+    CheckpointError,
+    History,
+    load_checkpoint,
+    save_checkpoint,
+    sha256_file,
+    train_loop,
+)
 from .unet import UNet, UNetConfig
 
 ScheduleKind = Literal["linear", "cosine"]
@@ -432,10 +438,6 @@ def train_ddpm(
 # ---------------------------------------------------------------------------------------
 # Checkpoint with a checksum
 # ---------------------------------------------------------------------------------------
-def sha256_file(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def checksum_path(path: str | Path) -> Path:
     return Path(str(path) + ".sha256")
 

@@ -14,6 +14,7 @@ crash mid-write never destroys the previous checkpoint.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import os
 import tempfile
@@ -94,6 +95,11 @@ def train_loop(
 # Checkpoints
 # ---------------------------------------------------------------------------------------
 _MAGIC = "course_lib-checkpoint-v1"
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes (the checksums shipped beside data/ weights)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def save_checkpoint(
