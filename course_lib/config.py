@@ -174,40 +174,44 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
 
 BUDGETS["06_rbm_gibbsnet"] = {
     # rbm_*: binary RBM on binarised mnist5k, SGD (lr decayed linearly to 0), batch 100, the
-    # same number of updates for CD-1, CD-k (k = cd_k) and PCD; PCD's persistent chains need
-    # the lower momentum (0.9 made them oscillate: AIS LL -150 vs -129 at 0.5); pitfall_steps:
+    # same number of updates for CD-1, CD-k (k = cd_k) and PCD. PCD: pcd_chains persistent
+    # chains, learning rate pcd_lr and momentum pcd_momentum (fast, measured: 500 chains at
+    # lr 0.1 / momentum 0.5 gave AIS LL -118 vs -128 for 100 chains at lr 0.05; momentum 0.9
+    # made the chains oscillate and left AIS with ESS ~1 and runs 4-9 nats apart); pitfall_steps:
     # the CD-1 run whose sampler ignores the biases. ais_betas / ais_chains / ais_runs:
     # intermediate distributions, chains and repeated runs of the AIS estimate of log Z.
     # gibbsnet_*: steps (batch 64); arch ("conv": DCGAN-style E/G/D, "mlp"); hidden: channels
     # of the 14x14 conv layer (MLP width for "mlp"); chain: the unclamped chain length N in
-    # training, drawn uniformly from 1..chain per update when random_chain; min_std: noise
+    # training, drawn uniformly from 1..chain per update when random_chain (fast, measured:
+    # 1..5 kept the chain near digits, FID 227 at N = 3 vs 580 with 1..3); min_std: noise
     # floor of q(z | x); lr / lr_GE: Adam rates of D and of G/E (betas 0.5, 0.999); latent_dim;
-    # fid_samples: samples per N for the classifier-FID-versus-N curve (N = 1..max_chain).
+    # fid_samples: samples per N for the classifier-FID-versus-N curve (N = 1..max_chain),
+    # scored against all 4,500 mnist5k training digits (the first ones are sorted by class).
     "smoke": dict(
         rbm_hidden=100, rbm_steps=100, cd_k=10, rbm_lr=0.05, rbm_batch=100,
-        rbm_momentum=0.9, pcd_momentum=0.5, pitfall_steps=100,
-        ais_betas=200, ais_chains=20, ais_runs=2,
-        gibbsnet_steps=100, gibbsnet_arch="conv", gibbsnet_hidden=8, gibbsnet_chain=3,
+        rbm_momentum=0.9, pcd_momentum=0.5, pcd_lr=0.1, pitfall_steps=100,
+        ais_betas=200, ais_chains=20, ais_runs=2, pcd_chains=100,
+        gibbsnet_steps=100, gibbsnet_arch="conv", gibbsnet_hidden=8, gibbsnet_chain=5,
         gibbsnet_random_chain=True, gibbsnet_min_std=0.3, gibbsnet_lr=2e-4, gibbsnet_lr_GE=5e-4,
-        latent_dim=32,
+        latent_dim=16,
         fid_samples=200, max_chain=10,
     ),
     "fast": dict(
         rbm_hidden=500, rbm_steps=600, cd_k=10, rbm_lr=0.05, rbm_batch=100,
-        rbm_momentum=0.9, pcd_momentum=0.5, pitfall_steps=600,
-        ais_betas=3000, ais_chains=100, ais_runs=2,
-        gibbsnet_steps=2500, gibbsnet_arch="conv", gibbsnet_hidden=16, gibbsnet_chain=3,
+        rbm_momentum=0.9, pcd_momentum=0.5, pcd_lr=0.1, pitfall_steps=600,
+        ais_betas=3000, ais_chains=100, ais_runs=2, pcd_chains=500,
+        gibbsnet_steps=2500, gibbsnet_arch="conv", gibbsnet_hidden=16, gibbsnet_chain=5,
         gibbsnet_random_chain=True, gibbsnet_min_std=0.3, gibbsnet_lr=2e-4, gibbsnet_lr_GE=5e-4,
-        latent_dim=32,
+        latent_dim=16,
         fid_samples=1000, max_chain=10,
     ),
     "full": dict(
         rbm_hidden=500, rbm_steps=20000, cd_k=10, rbm_lr=0.05, rbm_batch=100,
-        rbm_momentum=0.9, pcd_momentum=0.5, pitfall_steps=5000,
-        ais_betas=14500, ais_chains=100, ais_runs=3,
-        gibbsnet_steps=30000, gibbsnet_arch="conv", gibbsnet_hidden=32, gibbsnet_chain=3,
+        rbm_momentum=0.9, pcd_momentum=0.5, pcd_lr=0.1, pitfall_steps=5000,
+        ais_betas=14500, ais_chains=100, ais_runs=3, pcd_chains=500,
+        gibbsnet_steps=30000, gibbsnet_arch="conv", gibbsnet_hidden=32, gibbsnet_chain=5,
         gibbsnet_random_chain=True, gibbsnet_min_std=0.3, gibbsnet_lr=2e-4, gibbsnet_lr_GE=5e-4,
-        latent_dim=32,
+        latent_dim=16,
         fid_samples=5000, max_chain=10,
     ),
 }  # fmt: skip
@@ -217,18 +221,25 @@ BUDGETS["07_infogan"] = {
     # InfoGAN on mnist5k (course_lib.infogan): num_steps G steps of batch_size; noise_dim z;
     # arch: "mlp" or "conv" (the paper's layout) networks of width hidden and conv channels
     # (fast uses conv: in our CPU runs it beat the MLP at equal time, 0.67 vs 0.46 on seed 0);
-    # info_weight lambda for the categorical code (continuous codes get cont_weight);
+    # lr for D/Q and lr_G for G (Adam, both decayed to 0; lr_G 2e-3 made the categorical
+    # split happen earlier and scored higher than the paper's 1e-3 in 1,600 steps);
+    # z_scale: factor on G's noise input; info_weight lambda for the categorical code
+    # (continuous codes get cont_weight); real_info_weight: Q's label-free information on
+    # real digits (0 = plain InfoGAN; notebook 07 reports what 1.0 did);
     # eval_per_code: generated digits per category for the code-accuracy score; seeds: the
     # runs averaged for the score (the notebook trains the first one for its figures).
     "smoke": dict(num_steps=40, batch_size=64, noise_dim=62, arch="conv", hidden=256,
-                  channels=32, lr=2e-4, info_weight=1.0, cont_weight=0.1, eval_per_code=50,
-                  seeds=(0,), threads=1),
+                  channels=32, lr=2e-4, lr_G=2e-3, z_scale=1.0, info_weight=1.0,
+                  cont_weight=0.1, real_info_weight=0.0, eval_per_code=50, seeds=(0,),
+                  threads=1),
     "fast": dict(num_steps=1600, batch_size=64, noise_dim=62, arch="conv", hidden=256,
-                 channels=32, lr=2e-4, info_weight=1.0, cont_weight=0.1, eval_per_code=200,
-                 seeds=(0,), threads=1),
+                 channels=32, lr=2e-4, lr_G=2e-3, z_scale=1.0, info_weight=1.0,
+                 cont_weight=0.1, real_info_weight=0.0, eval_per_code=200, seeds=(0,),
+                 threads=1),
     "full": dict(num_steps=20000, batch_size=64, noise_dim=62, arch="conv", hidden=512,
-                 channels=64, lr=2e-4, info_weight=1.0, cont_weight=0.1, eval_per_code=500,
-                 seeds=(0, 1, 2), threads=None),
+                 channels=64, lr=2e-4, lr_G=1e-3, z_scale=1.0, info_weight=1.0,
+                 cont_weight=0.1, real_info_weight=0.0, eval_per_code=500, seeds=(0, 1, 2),
+                 threads=None),
 }  # fmt: skip
 
 BUDGETS["08_wgan_gp"] = {

@@ -136,17 +136,19 @@ def cd_gradients(
     Positive phase: <v h> with v = data v0 and h = p(h | v0). Negative phase: start a chain
     at ``v_neg_start`` (the data for CD-k, the persistent fantasy particles for PCD), run k
     Gibbs steps, use <v_k p(h | v_k)>. Returns ``(v_k, p(v | h_{k-1}))``; the caller keeps
-    v_k as the next persistent state for PCD. ``.grad`` holds minus the gradient, so an
-    ordinary torch optimiser *ascends* the log-likelihood.
+    v_k as the next persistent state for PCD. Each phase is averaged over its own rows, so
+    PCD may keep more chains than the batch has images. ``.grad`` holds minus the gradient,
+    so an ordinary torch optimiser *ascends* the log-likelihood.
     """
     with torch.no_grad():
         ph0 = rbm.p_h_given_v(v0, use_biases)
         vk, pvk = rbm.gibbs(v_neg_start, k, generator, use_biases)
         phk = rbm.p_h_given_v(vk, use_biases)
-        n = v0.shape[0]
-        rbm.W.grad = -(v0.T @ ph0 - vk.T @ phk) / n
-        rbm.b.grad = -(v0 - vk).mean(0)
-        rbm.c.grad = -(ph0 - phk).mean(0)
+        # The two phases are averages over their own rows: PCD may keep more fantasy
+        # particles than there are data vectors in the batch.
+        rbm.W.grad = -(v0.T @ ph0 / len(v0) - vk.T @ phk / len(vk))
+        rbm.b.grad = -(v0.mean(0) - vk.mean(0))
+        rbm.c.grad = -(ph0.mean(0) - phk.mean(0))
     return vk, pvk
 
 
@@ -168,6 +170,7 @@ def train_rbm(
     momentum: float = 0.9,
     weight_decay: float = 2e-4,
     use_biases: bool = True,
+    num_chains: int | None = None,
     seed: int = 0,
     device: torch.device | str = "cpu",
     log_every: int = 50,
@@ -177,10 +180,12 @@ def train_rbm(
     """Train an RBM on binary data X (N, D) in {0,1}... or [0, 1] (notebook 06, section 3).
 
     Grey-level X is binarised afresh for every batch (``dynamic_binarize``). ``method="cd"``
-    restarts the negative chain at the data (CD-k); ``"pcd"`` keeps ``batch_size`` fantasy
-    particles from step to step (Tieleman 2008). SGD with momentum (0.5 for the first 5% of
-    steps, then ``momentum``), L2 weight decay on W only, learning rate decayed linearly to
-    0. ``use_biases=False`` trains with the pitfall's sampler (biases learned, never used).
+    restarts the negative chain at the data (CD-k); ``"pcd"`` keeps ``num_chains`` fantasy
+    particles (default ``batch_size``) from step to step, each advanced by k Gibbs steps per
+    update (Tieleman 2008; more particles give a less noisy negative phase). SGD with
+    momentum (0.5 for the first 5% of steps, then ``momentum``), L2 weight decay on W only,
+    learning rate decayed linearly to 0. ``use_biases=False`` trains with the pitfall's
+    sampler (biases learned, never used).
     History: ``recon`` (reconstruction error per image, eq. 5) every ``log_every`` steps.
     """
     if method not in METHODS:
@@ -201,7 +206,11 @@ def train_rbm(
         lr=lr,
         momentum=0.5,
     )
-    persistent = _bernoulli(torch.full_like(X[:batch_size], 0.5), gen)
+    num_chains = batch_size if num_chains is None else num_chains
+    if not isinstance(num_chains, int) or num_chains < 1:
+        raise ValueError(f"num_chains (PCD fantasy particles) must be an integer >= 1, "
+                         f"got {num_chains!r}")  # fmt: skip
+    persistent = _bernoulli(torch.full((num_chains, X.shape[1]), 0.5, device=device), gen)
     n = len(X)
 
     def step_fn(step: int) -> dict[str, torch.Tensor]:

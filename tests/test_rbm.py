@@ -103,6 +103,33 @@ def test_cd_gradients_shapes_and_sign():
     assert set(vk.unique().tolist()) <= {0.0, 1.0}
 
 
+def test_cd_gradients_average_each_phase_over_its_own_rows():
+    # PCD may keep more fantasy particles than the batch has images: repeating the negative
+    # set must not change the gradient, and each phase is a mean over its own rows.
+    rbm = _tiny(6, 4)
+    v0 = (torch.rand(4, 6, generator=torch.Generator().manual_seed(1)) < 0.5).double()
+    neg = (torch.rand(3, 6, generator=torch.Generator().manual_seed(2)) < 0.5).double()
+    R.cd_gradients(rbm, v0, neg, k=0)
+    grads = [p.grad.clone() for p in (rbm.W, rbm.b, rbm.c)]
+    with torch.no_grad():
+        ph0, phn = rbm.p_h_given_v(v0), rbm.p_h_given_v(neg)
+    assert torch.allclose(grads[0], -(v0.T @ ph0 / 4 - neg.T @ phn / 3))
+    assert torch.allclose(grads[1], -(v0.mean(0) - neg.mean(0)))
+    R.cd_gradients(rbm, v0, neg.repeat(5, 1), k=0)
+    for g, p in zip(grads, (rbm.W, rbm.b, rbm.c)):
+        assert torch.allclose(g, p.grad)
+
+
+def test_train_rbm_pcd_num_chains():
+    X = (torch.rand(200, 16) < torch.linspace(0.1, 0.9, 16)).float()
+    rbm, hist = R.train_rbm(X, 20, "pcd", 1, n_hidden=8, batch_size=20, num_chains=50,
+                            log_every=10, progress=False)  # fmt: skip
+    assert len(hist["recon"]) == 2 and torch.isfinite(rbm.W).all()
+    for bad in (0, 2.5):
+        with pytest.raises(ValueError, match="num_chains"):
+            R.train_rbm(X, 2, "pcd", num_chains=bad, progress=False)
+
+
 def test_train_rbm_cd_and_pcd_run_and_reduce_reconstruction():
     X = (torch.rand(200, 16) < torch.linspace(0.1, 0.9, 16)).float()
     for method, k in (("cd", 1), ("cd", 3), ("pcd", 1)):
