@@ -265,6 +265,7 @@ class ToyResult:
     samples: dict[int, torch.Tensor] = field(default_factory=dict)
     coverage: dict[int, list[dict]] = field(default_factory=dict)
     net_G: nn.Module | None = None
+    net_D: nn.Module | None = None
 
     @property
     def final(self) -> dict[str, float]:
@@ -346,7 +347,7 @@ def train_toy_gan(cfg: ToyConfig, progress: bool = True, threads: int | None = 1
             out["D_fake"] = torch.sigmoid(fake_out).mean().detach()
         return out
 
-    result = ToyResult(cfg, {}, net_G=net_G)
+    result = ToyResult(cfg, {}, net_G=net_G, net_D=net_D)
     eval_g = torch.Generator().manual_seed(12345)
 
     @torch.no_grad()
@@ -434,6 +435,86 @@ def retrain_longer(budget, result: ToyResult, progress: bool = True) -> ToyResul
     if steps < 1:
         raise ValueError(f"long_steps must be >= 1, got {steps}")
     return train_toy_gan(replace(result.config, num_steps=steps), progress=progress)
+
+
+# ---------------------------------------------------------------------------------------
+# Bridges between modes: where the last non-high-quality samples go
+# ---------------------------------------------------------------------------------------
+def far_fraction(samples: torch.Tensor, name: str, k_sigma: float = 6.0) -> float:
+    """Fraction of ``samples`` (N, 2) farther than ``k_sigma`` sigma from every mean of ``name``.
+
+    Exact samples of the mixture almost never are (exp(-k^2 / 2) in 2-D: 1.5e-8 at k = 6), so
+    this counts samples *between* modes (bridges), as opposed to samples slightly too wide
+    around a mode (3 to 6 sigma).
+    """
+    dist = toy_distribution(name)
+    x = torch.as_tensor(samples).detach().float().cpu()
+    if x.dim() != 2 or x.shape[1] != 2 or len(x) == 0:
+        raise ValueError(f"far_fraction expects samples of shape (N, 2), got {tuple(x.shape)}")
+    if not k_sigma > 0:
+        raise ValueError(f"k_sigma must be > 0, got {k_sigma!r}")
+    d = torch.cdist(x, dist.means).min(dim=1).values
+    return float((d > k_sigma * dist.std).double().mean())
+
+
+def jacobian_norm(net_G: nn.Module, Z: torch.Tensor) -> torch.Tensor:
+    """Frobenius norm of dG/dz at every latent: Z (S, N, d) -> (S, N).
+
+    Each output coordinate is one backward pass (G outputs 2-D points); in eval mode every
+    sample depends only on its own z, so summing over samples gives each sample's gradient.
+    """
+    Z = Z.detach().requires_grad_(True)
+    with torch.enable_grad():
+        x = net_G(Z)
+        rows = [torch.autograd.grad(x[..., j].sum(), Z, retain_graph=j + 1 < x.shape[-1])[0]
+                for j in range(x.shape[-1])]  # fmt: skip
+    return torch.stack(rows, dim=-1).pow(2).sum(dim=(-2, -1)).sqrt()
+
+
+@torch.no_grad()
+def generate(result: ToyResult, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """(S, n, 2) samples of ``result``'s generator (eval mode, as measured), one row per seed."""
+    cfg, G = result.config, result.net_G
+    if G is None:
+        raise ValueError("result has no generator (net_G is None)")
+    was_training = G.training
+    G.eval()
+    x = G(_latents(cfg, len(cfg.seeds), n, generator or torch.Generator().manual_seed(0)))
+    G.train(was_training)
+    return x
+
+
+@torch.no_grad()
+def jacobian_rejection(result: ToyResult, reject: float = 0.1, n: int | None = None,
+                       seed: int = 0) -> dict:  # fmt: skip
+    """Sample ``result``'s generator, dropping the ``reject`` fraction of latents with the
+    largest Jacobian norm (Tanielian et al. 2020, "Learning disconnected manifolds: a no
+    GAN's land", their JBOP rejection); returns {"samples": (S, n, 2), "coverage": [...]}.
+
+    A continuous G maps the connected latent space onto a connected set, so some latent mass
+    must land on the bridges between modes; there G stretches space, i.e. ||dG/dz|| is
+    large. Dropping those latents removes the bridges without a discriminator. ``n`` kept
+    samples per seed (default ``eval_samples``) after drawing n / (1 - reject) latents;
+    ``drawn`` (S, drawn, 2) and ``norms`` (S, drawn) are every drawn sample and its norm.
+    """
+    if not 0 <= reject < 1:
+        raise ValueError(f"reject must be in [0, 1), got {reject!r}")
+    cfg, G = result.config, result.net_G
+    if G is None:
+        raise ValueError("result has no generator (net_G is None)")
+    n = n or cfg.eval_samples
+    S, drawn = len(cfg.seeds), math.ceil(n / (1 - reject))
+    Z = _latents(cfg, S, drawn, torch.Generator().manual_seed(seed))
+    was_training = G.training
+    G.eval()
+    norms = jacobian_norm(G, Z)
+    drawn_x = G(Z)
+    G.train(was_training)
+    # the n latents with the smallest norms, per seed, kept in the order they were drawn
+    keep = norms.argsort(dim=1)[:, :n].sort(dim=1).values
+    x = torch.gather(drawn_x, 1, keep.unsqueeze(-1).expand(S, n, 2))
+    return {"samples": x, "coverage": [mode_coverage(x[i], cfg.data) for i in range(S)],
+            "drawn": drawn_x, "norms": norms}  # fmt: skip
 
 
 # Published rows (2,500 samples, PacGAN/VEEGAN protocol): (modes, high-quality fraction).

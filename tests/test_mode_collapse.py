@@ -182,3 +182,66 @@ def test_best_method_needs_modes_and_high_quality():
 
     spread, collapsed, good = fake(23, 0.02), fake(1, 0.99), fake(20, 0.4)
     assert mc.best_method({"spread": spread, "collapsed": collapsed, "good": good}) == "good"
+
+
+def test_far_fraction_counts_bridges_not_wide_modes():
+    from course_lib.data import toy_distribution
+
+    dist = toy_distribution("grid25")
+    exact = dist.sample(5000, generator=torch.Generator().manual_seed(0))
+    assert mc.far_fraction(exact, "grid25") == 0.0
+    means = dist.means[:4]
+    wide = means + torch.tensor([4.5 * dist.std, 0.0])  # outside 3 sigma, inside 6 sigma
+    bridge = means + torch.tensor([1.0, 0.0])  # halfway between two grid modes
+    x = torch.cat([wide, bridge])
+    assert mc.far_fraction(x, "grid25") == pytest.approx(0.5)
+    assert mc.far_fraction(x, "grid25", k_sigma=3.0) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="shape"):
+        mc.far_fraction(torch.zeros(3), "grid25")
+    with pytest.raises(ValueError, match="k_sigma"):
+        mc.far_fraction(x, "grid25", k_sigma=0)
+
+
+def test_jacobian_norm_of_a_linear_generator_is_its_weight_norm():
+    G = mc.ToyGenerator([0, 1], latent_dim=3, hidden=8, depth=0)  # x = z W + b per member
+    Z = torch.randn(2, 5, 3)
+    norms = mc.jacobian_norm(G, Z)
+    assert norms.shape == (2, 5)
+    expected = G.layers[0].weight.detach().flatten(1).norm(dim=1)  # (S,)
+    assert torch.allclose(norms, expected[:, None].expand(2, 5), atol=1e-6)
+
+
+def test_jacobian_norm_matches_autograd_jacobian_per_sample():
+    G = mc.ToyGenerator([3], latent_dim=2, hidden=16, depth=2).eval()
+    Z = torch.rand(1, 4, 2) * 2 - 1
+    norms = mc.jacobian_norm(G, Z)
+    for i in range(4):
+        J = torch.autograd.functional.jacobian(lambda z: G(z.view(1, 1, 2)).view(2), Z[0, i])
+        assert norms[0, i].item() == pytest.approx(J.norm().item(), rel=1e-5)
+
+
+def test_jacobian_rejection_drops_the_stretchiest_latents():
+    cfg = mc.ToyConfig(data="grid25", num_steps=5, batch_size=32, hidden=16, snapshots=1,
+                       eval_samples=200, seeds=(0, 1), batchnorm=True)  # fmt: skip
+    r = mc.train_toy_gan(cfg, progress=False)
+    out = mc.jacobian_rejection(r, reject=0.5, n=100, seed=1)
+    assert r.net_G.training  # left in the mode it was found in
+    assert out["samples"].shape == (2, 100, 2)
+    assert len(out["coverage"]) == 2 and set(out["coverage"][0]) == {"modes", "high_quality",
+                                                                     "reverse_kl"}  # fmt: skip
+    # the kept samples are the G outputs of the 100 smallest-norm latents among 200 drawn
+    Z = mc._latents(cfg, 2, 200, torch.Generator().manual_seed(1))
+    r.net_G.eval()
+    norms = mc.jacobian_norm(r.net_G, Z)
+    with torch.no_grad():
+        x = r.net_G(Z)
+    assert torch.allclose(out["norms"], norms) and torch.allclose(out["drawn"], x, atol=1e-6)
+    for i in range(2):
+        kept = x[i][norms[i].argsort()[:100].sort().values]  # drawing order preserved
+        assert torch.allclose(out["samples"][i], kept, atol=1e-6)
+    with pytest.raises(ValueError, match="reject"):
+        mc.jacobian_rejection(r, reject=1.0)
+    # generate() draws the same latents from the same generator state, in eval mode
+    r.net_G.train()
+    assert torch.allclose(mc.generate(r, 200, torch.Generator().manual_seed(1)), x, atol=1e-6)
+    assert r.net_G.training
