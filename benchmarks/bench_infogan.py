@@ -38,7 +38,8 @@ def run(profile: str) -> dict[str, dict]:
         r = infogan.train_infogan(
             b["num_steps"], seed=seed, batch_size=b["batch_size"], noise_dim=b["noise_dim"],
             arch=b["arch"], hidden=b["hidden"], channels=b["channels"], lr=b["lr"],
-            info_weight=b["info_weight"], cont_weight=b["cont_weight"], device=device,
+            lr_G=b["lr_G"], z_scale=b["z_scale"], info_weight=b["info_weight"],
+            cont_weight=b["cont_weight"], real_info_weight=b["real_info_weight"], device=device,
             threads=b["threads"], progress=False,
         )  # fmt: skip
         score = infogan.code_accuracy(r["net_G"], b["noise_dim"], b["eval_per_code"], seed=123)
@@ -57,7 +58,9 @@ def run(profile: str) -> dict[str, dict]:
             "seeds": list(BENCH_SEEDS),
             "notes": f"per seed {[round(a, 4) for a in accs]} (std {spread:.3f}, min "
             f"{min(accs):.3f}); {b['num_steps']} G steps of batch {b['batch_size']}, "
-            f"{b['arch']} networks; {b['eval_per_code']} samples per code; mappings {mappings}; "
+            f"{b['arch']} networks, lr D {b['lr']} / G {b['lr_G']}, z_scale {b['z_scale']}, "
+            f"real_info_weight {b['real_info_weight']}; {b['eval_per_code']} samples per code; "
+            f"mappings {mappings}; "
             f"weakest code per seed (code: share of its samples on its mapped digit) "
             f"{[_weakest(c, m) for c, m in zip(confusions, mappings)]}; "
             f"{statistics.mean(times):.0f} s per seed",

@@ -19,6 +19,16 @@ the generator step adds it on fresh fakes (G). Continuous codes use a factored G
 with unit variance, so their -log Q is 0.5 (c - mu(x))^2 + const, weighted by
 ``cont_weight`` (the paper uses a smaller lambda for continuous codes).
 
+Two additions beyond the paper, both label-free, help the categorical code find digit
+identity in a short CPU budget (notebook 07, section 6 measures them):
+- ``z_scale``: the generator multiplies its noise input by a small factor (ClusterGAN,
+  Mukherjee et al. 2019, use noise of standard deviation 0.1 for the same reason), so the
+  code c, not z, has to carry the large changes between digits;
+- ``real_info_weight``: Q is also asked to sort *real* digits into confident and balanced
+  groups, maximising I(x; c_hat) = H(E_x Q(c | x)) - E_x H(Q(c | x)) on each real batch
+  (the CatGAN / IMSAT objective; Springenberg 2016, Hu et al. 2017). This ties the codes to
+  groups that exist in the data rather than to any style that G and Q happen to agree on.
+
 Shapes: z (B, noise_dim), categorical code as indices (B,) in 0..9, continuous codes (B, 2)
 in [-1, 1]; images (B, 1, 28, 28) in [-1, 1].
 """
@@ -73,19 +83,52 @@ def info_loss(
             "mi_cat": math.log(cat_logits.shape[1]) - ce}  # fmt: skip
 
 
+def real_code_information(cat_logits: torch.Tensor) -> dict[str, torch.Tensor]:
+    """How confidently and evenly Q sorts a batch of (real) digits into the K codes.
+
+    ``cat_logits`` (B, K). With p_b = Q(. | x_b) and the batch marginal p_bar = mean_b p_b:
+    ``marginal_entropy`` H(p_bar) (log K when the codes are used equally often),
+    ``conditional_entropy`` mean_b H(p_b) (0 when every prediction is certain) and
+    ``mi`` = H(p_bar) - mean_b H(p_b), the mutual information between a digit and Q's code
+    under the empirical distribution, in [0, log K] (CatGAN / IMSAT; notebook 07). Needs no
+    labels: a Q whose codes mean digit identity should score near log 10 on real digits.
+    """
+    probs = cat_logits.softmax(1)
+    marginal = probs.mean(0)
+    h_marginal = -(marginal * marginal.clamp_min(1e-12).log()).sum()
+    h_conditional = -(probs * cat_logits.log_softmax(1)).sum(1).mean()
+    return {"mi": h_marginal - h_conditional, "marginal_entropy": h_marginal,
+            "conditional_entropy": h_conditional}  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------------
 # Networks (the paper's Table 1 layout for MNIST, narrowed for a CPU)
 # ---------------------------------------------------------------------------------------
+def _input_scale(noise_dim: int, n_cont: int, z_scale: float) -> torch.Tensor:
+    """(noise_dim + N_CAT + n_cont,) factors for G's input: z_scale on z, 1 on the codes."""
+    if not z_scale > 0:
+        raise ValueError(f"z_scale must be a positive number, got {z_scale!r}")
+    scale = torch.ones(noise_dim + N_CAT + n_cont)
+    scale[:noise_dim] = z_scale
+    return scale
+
+
 class InfoGenerator(nn.Module):
     """G: [z, c] (B, noise_dim + 12) -> images (B, 1, 28, 28) in [-1, 1].
 
     FC -> BN -> ReLU to a (2 * channels) x 7 x 7 map, then two ConvTranspose2d (kernel 4,
     stride 2): 7 -> 14 -> 28, BatchNorm + ReLU between, Tanh last (Chen et al. 2016, Table 1).
+    The noise part of the input is multiplied by ``z_scale`` first (callers keep drawing
+    z ~ U[-1, 1]; the network sees U[-z_scale, z_scale], a weaker noise next to the code).
     """
 
-    def __init__(self, noise_dim: int = 62, n_cont: int = 2, hidden: int = 256, channels=32):
+    def __init__(
+        self, noise_dim: int = 62, n_cont: int = 2, hidden: int = 256, channels: int = 32,
+        z_scale: float = 1.0,
+    ):  # fmt: skip
         super().__init__()
         self.noise_dim, self.n_cont, c = noise_dim, n_cont, channels
+        self.register_buffer("input_scale", _input_scale(noise_dim, n_cont, z_scale))
         self.fc = nn.Sequential(
             nn.Linear(noise_dim + N_CAT + n_cont, hidden), nn.BatchNorm1d(hidden), nn.ReLU(True),
             nn.Linear(hidden, 2 * c * 49), nn.BatchNorm1d(2 * c * 49), nn.ReLU(True),
@@ -97,7 +140,7 @@ class InfoGenerator(nn.Module):
         self.channels = c
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        h = self.fc(latent).view(-1, 2 * self.channels, 7, 7)
+        h = self.fc(latent * self.input_scale).view(-1, 2 * self.channels, 7, 7)
         return self.conv(h)
 
     def generate(self, z, cat, cont) -> torch.Tensor:
@@ -150,9 +193,11 @@ class MLPInfoGenerator(InfoGenerator):
     ``hidden`` -> BN -> ReLU -> FC 2*hidden -> BN -> ReLU -> FC 784 -> Tanh, reshaped to
     (B, 1, 28, 28)."""
 
-    def __init__(self, noise_dim: int = 62, n_cont: int = 2, hidden: int = 256):
+    def __init__(self, noise_dim: int = 62, n_cont: int = 2, hidden: int = 256,
+                 z_scale: float = 1.0):  # fmt: skip
         nn.Module.__init__(self)
         self.noise_dim, self.n_cont = noise_dim, n_cont
+        self.register_buffer("input_scale", _input_scale(noise_dim, n_cont, z_scale))
         self.fc = nn.Sequential(
             nn.Linear(noise_dim + N_CAT + n_cont, hidden), nn.BatchNorm1d(hidden), nn.ReLU(True),
             nn.Linear(hidden, 2 * hidden), nn.BatchNorm1d(2 * hidden), nn.ReLU(True),
@@ -160,7 +205,7 @@ class MLPInfoGenerator(InfoGenerator):
         )  # fmt: skip
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        return self.fc(latent).view(-1, 1, 28, 28)
+        return self.fc(latent * self.input_scale).view(-1, 1, 28, 28)
 
 
 class MLPInfoDiscriminator(InfoDiscriminator):
@@ -181,12 +226,17 @@ class MLPInfoDiscriminator(InfoDiscriminator):
 ARCHS: tuple[str, ...] = ("mlp", "conv")
 
 
-def build(arch: str = "conv", noise_dim: int = 62, hidden: int = 256, channels: int = 32):
-    """(net_G, net_D) for ``arch``: "conv" (the paper's Table 1 layout) or "mlp"."""
+def build(
+    arch: str = "conv", noise_dim: int = 62, hidden: int = 256, channels: int = 32,
+    z_scale: float = 1.0,
+):  # fmt: skip
+    """(net_G, net_D) for ``arch``: "conv" (the paper's Table 1 layout) or "mlp"; G scales
+    its noise input by ``z_scale``."""
     if arch == "conv":
-        return InfoGenerator(noise_dim, 2, hidden, channels), InfoDiscriminator(2, hidden, channels)
+        G = InfoGenerator(noise_dim, 2, hidden, channels, z_scale)
+        return G, InfoDiscriminator(2, hidden, channels)
     if arch == "mlp":
-        return MLPInfoGenerator(noise_dim, 2, hidden), MLPInfoDiscriminator(2, hidden)
+        return MLPInfoGenerator(noise_dim, 2, hidden, z_scale), MLPInfoDiscriminator(2, hidden)
     raise ValueError(f"Unknown architecture {arch!r}. Allowed values: {', '.join(ARCHS)}")
 
 
@@ -194,24 +244,31 @@ def build(arch: str = "conv", noise_dim: int = 62, hidden: int = 256, channels: 
 # Step functions (Chen et al. 2016, eq. 6)
 # ---------------------------------------------------------------------------------------
 def discriminator_step(
-    X, latent_parts, net_D, net_G, trainer_D, info_weight: float = 1.0, cont_weight: float = 0.1
-) -> dict[str, torch.Tensor]:
-    """One step for D and Q (shared body): GAN loss -V + info_weight * (-L_I on fakes).
+    X, latent_parts, net_D, net_G, trainer_D, info_weight: float = 1.0, cont_weight: float = 0.1,
+    real_info_weight: float = 0.0,
+) -> dict[str, torch.Tensor]:  # fmt: skip
+    """One step for D and Q (shared body): GAN loss -V + info_weight * (-L_I on fakes)
+    - real_info_weight * I(x; c_hat) on the real batch (:func:`real_code_information`).
 
-    ``latent_parts`` = (z, cat, cont). Fakes are detached: G is not updated here.
+    ``latent_parts`` = (z, cat, cont). Fakes are detached: G is not updated here. The
+    history gets ``mi_real``, Q's information on the real batch, whatever the weight.
     """
     z, cat, cont = latent_parts
     trainer_D.zero_grad(set_to_none=True)
     fake = net_G.generate(z, cat, cont).detach()
-    real_logits = net_D(X)
+    real_logits, real_cat_logits, _ = net_D.forward_all(X)
     fake_logits, cat_logits, cont_mean = net_D.forward_all(fake)
     info = info_loss(cat_logits, cont_mean, cat, cont, cont_weight)
+    real_info = real_code_information(real_cat_logits)
     loss_D = discriminator_loss(real_logits, fake_logits) + info_weight * info["loss"]
+    if real_info_weight:
+        loss_D = loss_D - real_info_weight * real_info["mi"]
     loss_D.backward()
     trainer_D.step()
     return {"loss_D": loss_D.detach(), "D_real": torch.sigmoid(real_logits).mean().detach(),
             "D_fake": torch.sigmoid(fake_logits).mean().detach(),
-            "mi_cat": info["mi_cat"].detach(), "info_cont": info["cont"].detach()}  # fmt: skip
+            "mi_cat": info["mi_cat"].detach(), "info_cont": info["cont"].detach(),
+            "mi_real": real_info["mi"].detach()}  # fmt: skip
 
 
 def generator_step(
@@ -231,16 +288,19 @@ def generator_step(
 def train_infogan(
     num_steps: int, *, seed: int = 0, batch_size: int = 64, noise_dim: int = 62,
     hidden: int = 256, channels: int = 32, arch: str = "conv", lr: float = 2e-4,
-    lr_G: float = 1e-3, lr_decay: bool = True,
-    info_weight: float = 1.0, cont_weight: float = 0.1, device: torch.device | str = "cpu",
+    lr_G: float = 1e-3, lr_decay: bool = True, z_scale: float = 1.0,
+    info_weight: float = 1.0, cont_weight: float = 0.1, real_info_weight: float = 0.0,
+    device: torch.device | str = "cpu",
     threads: int | None = 1, callback=None, callback_every: int = 0, progress: bool = True,
 ) -> dict:  # fmt: skip
     """Train InfoGAN on mnist5k (notebook 07 and benchmarks/bench_infogan.py).
 
     ``arch`` picks the networks (:func:`build`). Adam betas (0.5, 0.999), lr 2e-4 for D/Q and
     1e-3 for G (the paper's section 7 setting), decayed linearly to 0 when ``lr_decay``.
-    Labels are never used. Returns ``history`` (loss_D, loss_G, D_real, D_fake, mi_cat,
-    info_cont), ``net_G``, ``net_D`` (both in eval mode at the end).
+    ``z_scale`` weakens G's noise input; ``real_info_weight`` > 0 adds Q's information on
+    real digits to the D/Q loss (module docstring). Labels are never used. Returns
+    ``history`` (loss_D, loss_G, D_real, D_fake, mi_cat, info_cont, mi_real), ``net_G``,
+    ``net_D`` (both in eval mode at the end).
     """
     from .data import batches, load_images
     from .noise import sample_latent
@@ -250,7 +310,7 @@ def train_infogan(
     X, _ = load_images("mnist5k", "train")
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
-    net_G, net_D = build(arch, noise_dim, hidden, channels)
+    net_G, net_D = build(arch, noise_dim, hidden, channels, z_scale)
     net_G, net_D = net_G.to(device), net_D.to(device)
     trainer_D = adam(net_D.parameters(), lr, (0.5, 0.999), device)
     trainer_G = adam(net_G.parameters(), lr_G, (0.5, 0.999), device)
@@ -266,7 +326,7 @@ def train_infogan(
 
     def step_fn(step: int) -> dict[str, torch.Tensor]:
         out = discriminator_step(next(real), parts(batch_size), net_D, net_G, trainer_D,
-                                 info_weight, cont_weight)  # fmt: skip
+                                 info_weight, cont_weight, real_info_weight)  # fmt: skip
         out |= generator_step(parts(batch_size), net_D, net_G, trainer_G, info_weight, cont_weight)
         for sched in scheds:
             sched.step()

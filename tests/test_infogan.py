@@ -41,6 +41,41 @@ def test_perfect_q_reaches_entropy_bound():
     assert float(out["mi_cat"]) == pytest.approx(math.log(10), abs=1e-6)
 
 
+def test_real_code_information_by_hand():
+    sure = 50 * torch.eye(4)  # four digits, each certain of a different code
+    out = infogan.real_code_information(sure)
+    assert float(out["mi"]) == pytest.approx(math.log(4), abs=1e-6)
+    assert float(out["conditional_entropy"]) == pytest.approx(0, abs=1e-6)
+    # every digit certain of the same code: confident but not balanced, no information
+    same = infogan.real_code_information(50 * torch.eye(4)[[0, 0, 0, 0]])
+    assert float(same["mi"]) == pytest.approx(0, abs=1e-6)
+    # uniform predictions: balanced but not confident, no information
+    flat = infogan.real_code_information(torch.zeros(4, 4))
+    assert float(flat["marginal_entropy"]) == pytest.approx(math.log(4), abs=1e-6)
+    assert float(flat["mi"]) == pytest.approx(0, abs=1e-6)
+    # two rows by hand: p1 = (1/2, 1/2), p2 = (1, 0) -> marginal (3/4, 1/4)
+    logits = torch.tensor([[0.0, 0.0], [0.0, -1e4]])
+    out = infogan.real_code_information(logits)
+    h_marg = -(0.75 * math.log(0.75) + 0.25 * math.log(0.25))
+    assert float(out["marginal_entropy"]) == pytest.approx(h_marg, rel=1e-6)
+    assert float(out["conditional_entropy"]) == pytest.approx(math.log(2) / 2, rel=1e-6)
+    assert float(out["mi"]) == pytest.approx(h_marg - math.log(2) / 2, rel=1e-6)
+
+
+def test_z_scale_weakens_only_the_noise():
+    torch.manual_seed(0)
+    G1 = infogan.InfoGenerator(8, 2, 16, 4).eval()
+    G2 = infogan.InfoGenerator(8, 2, 16, 4, z_scale=0.25).eval()
+    G2.load_state_dict(G1.state_dict() | {"input_scale": G2.input_scale})
+    z, cat, cont = torch.rand(3, 8) * 2 - 1, torch.tensor([1, 4, 7]), torch.rand(3, 2)
+    assert torch.allclose(G2.generate(z, cat, cont), G1.generate(0.25 * z, cat, cont))
+    assert torch.equal(G2.input_scale[8:], torch.ones(12))  # codes pass unscaled
+    mlp = infogan.build("mlp", noise_dim=8, hidden=16, z_scale=0.5)[0]
+    assert torch.equal(mlp.input_scale[:8], torch.full((8,), 0.5))
+    with pytest.raises(ValueError, match="z_scale"):
+        infogan.InfoGenerator(8, 2, 16, 4, z_scale=0.0)
+
+
 def _nets():
     torch.manual_seed(0)
     return infogan.InfoGenerator(8, 2, 16, 4), infogan.InfoDiscriminator(2, 16, 4)
@@ -73,6 +108,22 @@ def test_info_term_updates_q_and_g_but_d_step_leaves_g():
     assert any(not torch.equal(a, b) for a, b in zip(G1, G.parameters()))
 
 
+def test_real_info_term_changes_only_the_d_step_on_real_digits():
+    g = torch.Generator().manual_seed(1)
+    parts = (torch.rand(8, 8, generator=g), *infogan.sample_codes(8, generator=g))
+    X = torch.rand(8, 1, 28, 28) * 2 - 1
+    q_after = {}
+    for w in (0.0, 1.0):
+        G, D = _nets()
+        out = infogan.discriminator_step(X, parts, D, G, torch.optim.SGD(D.parameters(), lr=0.1),
+                                         real_info_weight=w)  # fmt: skip
+        q_after[w] = [p.clone() for p in D.q_head.parameters()]
+        _, cat_logits, _ = _nets()[1].forward_all(X)  # fresh copy: the logged value before
+        before = float(infogan.real_code_information(cat_logits)["mi"])
+        assert float(out["mi_real"]) == pytest.approx(before, rel=1e-5)
+    assert any(not torch.equal(a, b) for a, b in zip(q_after[0.0], q_after[1.0]))
+
+
 def test_assignment_accuracy_permutation():
     perm = torch.tensor([3, 0, 1, 2])
     conf = torch.zeros(4, 4, dtype=torch.long)
@@ -96,7 +147,10 @@ def test_sheet_and_sweep_shapes():
 def test_train_infogan_smoke():
     out = infogan.train_infogan(3, hidden=16, channels=4, noise_dim=8, batch_size=8,
                                 progress=False)  # fmt: skip
-    assert set(out["history"]) >= {"loss_D", "loss_G", "mi_cat"}
+    assert set(out["history"]) >= {"loss_D", "loss_G", "mi_cat", "mi_real"}
+    out = infogan.train_infogan(3, hidden=16, channels=4, noise_dim=8, batch_size=8,
+                                z_scale=0.1, real_info_weight=1.0, progress=False)  # fmt: skip
+    assert torch.equal(out["net_G"].input_scale[:8], torch.full((8,), 0.1))
 
 
 def test_code_widget_render_and_errors():
