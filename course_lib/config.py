@@ -183,7 +183,8 @@ BUDGETS["06_rbm_gibbsnet"] = {
     # gibbsnet_*: steps (batch 64); arch ("conv": DCGAN-style E/G/D, "mlp"); hidden: channels
     # of the 14x14 conv layer (MLP width for "mlp"); chain: the unclamped chain length N in
     # training, drawn uniformly from 1..chain per update when random_chain (fast, measured:
-    # 1..5 kept the chain near digits, FID 227 at N = 3 vs 580 with 1..3); min_std: noise
+    # 1..5 kept the chain nearer digits on seed 0, FID 227 at N = 3 vs 580 with 1..3; seeds
+    # 1 and 2 drifted sooner, 787 and 359 at N = 3); min_std: noise
     # floor of q(z | x); lr / lr_GE: Adam rates of D and of G/E (betas 0.5, 0.999); latent_dim;
     # fid_samples: samples per N for the classifier-FID-versus-N curve (N = 1..max_chain),
     # scored against all 4,500 mnist5k training digits (the first ones are sorted by class).

@@ -268,8 +268,9 @@ def train_gibbsnet(
 
     Each update runs ``chain_steps`` unclamped steps (the paper uses 3), or, with
     ``random_chain``, a length drawn uniformly from 1..``chain_steps`` for that update
-    (notebook 06: 1..5; the chain then stays near digits beyond N = 3, where with 1..3 its
-    classifier-FID rose from about 160 at N = 1 to 580 at N = 3).
+    (notebook 06: 1..5; on seed 0 the chain then stays near digits beyond N = 3, where with
+    1..3 its classifier-FID rose from about 160 at N = 1 to 580 at N = 3; other seeds drift
+    sooner).
     D learns at ``lr``, G and E at ``lr_GE`` (default ``lr``; notebook 06 uses 5e-4 against
     2e-4 for D: with equal rates D won outright for the first few hundred updates, with 1e-3
     D sat at chance). ``min_std`` floors the encoder's standard deviation. Returns (model,
