@@ -118,7 +118,8 @@ def test_real_info_term_changes_only_the_d_step_on_real_digits():
         out = infogan.discriminator_step(X, parts, D, G, torch.optim.SGD(D.parameters(), lr=0.1),
                                          real_info_weight=w)  # fmt: skip
         q_after[w] = [p.clone() for p in D.q_head.parameters()]
-        _, cat_logits, _ = _nets()[1].forward_all(X)  # fresh copy: the logged value before
+        with torch.no_grad():
+            _, cat_logits, _ = _nets()[1].forward_all(X)  # fresh copy: the logged value before
         before = float(infogan.real_code_information(cat_logits)["mi"])
         assert float(out["mi_real"]) == pytest.approx(before, rel=1e-5)
     assert any(not torch.equal(a, b) for a, b in zip(q_after[0.0], q_after[1.0]))
