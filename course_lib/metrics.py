@@ -38,6 +38,20 @@ from .data import toy_distribution
 # ---------------------------------------------------------------------------------------
 
 
+def _toy_distances(samples: torch.Tensor, name: str, caller: str):
+    """(toy distribution ``name``, distances (N, K) of the checked 2-D ``samples`` to its means)."""
+    dist = toy_distribution(name)
+    x = torch.as_tensor(samples).detach().float().cpu()
+    if x.dim() != 2 or x.shape[1] != 2 or len(x) == 0:
+        raise ValueError(
+            f"{caller} expects samples of shape (N, 2) with N >= 1, got {tuple(x.shape)}. "
+            "Pass generator outputs for the 2-D toy sets, e.g. net_G(Z) with Z of shape (N, d)."
+        )
+    if not torch.isfinite(x).all():
+        raise ValueError("samples contain NaN or inf: the generator diverged; retrain it.")
+    return dist, torch.cdist(x, dist.means)
+
+
 def mode_coverage(samples: torch.Tensor, name: str) -> dict[str, float | int]:
     """Mode statistics of 2-D ``samples`` (N, 2) against the toy mixture ``name``.
 
@@ -54,16 +68,7 @@ def mode_coverage(samples: torch.Tensor, name: str) -> dict[str, float | int]:
     samples of the mixture give every mode and high_quality ~ 1 - exp(-9/2) = 0.9889.
     Used in notebooks 03 (mode collapse) and 08.
     """
-    dist = toy_distribution(name)
-    x = torch.as_tensor(samples).detach().float().cpu()
-    if x.dim() != 2 or x.shape[1] != 2 or len(x) == 0:
-        raise ValueError(
-            f"mode_coverage expects samples of shape (N, 2) with N >= 1, got {tuple(x.shape)}. "
-            "Pass generator outputs for the 2-D toy sets, e.g. net_G(Z) with Z of shape (N, d)."
-        )
-    if not torch.isfinite(x).all():
-        raise ValueError("samples contain NaN or inf: the generator diverged; retrain it.")
-    d = torch.cdist(x, dist.means)  # (N, K)
+    dist, d = _toy_distances(samples, name, "mode_coverage")
     d_min, nearest = d.min(dim=1)
     good = d_min <= 3 * dist.std
     counts = torch.bincount(nearest[good], minlength=len(dist.means)).double()
@@ -78,6 +83,20 @@ def mode_coverage(samples: torch.Tensor, name: str) -> dict[str, float | int]:
         "high_quality": float(good.double().mean()),
         "reverse_kl": reverse_kl,
     }
+
+
+def far_fraction(samples: torch.Tensor, name: str, k_sigma: float = 6.0) -> float:
+    """Fraction of ``samples`` (N, 2) farther than ``k_sigma`` sigma from every mean of ``name``.
+
+    Exact samples of the mixture almost never are (exp(-k^2 / 2) in 2-D: 1.5e-8 at k = 6), so
+    this counts samples *between* modes (bridges), as opposed to samples slightly too wide
+    around a mode (3 to 6 sigma) that :func:`mode_coverage` also counts as not high quality.
+    Used in notebook 03.
+    """
+    if not k_sigma > 0:
+        raise ValueError(f"k_sigma must be > 0, got {k_sigma!r}")
+    dist, d = _toy_distances(samples, name, "far_fraction")
+    return float((d.min(dim=1).values > k_sigma * dist.std).double().mean())
 
 
 # ---------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ Metrics come from :func:`course_lib.metrics.mode_coverage` (VEEGAN / PacGAN defi
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field, replace
 
@@ -40,7 +41,7 @@ from torch import nn
 
 from .data import toy_distribution
 from .losses import discriminator_loss, generator_loss, gradient_penalty
-from .metrics import mode_coverage
+from .metrics import far_fraction, mode_coverage  # noqa: F401 (far_fraction: mc.far_fraction)
 from .noise import sample_latent
 from .train import cpu_threads, train_loop
 from .widgets import ControlsWidget
@@ -438,25 +439,9 @@ def retrain_longer(budget, result: ToyResult, progress: bool = True) -> ToyResul
 
 
 # ---------------------------------------------------------------------------------------
-# Bridges between modes: where the last non-high-quality samples go
+# Bridges between modes: where the last non-high-quality samples go (how many there are:
+# course_lib.metrics.far_fraction, re-exported here as mc.far_fraction)
 # ---------------------------------------------------------------------------------------
-def far_fraction(samples: torch.Tensor, name: str, k_sigma: float = 6.0) -> float:
-    """Fraction of ``samples`` (N, 2) farther than ``k_sigma`` sigma from every mean of ``name``.
-
-    Exact samples of the mixture almost never are (exp(-k^2 / 2) in 2-D: 1.5e-8 at k = 6), so
-    this counts samples *between* modes (bridges), as opposed to samples slightly too wide
-    around a mode (3 to 6 sigma).
-    """
-    dist = toy_distribution(name)
-    x = torch.as_tensor(samples).detach().float().cpu()
-    if x.dim() != 2 or x.shape[1] != 2 or len(x) == 0:
-        raise ValueError(f"far_fraction expects samples of shape (N, 2), got {tuple(x.shape)}")
-    if not k_sigma > 0:
-        raise ValueError(f"k_sigma must be > 0, got {k_sigma!r}")
-    d = torch.cdist(x, dist.means).min(dim=1).values
-    return float((d > k_sigma * dist.std).double().mean())
-
-
 def jacobian_norm(net_G: nn.Module, Z: torch.Tensor) -> torch.Tensor:
     """Frobenius norm of dG/dz at every latent: Z (S, N, d) -> (S, N).
 
@@ -471,17 +456,26 @@ def jacobian_norm(net_G: nn.Module, Z: torch.Tensor) -> torch.Tensor:
     return torch.stack(rows, dim=-1).pow(2).sum(dim=(-2, -1)).sqrt()
 
 
-@torch.no_grad()
-def generate(result: ToyResult, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """(S, n, 2) samples of ``result``'s generator (eval mode, as measured), one row per seed."""
-    cfg, G = result.config, result.net_G
+@contextlib.contextmanager
+def _eval_generator(result: ToyResult):
+    """``result.net_G`` in eval mode (how every sample is measured), its mode restored after."""
+    G = result.net_G
     if G is None:
         raise ValueError("result has no generator (net_G is None)")
     was_training = G.training
     G.eval()
-    x = G(_latents(cfg, len(cfg.seeds), n, generator or torch.Generator().manual_seed(0)))
-    G.train(was_training)
-    return x
+    try:
+        yield G
+    finally:
+        G.train(was_training)
+
+
+@torch.no_grad()
+def generate(result: ToyResult, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """(S, n, 2) samples of ``result``'s generator (eval mode, as measured), one row per seed."""
+    cfg = result.config
+    with _eval_generator(result) as G:
+        return G(_latents(cfg, len(cfg.seeds), n, generator or torch.Generator().manual_seed(0)))
 
 
 @torch.no_grad()
@@ -499,17 +493,13 @@ def jacobian_rejection(result: ToyResult, reject: float = 0.1, n: int | None = N
     """
     if not 0 <= reject < 1:
         raise ValueError(f"reject must be in [0, 1), got {reject!r}")
-    cfg, G = result.config, result.net_G
-    if G is None:
-        raise ValueError("result has no generator (net_G is None)")
+    cfg = result.config
     n = n or cfg.eval_samples
     S, drawn = len(cfg.seeds), math.ceil(n / (1 - reject))
     Z = _latents(cfg, S, drawn, torch.Generator().manual_seed(seed))
-    was_training = G.training
-    G.eval()
-    norms = jacobian_norm(G, Z)
-    drawn_x = G(Z)
-    G.train(was_training)
+    with _eval_generator(result) as G:
+        norms = jacobian_norm(G, Z)
+        drawn_x = G(Z)
     # the n latents with the smallest norms, per seed, kept in the order they were drawn
     keep = norms.argsort(dim=1)[:, :n].sort(dim=1).values
     x = torch.gather(drawn_x, 1, keep.unsqueeze(-1).expand(S, n, 2))
