@@ -128,15 +128,21 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         # best method retrained longer; batch_size samples per seed and step; hidden/depth
         # of G and D; n_critic: WGAN-GP critic steps per G step; eval_samples: samples per
         # seed for mode_coverage. mnist_*: the MLP GAN collapse demo on mnist5k (two lrs).
+        # categorical_*: the disconnected-latent fix (method categorical_latent): G steps,
+        # values of the discrete code, lambda of its information term (fast: the setting
+        # notebook 03 and the bench measure; full: not measured).
         "smoke": dict(num_steps=60, long_steps=90, batch_size=64, hidden=32, depth=3, lr=1e-3,
                       n_critic=2, snapshots=2, eval_samples=500, seeds=(0, 1, 2),
-                      mnist_steps=100, mnist_lr_good=1e-3, mnist_lr_bad=1e-2, mnist_d_steps=1),
+                      mnist_steps=100, mnist_lr_good=1e-3, mnist_lr_bad=1e-2, mnist_d_steps=1,
+                      categorical_steps=90, categories=50, info_weight=1.0),
         "fast": dict(num_steps=800, long_steps=4000, batch_size=256, hidden=64, depth=3,
                      lr=2e-3, n_critic=2, snapshots=5, eval_samples=2500, seeds=(0, 1, 2),
-                     mnist_steps=1500, mnist_lr_good=1e-3, mnist_lr_bad=1e-2, mnist_d_steps=1),
+                     mnist_steps=1500, mnist_lr_good=1e-3, mnist_lr_bad=1e-2, mnist_d_steps=1,
+                     categorical_steps=10000, categories=50, info_weight=1.0),
         "full": dict(num_steps=10000, long_steps=30000, batch_size=256, hidden=128, depth=3,
                      lr=1e-3, n_critic=5, snapshots=10, eval_samples=2500, seeds=(0, 1, 2, 3, 4),
-                     mnist_steps=10000, mnist_lr_good=1e-3, mnist_lr_bad=1e-2, mnist_d_steps=1),
+                     mnist_steps=10000, mnist_lr_good=1e-3, mnist_lr_bad=1e-2, mnist_d_steps=1,
+                     categorical_steps=30000, categories=50, info_weight=1.0),
     },  # fmt: skip
     "05_denoising_vae": {
         # num_steps: Adam steps (batch 100) for each of the four models (plain VAE and the

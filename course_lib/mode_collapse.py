@@ -18,13 +18,26 @@ Methods (``METHODS``), all on the same generator:
   2018, "PacGAN", section 3); pack = 4 is their PacGAN4 row.
 - ``wgan_gp``: Wasserstein critic with gradient penalty (Gulrajani et al. 2017, Algorithm 1,
   eq. 3) via :func:`course_lib.losses.gradient_penalty`, ``n_critic`` critic steps per G step.
+- ``categorical_latent``: a *disconnected* latent space. G's input is z plus a one-hot code c
+  of ``categories`` equally likely values, and an auxiliary network Q (its own MLP) learns to
+  read c back from G(z, c); the cross-entropy -E log Q(c | G(z, c)) is InfoGAN's bound on the
+  mutual information I(c; G(z, c)) (Chen et al. 2016, eq. 4-6) and is added to G's loss,
+  updating G and Q (not D). A continuous G maps a connected latent onto a connected set, so
+  the first four methods must leave samples on bridges between modes (Tanielian et al. 2020);
+  with a discrete c, G(z, c) is a union of ``categories`` connected pieces that can sit on
+  separate modes, and the information term makes the pieces distinguishable, i.e. apart.
+  Multiple-generator GANs use the same idea (Khayatkhoei et al. 2018, "Disconnected manifold
+  learning for GANs": several generators plus a mutual-information term).
 
 Every method can use PacGAN's generator architecture, BatchNorm before each ReLU
 (``batchnorm=True``, :class:`EnsembleBatchNorm`, population statistics recomputed on a large
 batch before sampling by :func:`precise_batchnorm`). Notebook 03's protocol
 (:func:`table_runs`, :func:`best_method`, :func:`retrain_longer`): the plain vanilla GAN and
 every method with the BatchNorm generator for ``num_steps``, then the best of them retrained
-for ``long_steps``.
+for ``long_steps``. ``categorical_latent`` is not in that table (:data:`TABLE_METHODS`): it
+needs many more steps (``categorical_steps``) and notebook 03 trains it after diagnosing the
+bridges. :func:`train_parallel` runs independent configs in two threads (each run is exactly
+as deterministic as alone: its random numbers come from its own ``torch.Generator``).
 
 Metrics come from :func:`course_lib.metrics.mode_coverage` (VEEGAN / PacGAN definitions).
 """
@@ -33,6 +46,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -46,7 +60,8 @@ from .noise import sample_latent
 from .train import cpu_threads, train_loop
 from .widgets import ControlsWidget
 
-METHODS: tuple[str, ...] = ("vanilla", "minibatch_stddev", "pacgan", "wgan_gp")
+TABLE_METHODS: tuple[str, ...] = ("vanilla", "minibatch_stddev", "pacgan", "wgan_gp")
+METHODS: tuple[str, ...] = TABLE_METHODS + ("categorical_latent",)
 
 
 def check_method(method: str) -> str:
@@ -199,17 +214,20 @@ class ToyDiscriminator(nn.Module):
 
     ``depth`` LeakyReLU(0.2) layers of ``hidden``. ``pack`` > 1 packs samples (PacGAN);
     ``stddev_group`` > 0 appends the minibatch-stddev feature after the first hidden layer.
+    ``out_features`` > 1 gives (S, B // pack, out_features) logits (the Q network of
+    ``categorical_latent``); ``salt`` separates the initial weights of networks built for the
+    same seeds.
     """
 
     def __init__(
         self, seeds: list[int], hidden: int = 128, depth: int = 3, pack: int = 1,
-        stddev_group: int = 0,
+        stddev_group: int = 0, out_features: int = 1, salt: int = 2,
     ):  # fmt: skip
         super().__init__()
-        gens = _generators(seeds, 2)
+        gens = _generators(seeds, salt)
         self.pack, self.stddev_group = pack, stddev_group
         extra = 1 if stddev_group else 0
-        sizes = [2 * pack, hidden] + [hidden] * (depth - 1) + [1]
+        sizes = [2 * pack, hidden] + [hidden] * (depth - 1) + [out_features]
         fan_in = [a + (extra if i == 1 else 0) for i, a in enumerate(sizes[:-1])]
         self.layers = nn.ModuleList(EnsembleLinear(a, b, gens) for a, b in zip(fan_in, sizes[1:]))
 
@@ -221,7 +239,7 @@ class ToyDiscriminator(nn.Module):
                 h = F.leaky_relu(h, 0.2)
                 if i == 0 and self.stddev_group:
                     h = minibatch_stddev(h, self.stddev_group)
-        return h.squeeze(-1)
+        return h.squeeze(-1) if h.shape[-1] == 1 else h
 
 
 # ---------------------------------------------------------------------------------------
@@ -248,6 +266,8 @@ class ToyConfig:
     stddev_group: int = 4  # minibatch stddev: group size
     n_critic: int = 5  # WGAN-GP: critic steps per generator step
     gp_weight: float = 0.1  # WGAN-GP: penalty weight lambda (scale of our toy data is ~1)
+    categories: int = 50  # categorical_latent: number of values of the discrete code c
+    info_weight: float = 1.0  # categorical_latent: lambda of the information term
     snapshots: int = 5  # coverage measured this many times during training
     eval_samples: int = 2500  # samples per seed for mode_coverage (PacGAN uses 2500)
     seeds: tuple[int, ...] = (0, 1, 2)
@@ -267,6 +287,7 @@ class ToyResult:
     coverage: dict[int, list[dict]] = field(default_factory=dict)
     net_G: nn.Module | None = None
     net_D: nn.Module | None = None
+    net_Q: nn.Module | None = None  # categorical_latent only
 
     @property
     def final(self) -> dict[str, float]:
@@ -279,10 +300,22 @@ class ToyResult:
         return out
 
 
+def _input_dim(cfg: ToyConfig) -> int:
+    return cfg.latent_dim + (cfg.categories if cfg.method == "categorical_latent" else 0)
+
+
+def _latents_and_codes(cfg: ToyConfig, S: int, n: int, g: torch.Generator):
+    """G's input (S, n, input_dim) and the codes c (S, n) (None unless categorical_latent)."""
+    Z = sample_latent(S * n, cfg.latent_dim, cfg.latent_kind, g, scale=cfg.latent_scale)
+    Z = Z.view(S, n, cfg.latent_dim)
+    if cfg.method != "categorical_latent":
+        return Z, None
+    c = torch.randint(0, cfg.categories, (S, n), generator=g)
+    return torch.cat([Z, F.one_hot(c, cfg.categories).to(Z.dtype)], dim=-1), c
+
+
 def _latents(cfg: ToyConfig, S: int, n: int, g: torch.Generator) -> torch.Tensor:
-    return sample_latent(S * n, cfg.latent_dim, cfg.latent_kind, g, scale=cfg.latent_scale).view(
-        S, n, cfg.latent_dim
-    )
+    return _latents_and_codes(cfg, S, n, g)[0]
 
 
 def train_toy_gan(cfg: ToyConfig, progress: bool = True, threads: int | None = 1) -> ToyResult:
@@ -294,24 +327,34 @@ def train_toy_gan(cfg: ToyConfig, progress: bool = True, threads: int | None = 1
     each member gets exactly its own gradient. Adam, betas (0.5, 0.999) for GANs and
     (0.5, 0.9) for WGAN-GP as in its paper. Coverage is measured on ``cfg.eval_samples``
     fresh samples per seed ``cfg.snapshots`` times, the last at the end.
+    ``categorical_latent`` adds ``info_weight`` * -E log Q(c | G(z, c)) to G's loss and
+    trains Q with G's optimizer (history: ``info``, and ``mi_cat`` = log K - info, the bound
+    on I(c; G(z, c)) in nats).
     """
     check_method(cfg.method)
+    if cfg.method == "categorical_latent" and cfg.categories < 2:
+        raise ValueError(f"categories must be >= 2, got {cfg.categories}")
     dist = toy_distribution(cfg.data)
     seeds = list(cfg.seeds)
     S = len(seeds)
     torch.manual_seed(seeds[0])
     g = torch.Generator().manual_seed(seeds[0])
-    net_G = ToyGenerator(seeds, cfg.latent_dim, cfg.hidden, cfg.depth, cfg.input_noise,
+    net_G = ToyGenerator(seeds, _input_dim(cfg), cfg.hidden, cfg.depth, cfg.input_noise,
                          cfg.batchnorm)  # fmt: skip
     net_D = ToyDiscriminator(
         seeds, cfg.hidden, cfg.depth,
         pack=cfg.pack if cfg.method == "pacgan" else 1,
         stddev_group=cfg.stddev_group if cfg.method == "minibatch_stddev" else 0,
     )  # fmt: skip
+    net_Q = None
+    if cfg.method == "categorical_latent":
+        net_Q = ToyDiscriminator(seeds, cfg.hidden, cfg.depth, out_features=cfg.categories,
+                                 salt=3)  # fmt: skip
     wgan = cfg.method == "wgan_gp"
     betas = (0.5, 0.9) if wgan else (0.5, 0.999)
     trainer_D = torch.optim.Adam(net_D.parameters(), lr=cfg.lr, betas=betas)
-    trainer_G = torch.optim.Adam(net_G.parameters(), lr=cfg.lr, betas=betas)
+    g_params = list(net_G.parameters()) + (list(net_Q.parameters()) if net_Q else [])
+    trainer_G = torch.optim.Adam(g_params, lr=cfg.lr, betas=betas)
     scheds = []
     if cfg.lr_decay:
         decay = lambda step: max(0.0, 1 - step / cfg.num_steps)  # noqa: E731
@@ -336,8 +379,14 @@ def train_toy_gan(cfg: ToyConfig, progress: bool = True, threads: int | None = 1
             loss_D.backward()
             trainer_D.step()
         trainer_G.zero_grad(set_to_none=True)
-        fake_out_G = net_D(net_G(_latents(cfg, S, B, g)))
+        Z, c = _latents_and_codes(cfg, S, B, g)
+        x = net_G(Z)
+        fake_out_G = net_D(x)
         loss_G = -fake_out_G.mean() if wgan else generator_loss(fake_out_G)
+        info = None
+        if net_Q is not None:  # InfoGAN's term: G and Q make c recoverable from G(z, c)
+            info = F.cross_entropy(net_Q(x).reshape(-1, cfg.categories), c.reshape(-1))
+            loss_G = loss_G + cfg.info_weight * info
         (S * loss_G).backward()
         trainer_G.step()
         for s in scheds:
@@ -346,9 +395,12 @@ def train_toy_gan(cfg: ToyConfig, progress: bool = True, threads: int | None = 1
         if not wgan:
             out["D_real"] = torch.sigmoid(real_out).mean().detach()
             out["D_fake"] = torch.sigmoid(fake_out).mean().detach()
+        if info is not None:
+            out["info"] = info.detach()
+            out["mi_cat"] = math.log(cfg.categories) - info.detach()
         return out
 
-    result = ToyResult(cfg, {}, net_G=net_G, net_D=net_D)
+    result = ToyResult(cfg, {}, net_G=net_G, net_D=net_D, net_Q=net_Q)
     eval_g = torch.Generator().manual_seed(12345)
 
     @torch.no_grad()
@@ -369,6 +421,29 @@ def train_toy_gan(cfg: ToyConfig, progress: bool = True, threads: int | None = 1
             desc=f"{cfg.method} on {cfg.data}", progress=progress,
         )  # fmt: skip
     return result
+
+
+def train_parallel(configs: dict[str, ToyConfig], workers: int = 2,
+                   progress: bool = True) -> dict[str, ToyResult]:  # fmt: skip
+    """:func:`train_toy_gan` on every config of ``configs`` (label -> config), ``workers`` runs
+    at a time in threads, one torch thread each; returns label -> result in the same order.
+
+    The toy networks are too small for torch's intra-op threads to help (see
+    :func:`course_lib.train.cpu_threads`), so on a 2-core machine two runs side by side take
+    about the time of one. Every run draws its random numbers from its own generator, so its
+    result is the same as alone; ``input_noise`` > 0 draws from torch's global generator and is
+    refused here (train those runs one by one).
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    for label, cfg in configs.items():
+        if cfg.input_noise > 0:
+            raise ValueError(f"{label}: input_noise uses torch's global random generator, "
+                             "so its runs cannot share a process; train it with train_toy_gan")
+        check_method(cfg.method)
+    with cpu_threads(1), ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {k: pool.submit(train_toy_gan, cfg, progress, 1) for k, cfg in configs.items()}
+        return {k: f.result() for k, f in futures.items()}
 
 
 def run_methods(
@@ -398,19 +473,20 @@ def coverage_table(results: dict[str, ToyResult]) -> list[dict]:
 BN_SUFFIX = " + BN G"  # table label suffix of the runs with the BatchNorm generator
 
 
-def table_runs(budget, data: str, progress: bool = True,
-               vanilla: ToyResult | None = None) -> dict[str, ToyResult]:  # fmt: skip
+def table_runs(budget, data: str, progress: bool = True, vanilla: ToyResult | None = None,
+               workers: int = 2) -> dict[str, ToyResult]:  # fmt: skip
     """Notebook 03's method table on ``data``: the plain vanilla GAN, then every method of
-    ``METHODS`` with the BatchNorm generator (labels ``method + BN G``), all with the config of
-    ``budget`` (``BUDGETS["03_mode_collapse"][profile]``). ``vanilla`` reuses an existing plain
-    vanilla run (it must be on ``data``) instead of training it again."""
+    ``TABLE_METHODS`` with the BatchNorm generator (labels ``method + BN G``), all with the
+    config of ``budget`` (``BUDGETS["03_mode_collapse"][profile]``), ``workers`` runs at a time
+    (:func:`train_parallel`). ``vanilla`` reuses an existing plain vanilla run (it must be on
+    ``data``) instead of training it again."""
     if vanilla is not None and vanilla.config.data != data:
         raise ValueError(f"vanilla run is on {vanilla.config.data!r}, table is on {data!r}")
-    out = {"vanilla": vanilla or train_toy_gan(config_from_budget(budget, data), progress)}
-    for m in METHODS:
-        cfg = config_from_budget(budget, data, m, batchnorm=True)
-        out[m + BN_SUFFIX] = train_toy_gan(cfg, progress=progress)
-    return out
+    configs = {} if vanilla else {"vanilla": config_from_budget(budget, data)}
+    for m in TABLE_METHODS:
+        configs[m + BN_SUFFIX] = config_from_budget(budget, data, m, batchnorm=True)
+    runs = train_parallel(configs, workers, progress)
+    return {"vanilla": vanilla or runs.pop("vanilla"), **runs}
 
 
 def best_method(results: dict[str, ToyResult]) -> str:
@@ -430,12 +506,26 @@ def best_method(results: dict[str, ToyResult]) -> str:
     return max(results, key=score)
 
 
-def retrain_longer(budget, result: ToyResult, progress: bool = True) -> ToyResult:
-    """Train ``result``'s config again from scratch for ``budget["long_steps"]`` steps."""
+def longer_config(budget, result: ToyResult) -> ToyConfig:
+    """``result``'s config with ``budget["long_steps"]`` steps (see :func:`retrain_longer`)."""
     steps = int(budget["long_steps"])
     if steps < 1:
         raise ValueError(f"long_steps must be >= 1, got {steps}")
-    return train_toy_gan(replace(result.config, num_steps=steps), progress=progress)
+    return replace(result.config, num_steps=steps)
+
+
+def retrain_longer(budget, result: ToyResult, progress: bool = True) -> ToyResult:
+    """Train ``result``'s config again from scratch for ``budget["long_steps"]`` steps."""
+    return train_toy_gan(longer_config(budget, result), progress=progress)
+
+
+def categorical_config(budget, data: str, **changes) -> ToyConfig:
+    """``categorical_latent`` with the budget's ``categorical_steps``, ``categories`` and
+    ``info_weight`` (plain G, no BatchNorm: that is how it was measured); ``changes`` override
+    any field."""
+    base = dict(num_steps=int(budget["categorical_steps"]), categories=int(budget["categories"]),
+                info_weight=float(budget["info_weight"]))  # fmt: skip
+    return config_from_budget(budget, data, "categorical_latent", **(base | changes))
 
 
 # ---------------------------------------------------------------------------------------
@@ -471,11 +561,20 @@ def _eval_generator(result: ToyResult):
 
 
 @torch.no_grad()
-def generate(result: ToyResult, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """(S, n, 2) samples of ``result``'s generator (eval mode, as measured), one row per seed."""
+def generate(result: ToyResult, n: int, generator: torch.Generator | None = None,
+             codes: bool = False):  # fmt: skip
+    """(S, n, 2) samples of ``result``'s generator (eval mode, as measured), one row per seed.
+
+    ``codes=True`` returns (samples, c) with c (S, n) the categorical codes that made them
+    (``categorical_latent`` runs only).
+    """
     cfg = result.config
+    if codes and cfg.method != "categorical_latent":
+        raise ValueError(f"codes=True needs a categorical_latent run, not {cfg.method!r}")
+    g = generator or torch.Generator().manual_seed(0)
     with _eval_generator(result) as G:
-        return G(_latents(cfg, len(cfg.seeds), n, generator or torch.Generator().manual_seed(0)))
+        Z, c = _latents_and_codes(cfg, len(cfg.seeds), n, g)
+        return (G(Z), c) if codes else G(Z)
 
 
 @torch.no_grad()

@@ -158,7 +158,7 @@ def test_table_runs_best_method_and_retrain_longer():
     b = dict(BUDGETS["03_mode_collapse"]["smoke"], num_steps=4, long_steps=6, batch_size=16,
              hidden=8, snapshots=2, eval_samples=50, seeds=(0, 1))  # fmt: skip
     results = mc.table_runs(b, "grid25", progress=False)
-    assert list(results) == ["vanilla"] + [m + mc.BN_SUFFIX for m in mc.METHODS]
+    assert list(results) == ["vanilla"] + [m + mc.BN_SUFFIX for m in mc.TABLE_METHODS]
     assert not results["vanilla"].config.batchnorm
     assert all(r.config.batchnorm for k, r in results.items() if k != "vanilla")
     best = mc.best_method(results)
@@ -245,3 +245,52 @@ def test_jacobian_rejection_drops_the_stretchiest_latents():
     r.net_G.train()
     assert torch.allclose(mc.generate(r, 200, torch.Generator().manual_seed(1)), x, atol=1e-6)
     assert r.net_G.training
+
+
+def test_categorical_latent_q_reads_the_code_and_d_is_untouched_by_it():
+    cfg = replace(TINY, method="categorical_latent", data="ring8", categories=4, num_steps=300,
+                  hidden=16, batch_size=64, lr=3e-3, info_weight=1.0)  # fmt: skip
+    r = mc.train_toy_gan(cfg, progress=False)
+    assert r.net_Q is not None and r.net_G.layers[0].weight.shape[1] == 2 + 4
+    # Q recovers c from G(z, c) far above chance (1/4) on fresh samples
+    Z, c = mc._latents_and_codes(cfg, 2, 500, torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        r.net_G.eval()
+        acc = (r.net_Q(r.net_G(Z)).argmax(-1) == c).float().mean()
+    assert acc > 0.9
+    assert r.history["mi_cat"][-1] > 1.0  # nats, of at most log 4 = 1.39
+    # the information term updates G and Q, never D
+    r.net_G.train()
+    for net in (r.net_D, r.net_G, r.net_Q):
+        net.zero_grad()
+    x = r.net_G(Z)
+    torch.nn.functional.cross_entropy(r.net_Q(x).reshape(-1, 4), c.reshape(-1)).backward()
+    assert all(p.grad is None for p in r.net_D.parameters())
+    assert all(p.grad is not None for p in r.net_Q.parameters())
+    x, codes = mc.generate(r, 30, codes=True)
+    assert x.shape == (2, 30, 2) and codes.shape == (2, 30) and int(codes.max()) < 4
+    with pytest.raises(ValueError, match="categorical_latent run"):
+        mc.generate(mc.train_toy_gan(TINY, progress=False), 5, codes=True)
+    with pytest.raises(ValueError, match="categories must be >= 2"):
+        mc.train_toy_gan(replace(cfg, categories=1), progress=False)
+
+
+def test_train_parallel_matches_sequential_runs():
+    configs = {"a": TINY, "b": replace(TINY, method="pacgan", data="grid25", batch_size=16)}
+    par = mc.train_parallel(configs, workers=2, progress=False)
+    assert list(par) == ["a", "b"]
+    for k, cfg in configs.items():
+        alone = mc.train_toy_gan(cfg, progress=False)
+        torch.testing.assert_close(par[k].samples[6], alone.samples[6])
+    with pytest.raises(ValueError, match="input_noise"):
+        mc.train_parallel({"n": replace(TINY, input_noise=0.1)}, progress=False)
+    with pytest.raises(ValueError, match="workers"):
+        mc.train_parallel(configs, workers=0, progress=False)
+
+
+def test_categorical_config_reads_the_budget():
+    for b in BUDGETS["03_mode_collapse"].values():
+        cfg = mc.categorical_config(b, "grid25")
+        assert cfg.method == "categorical_latent" and not cfg.batchnorm
+        assert cfg.num_steps == b["categorical_steps"] and cfg.categories == b["categories"]
+    assert mc.categorical_config(b, "ring8", info_weight=0.0, num_steps=7).info_weight == 0.0
