@@ -29,6 +29,10 @@ identity in a short CPU budget (notebook 07, section 6 measures them):
   (the CatGAN / IMSAT objective; Springenberg 2016, Hu et al. 2017). This ties the codes to
   groups that exist in the data rather than to any style that G and Q happen to agree on.
 
+``train_infogan(separate_q=True)`` replaces the shared Q by a network of its own
+(:class:`InfoQ`, trained with G by the information loss; D keeps the plain GAN loss). It
+worked better on notebook 03's 2-D toy problem; on digits it scored lower (notebook 07).
+
 Shapes: z (B, noise_dim), categorical code as indices (B,) in 0..9, continuous codes (B, 2)
 in [-1, 1]; images (B, 1, 28, 28) in [-1, 1].
 """
@@ -187,6 +191,27 @@ class InfoDiscriminator(nn.Module):
         return self.d_head(self.body(X)).squeeze(1)
 
 
+class InfoQ(nn.Module):
+    """A separate Q network (``separate_q=True`` in :func:`train_infogan`): D's conv body
+    layout with its own weights and ``channels`` (fewer than D's to save time), then Q's
+    head. ``forward`` returns (cat_logits (B, N_CAT), cont_mean (B, n_cont))."""
+
+    def __init__(self, n_cont: int = 2, hidden: int = 256, channels: int = 16):
+        super().__init__()
+        c = channels
+        self.body = nn.Sequential(
+            nn.Conv2d(1, c, 4, 2, 1), nn.LeakyReLU(0.1, True),
+            nn.Conv2d(c, 2 * c, 4, 2, 1), nn.BatchNorm2d(2 * c), nn.LeakyReLU(0.1, True),
+            nn.Flatten(), nn.Linear(2 * c * 49, hidden), nn.BatchNorm1d(hidden),
+            nn.LeakyReLU(0.1, True),
+        )  # fmt: skip
+        self.q_head = _q_head(hidden, n_cont)
+
+    def forward(self, X: torch.Tensor):
+        q = self.q_head(self.body(X))
+        return q[:, :N_CAT], q[:, N_CAT:]
+
+
 class MLPInfoGenerator(InfoGenerator):
     """MLP variant of :class:`InfoGenerator` (about 3x faster per training step on a CPU; in
     notebook 07's runs it scored lower than the conv nets at equal time): [z, c] -> FC
@@ -285,12 +310,62 @@ def generator_step(
     return {"loss_G": loss_G.detach()}
 
 
+def discriminator_step_separate_q(
+    X, latent_parts, net_D, net_G, net_Q, trainer_D, trainer_Q=None, info_weight: float = 1.0,
+    cont_weight: float = 0.1,
+) -> dict[str, torch.Tensor]:  # fmt: skip
+    """D's step when Q is its own network (:class:`InfoQ`): D gets the plain GAN loss only.
+
+    If ``trainer_Q`` is given, Q is also updated here from info_weight * (-L_I) on the same
+    detached fakes; otherwise it learns on the generator step alone. Returns the same
+    history keys as :func:`discriminator_step` (``mi_real`` measured without gradient).
+    """
+    z, cat, cont = latent_parts
+    trainer_D.zero_grad(set_to_none=True)
+    fake = net_G.generate(z, cat, cont).detach()
+    real_logits, fake_logits = net_D(X), net_D(fake)
+    loss_D = discriminator_loss(real_logits, fake_logits)
+    loss_D.backward()
+    trainer_D.step()
+    with torch.set_grad_enabled(trainer_Q is not None):
+        info = info_loss(*net_Q(fake), cat, cont, cont_weight)
+    if trainer_Q is not None:
+        trainer_Q.zero_grad(set_to_none=True)
+        (info_weight * info["loss"]).backward()
+        trainer_Q.step()
+    with torch.no_grad():
+        real_info = real_code_information(net_Q(X)[0])
+    return {"loss_D": loss_D.detach(), "D_real": torch.sigmoid(real_logits).mean().detach(),
+            "D_fake": torch.sigmoid(fake_logits).mean().detach(),
+            "mi_cat": info["mi_cat"].detach(), "info_cont": info["cont"].detach(),
+            "mi_real": real_info["mi"].detach()}  # fmt: skip
+
+
+def generator_step_separate_q(
+    latent_parts, net_D, net_G, net_Q, trainer_G, trainer_Q, info_weight: float = 1.0,
+    cont_weight: float = 0.1,
+) -> dict[str, torch.Tensor]:  # fmt: skip
+    """G's step with a separate Q: GAN loss through D + info_weight * (-L_I) through Q; the
+    information term updates G and Q (``trainer_G`` and ``trainer_Q`` step together)."""
+    z, cat, cont = latent_parts
+    trainer_G.zero_grad(set_to_none=True)
+    trainer_Q.zero_grad(set_to_none=True)
+    fake = net_G.generate(z, cat, cont)
+    info = info_loss(*net_Q(fake), cat, cont, cont_weight)
+    loss_G = generator_loss(net_D(fake)) + info_weight * info["loss"]
+    loss_G.backward()
+    trainer_G.step()
+    trainer_Q.step()
+    return {"loss_G": loss_G.detach()}
+
+
 def train_infogan(
     num_steps: int, *, seed: int = 0, batch_size: int = 64, noise_dim: int = 62,
     hidden: int = 256, channels: int = 32, arch: str = "conv", lr: float = 2e-4,
     lr_G: float = 1e-3, lr_decay: bool = True, z_scale: float = 1.0,
     info_weight: float = 1.0, cont_weight: float = 0.1, real_info_weight: float = 0.0,
-    device: torch.device | str = "cpu",
+    separate_q: bool = False, q_channels: int = 16, q_in_d_step: bool = False,
+    lr_Q: float | None = None, device: torch.device | str = "cpu",
     threads: int | None = 1, callback=None, callback_every: int = 0, progress: bool = True,
 ) -> dict:  # fmt: skip
     """Train InfoGAN on mnist5k (notebook 07 and benchmarks/bench_infogan.py).
@@ -298,9 +373,12 @@ def train_infogan(
     ``arch`` picks the networks (:func:`build`). Adam betas (0.5, 0.999), lr 2e-4 for D/Q and
     1e-3 for G (the paper's section 7 setting), decayed linearly to 0 when ``lr_decay``.
     ``z_scale`` weakens G's noise input; ``real_info_weight`` > 0 adds Q's information on
-    real digits to the D/Q loss (module docstring). Labels are never used. Returns
-    ``history`` (loss_D, loss_G, D_real, D_fake, mi_cat, info_cont, mi_real), ``net_G``,
-    ``net_D`` (both in eval mode at the end).
+    real digits to the D/Q loss (module docstring). ``separate_q``: Q is its own network
+    (:class:`InfoQ` with ``q_channels``, conv only) with its own Adam at ``lr_Q`` (default
+    ``lr_G``), trained by the information loss on G's step (and also on detached fakes in
+    D's step when ``q_in_d_step``); D's loss is then the plain GAN loss. Labels are never
+    used. Returns ``history`` (loss_D, loss_G, D_real, D_fake, mi_cat, info_cont, mi_real),
+    ``net_G``, ``net_D`` and ``net_Q`` (None unless ``separate_q``), all in eval mode.
     """
     from .data import batches, load_images
     from .noise import sample_latent
@@ -314,20 +392,40 @@ def train_infogan(
     net_G, net_D = net_G.to(device), net_D.to(device)
     trainer_D = adam(net_D.parameters(), lr, (0.5, 0.999), device)
     trainer_G = adam(net_G.parameters(), lr_G, (0.5, 0.999), device)
+    net_Q = trainer_Q = None
+    if separate_q:
+        if arch != "conv":
+            raise ValueError(f"separate_q needs arch='conv', got {arch!r}")
+        net_Q = InfoQ(2, hidden, q_channels).to(device)
+        trainer_Q = adam(net_Q.parameters(), lr_G if lr_Q is None else lr_Q, (0.5, 0.999), device)
+        if real_info_weight:
+            raise ValueError("real_info_weight needs Q on D's body; use it without separate_q")
+    elif q_in_d_step:
+        raise ValueError("q_in_d_step applies only with separate_q=True")
     real = batches(X, batch_size, generator=g, device=device)
     scheds = []
     if lr_decay:  # linear decay to 0: the code -> digit assignment drifts less late in training
         decay = lambda step: max(0.0, 1 - step / num_steps)  # noqa: E731
-        scheds = [torch.optim.lr_scheduler.LambdaLR(t, decay) for t in (trainer_D, trainer_G)]
+        trainers = [t for t in (trainer_D, trainer_G, trainer_Q) if t is not None]
+        scheds = [torch.optim.lr_scheduler.LambdaLR(t, decay) for t in trainers]
 
     def parts(n: int):
         z = sample_latent(n, noise_dim, "uniform", g, device)
         return (z, *sample_codes(n, generator=g, device=device))
 
     def step_fn(step: int) -> dict[str, torch.Tensor]:
-        out = discriminator_step(next(real), parts(batch_size), net_D, net_G, trainer_D,
-                                 info_weight, cont_weight, real_info_weight)  # fmt: skip
-        out |= generator_step(parts(batch_size), net_D, net_G, trainer_G, info_weight, cont_weight)
+        if separate_q:
+            out = discriminator_step_separate_q(
+                next(real), parts(batch_size), net_D, net_G, net_Q, trainer_D,
+                trainer_Q if q_in_d_step else None, info_weight, cont_weight,
+            )  # fmt: skip
+            out |= generator_step_separate_q(parts(batch_size), net_D, net_G, net_Q, trainer_G,
+                                             trainer_Q, info_weight, cont_weight)  # fmt: skip
+        else:
+            out = discriminator_step(next(real), parts(batch_size), net_D, net_G, trainer_D,
+                                     info_weight, cont_weight, real_info_weight)  # fmt: skip
+            out |= generator_step(parts(batch_size), net_D, net_G, trainer_G, info_weight,
+                                  cont_weight)  # fmt: skip
         for sched in scheds:
             sched.step()
         return out
@@ -338,7 +436,8 @@ def train_infogan(
             callback_every=callback_every, desc="InfoGAN", progress=progress,
         )  # fmt: skip
     return {"history": history, "net_G": net_G.eval(), "net_D": net_D.eval(),
-            "noise_dim": noise_dim, "seed": seed}  # fmt: skip
+            "net_Q": net_Q.eval() if net_Q is not None else None, "noise_dim": noise_dim,
+            "seed": seed}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------

@@ -125,6 +125,52 @@ def test_real_info_term_changes_only_the_d_step_on_real_digits():
     assert any(not torch.equal(a, b) for a, b in zip(q_after[0.0], q_after[1.0]))
 
 
+def _nets_q():
+    G, D = _nets()
+    return G, D, infogan.InfoQ(2, 16, 2)
+
+
+def test_separate_q_info_loss_never_reaches_d():
+    g = torch.Generator().manual_seed(1)
+    parts = (torch.rand(8, 8, generator=g), *infogan.sample_codes(8, generator=g))
+    X = torch.rand(8, 1, 28, 28) * 2 - 1
+    after = {}
+    for w in (0.0, 1.0):
+        G, D, Q = _nets_q()
+        tD, tG, tQ = (torch.optim.SGD(m.parameters(), lr=0.1) for m in (D, G, Q))
+        Q0 = [p.clone() for p in Q.parameters()]
+        infogan.discriminator_step_separate_q(X, parts, D, G, Q, tD, tQ, info_weight=w)
+        moved = any(not torch.equal(a, b) for a, b in zip(Q0, Q.parameters()))
+        assert moved == (w > 0)  # Q learns from detached fakes only through the info term
+        tD.zero_grad(set_to_none=True)
+        infogan.generator_step_separate_q(parts, D, G, Q, tG, tQ, info_weight=w)
+        used = [p for p in D.parameters() if p.grad is not None]  # D's q_head stays unused
+        after[w] = ([p.clone() for p in D.parameters()], [p.grad.clone() for p in used],
+                    [p.clone() for p in G.parameters()])  # fmt: skip
+    d0, grad0, g0 = after[0.0]
+    d1, grad1, g1 = after[1.0]
+    # D's step and the gradient that G's step leaves on D do not depend on the info weight ...
+    assert all(torch.equal(a, b) for a, b in zip(d0, d1))
+    assert len(grad0) == len(grad1) == len(list(D.body.parameters())) + 2
+    assert all(torch.allclose(a, b) for a, b in zip(grad0, grad1))
+    # ... while G does: the info term reaches G through the separate Q.
+    assert any(not torch.allclose(a, b) for a, b in zip(g0, g1))
+
+
+def test_separate_q_learns_on_the_generator_step_alone():
+    G, D, Q = _nets_q()
+    g = torch.Generator().manual_seed(2)
+    parts = (torch.rand(8, 8, generator=g), *infogan.sample_codes(8, generator=g))
+    X = torch.rand(8, 1, 28, 28) * 2 - 1
+    tD, tG, tQ = (torch.optim.SGD(m.parameters(), lr=0.1) for m in (D, G, Q))
+    Q0 = [p.clone() for p in Q.parameters()]
+    out = infogan.discriminator_step_separate_q(X, parts, D, G, Q, tD)  # no trainer_Q
+    assert all(torch.equal(a, b) for a, b in zip(Q0, Q.parameters()))
+    assert set(out) >= {"loss_D", "mi_cat", "mi_real"}
+    infogan.generator_step_separate_q(parts, D, G, Q, tG, tQ)
+    assert any(not torch.equal(a, b) for a, b in zip(Q0, Q.parameters()))
+
+
 def test_assignment_accuracy_permutation():
     perm = torch.tensor([3, 0, 1, 2])
     conf = torch.zeros(4, 4, dtype=torch.long)
@@ -152,6 +198,18 @@ def test_train_infogan_smoke():
     out = infogan.train_infogan(3, hidden=16, channels=4, noise_dim=8, batch_size=8,
                                 z_scale=0.1, real_info_weight=1.0, progress=False)  # fmt: skip
     assert torch.equal(out["net_G"].input_scale[:8], torch.full((8,), 0.1))
+    assert out["net_Q"] is None
+    out = infogan.train_infogan(3, hidden=16, channels=4, noise_dim=8, batch_size=8,
+                                separate_q=True, q_channels=2, q_in_d_step=True,
+                                progress=False)  # fmt: skip
+    assert isinstance(out["net_Q"], infogan.InfoQ) and not out["net_Q"].training
+    with pytest.raises(ValueError, match="separate_q"):
+        infogan.train_infogan(1, hidden=16, noise_dim=8, arch="mlp", separate_q=True)
+    with pytest.raises(ValueError, match="separate_q"):
+        infogan.train_infogan(1, hidden=16, channels=4, noise_dim=8, q_in_d_step=True)
+    with pytest.raises(ValueError, match="real_info_weight"):
+        infogan.train_infogan(1, hidden=16, channels=4, noise_dim=8, separate_q=True,
+                              real_info_weight=1.0)  # fmt: skip
 
 
 def test_code_widget_render_and_errors():
