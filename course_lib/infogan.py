@@ -160,6 +160,18 @@ def _q_head(hidden: int, n_cont: int) -> nn.Sequential:
     )  # fmt: skip
 
 
+def _conv_body(hidden: int, channels: int) -> nn.Sequential:
+    """Conv(4, s2) -> LeakyReLU -> Conv(4, s2) -> BN -> LeakyReLU -> FC ``hidden`` -> BN ->
+    LeakyReLU: the body of D (and of the separate Q), 28x28 images -> (B, hidden)."""
+    c = channels
+    return nn.Sequential(
+        nn.Conv2d(1, c, 4, 2, 1), nn.LeakyReLU(0.1, True),
+        nn.Conv2d(c, 2 * c, 4, 2, 1), nn.BatchNorm2d(2 * c), nn.LeakyReLU(0.1, True),
+        nn.Flatten(), nn.Linear(2 * c * 49, hidden), nn.BatchNorm1d(hidden),
+        nn.LeakyReLU(0.1, True),
+    )  # fmt: skip
+
+
 class InfoDiscriminator(nn.Module):
     """Shared body with two heads: D's logit (B,) and Q's code posterior (notebook 07).
 
@@ -172,13 +184,7 @@ class InfoDiscriminator(nn.Module):
 
     def __init__(self, n_cont: int = 2, hidden: int = 256, channels: int = 32):
         super().__init__()
-        c = channels
-        self.body = nn.Sequential(
-            nn.Conv2d(1, c, 4, 2, 1), nn.LeakyReLU(0.1, True),
-            nn.Conv2d(c, 2 * c, 4, 2, 1), nn.BatchNorm2d(2 * c), nn.LeakyReLU(0.1, True),
-            nn.Flatten(), nn.Linear(2 * c * 49, hidden), nn.BatchNorm1d(hidden),
-            nn.LeakyReLU(0.1, True),
-        )  # fmt: skip
+        self.body = _conv_body(hidden, channels)
         self.d_head = nn.Linear(hidden, 1)
         self.q_head = _q_head(hidden, n_cont)
 
@@ -198,13 +204,7 @@ class InfoQ(nn.Module):
 
     def __init__(self, n_cont: int = 2, hidden: int = 256, channels: int = 16):
         super().__init__()
-        c = channels
-        self.body = nn.Sequential(
-            nn.Conv2d(1, c, 4, 2, 1), nn.LeakyReLU(0.1, True),
-            nn.Conv2d(c, 2 * c, 4, 2, 1), nn.BatchNorm2d(2 * c), nn.LeakyReLU(0.1, True),
-            nn.Flatten(), nn.Linear(2 * c * 49, hidden), nn.BatchNorm1d(hidden),
-            nn.LeakyReLU(0.1, True),
-        )  # fmt: skip
+        self.body = _conv_body(hidden, channels)
         self.q_head = _q_head(hidden, n_cont)
 
     def forward(self, X: torch.Tensor):

@@ -217,3 +217,18 @@ def test_collapsed_digits_show_in_histogram_and_score(real):
     one = X_test[:1].repeat(50, 1, 1, 1)
     assert metrics.class_histogram(one).max() == 1.0
     assert metrics.classifier_score(one) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_precision_recall_on_toy_points_sees_collapse_inside_modes():
+    # notebook 03 uses it on 2-D samples: a generator that puts each mode on a point has
+    # every mode and 100% high quality, but almost no recall
+    dist = toy_distribution("grid25")
+    real = dist.sample(2000, generator=torch.Generator().manual_seed(0))
+    exact = dist.sample(2000, generator=torch.Generator().manual_seed(1))
+    same = metrics.precision_recall(exact, real)
+    assert same["precision"] > 0.85 and same["recall"] > 0.85
+    points = dist.means.repeat_interleave(80, dim=0)
+    points = points + 1e-4 * torch.randn(points.shape, generator=torch.Generator().manual_seed(3))
+    assert metrics.mode_coverage(points, "grid25")["high_quality"] == 1.0
+    pr = metrics.precision_recall(points, real)
+    assert pr["precision"] > 0.95 and pr["recall"] < 0.1

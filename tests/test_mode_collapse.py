@@ -294,3 +294,15 @@ def test_categorical_config_reads_the_budget():
         assert cfg.method == "categorical_latent" and not cfg.batchnorm
         assert cfg.num_steps == b["categorical_steps"] and cfg.categories == b["categories"]
     assert mc.categorical_config(b, "ring8", info_weight=0.0, num_steps=7).info_weight == 0.0
+
+
+def test_toy_precision_recall_scores_each_seed():
+    from course_lib.data import toy_distribution
+
+    dist = toy_distribution("ring8")
+    exact = dist.sample(1000, generator=torch.Generator().manual_seed(0))
+    points = dist.means.repeat(125, 1)
+    rows = mc.toy_precision_recall(torch.stack([exact, points]), "ring8")
+    assert len(rows) == 2 and rows[0]["recall"] > 0.85 and rows[1]["recall"] < 0.1
+    with pytest.raises(ValueError, match="S, N, 2"):
+        mc.toy_precision_recall(exact, "ring8")
