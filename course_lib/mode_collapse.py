@@ -560,6 +560,33 @@ def toy_precision_recall(samples: torch.Tensor, data: str, seed: int = 5) -> lis
     return [precision_recall(x, real) for x in samples]
 
 
+def code_usage(samples: torch.Tensor, codes: torch.Tensor, data: str, categories: int) -> dict:
+    """How a ``categorical_latent`` generator's codes share the modes of ``data`` (one seed).
+
+    ``samples`` (N, 2) and the ``codes`` (N,) that made them. Only high-quality samples (within
+    3 sigma of their nearest mean) count. Returns per-mode tensors of length n_modes:
+    ``codes_per_mode`` (each code belongs to the mode where most of its high-quality samples
+    fall), ``distinct_codes`` (codes with at least one high-quality sample there) and
+    ``samples_per_mode`` (high-quality samples there).
+    """
+    if samples.ndim != 2 or codes.shape != samples.shape[:1]:
+        raise ValueError(f"samples (N, 2) and codes (N,) expected, got {tuple(samples.shape)} "
+                         f"and {tuple(codes.shape)}")  # fmt: skip
+    dist = toy_distribution(data)
+    d = torch.cdist(samples, dist.means).min(dim=1)
+    good = d.values <= 3 * dist.std
+    M = len(dist.means)
+    owner = torch.full((categories,), -1)
+    distinct = torch.zeros(M, dtype=torch.long)
+    for code in codes[good].unique():
+        modes = d.indices[good & (codes == code)]
+        owner[code] = torch.mode(modes).values
+        distinct[modes.unique()] += 1
+    return {"codes_per_mode": torch.bincount(owner[owner >= 0], minlength=M),
+            "distinct_codes": distinct,
+            "samples_per_mode": torch.bincount(d.indices[good], minlength=M)}  # fmt: skip
+
+
 @contextlib.contextmanager
 def _eval_generator(result: ToyResult):
     """``result.net_G`` in eval mode (how every sample is measured), its mode restored after."""

@@ -306,3 +306,19 @@ def test_toy_precision_recall_scores_each_seed():
     assert len(rows) == 2 and rows[0]["recall"] > 0.85 and rows[1]["recall"] < 0.1
     with pytest.raises(ValueError, match="S, N, 2"):
         mc.toy_precision_recall(exact, "ring8")
+
+
+def test_code_usage_assigns_codes_to_modes():
+    from course_lib.data import toy_distribution
+
+    means = toy_distribution("ring8").means
+    # codes 0 and 1 on mode 0, code 2 on mode 3 (one stray sample of code 2 on mode 0),
+    # code 3 only far from every mode
+    x = torch.cat([means[[0, 0, 0]], means[[3, 3, 0]], torch.zeros(2, 2)])
+    codes = torch.tensor([0, 0, 1, 2, 2, 2, 3, 3])
+    u = mc.code_usage(x, codes, "ring8", categories=5)
+    assert u["codes_per_mode"].tolist() == [2, 0, 0, 1, 0, 0, 0, 0]
+    assert u["distinct_codes"].tolist() == [3, 0, 0, 1, 0, 0, 0, 0]
+    assert u["samples_per_mode"].tolist() == [4, 0, 0, 2, 0, 0, 0, 0]
+    with pytest.raises(ValueError, match="codes"):
+        mc.code_usage(x, codes[:3], "ring8", 5)
