@@ -29,6 +29,11 @@ identity in a short CPU budget (notebook 07, section 6 measures them):
   (the CatGAN / IMSAT objective; Springenberg 2016, Hu et al. 2017). This ties the codes to
   groups that exist in the data rather than to any style that G and Q happen to agree on.
 
+``train_infogan(info_warp=(rotation, scale, shift))`` makes Q read the categorical code from
+a :func:`random_warp` of each fake, so the code must survive small rotations, scalings and
+shifts (which digit identity survives and slant or width do not); notebook 07 measured it
+within the seed-to-seed spread, so the recipe leaves it off.
+
 ``train_infogan(separate_q=True)`` replaces the shared Q by a network of its own
 (:class:`InfoQ`, trained with G by the information loss; D keeps the plain GAN loss). It
 worked better on notebook 03's 2-D toy problem; on digits it scored lower (notebook 07).
@@ -103,6 +108,38 @@ def real_code_information(cat_logits: torch.Tensor) -> dict[str, torch.Tensor]:
     h_conditional = -(probs * cat_logits.log_softmax(1)).sum(1).mean()
     return {"mi": h_marginal - h_conditional, "marginal_entropy": h_marginal,
             "conditional_entropy": h_conditional}  # fmt: skip
+
+
+def _check_warp(rotation: float, scale: float, shift: float) -> None:
+    if not (0 <= rotation <= 180 and 0 <= scale < 1 and shift >= 0):
+        raise ValueError(f"warp needs 0 <= rotation <= 180 degrees, 0 <= scale < 1 and "
+                         f"shift >= 0 pixels; got {rotation}, {scale}, {shift}")  # fmt: skip
+
+
+def random_warp(
+    x: torch.Tensor, generator: torch.Generator | None = None, rotation: float = 15.0,
+    scale: float = 0.1, shift: float = 2.0,
+) -> torch.Tensor:  # fmt: skip
+    """A random affine warp of every image: x (B, 1, H, W) in [-1, 1] -> same shape.
+
+    Each image gets its own rotation (uniform in +-``rotation`` degrees), isotropic scale
+    (1 +- ``scale``) and translation (+- ``shift`` pixels in each direction), resampled
+    bilinearly with a background of -1; differentiable in x. Hand-written with
+    ``F.affine_grid`` / ``F.grid_sample`` because torchvision's ``RandomAffine`` draws one warp
+    per call, and the information term needs one per sample and a gradient to G.
+    """
+    if x.ndim != 4:
+        raise ValueError(f"x must be images (B, C, H, W), got {tuple(x.shape)}")
+    _check_warp(rotation, scale, shift)
+    n, _, h, w = x.shape
+    u = torch.rand(n, 4, generator=generator).to(x.device, x.dtype) * 2 - 1
+    a, s = u[:, 0] * math.radians(rotation), 1 + u[:, 1] * scale
+    cos, sin = s * torch.cos(a), s * torch.sin(a)
+    # affine_grid works in [-1, 1] coordinates: one pixel is 2 / size.
+    theta = torch.stack([torch.stack([cos, -sin, u[:, 2] * shift * 2 / w], 1),
+                         torch.stack([sin, cos, u[:, 3] * shift * 2 / h], 1)], 1)  # fmt: skip
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x + 1, grid, align_corners=False) - 1  # zero padding = background -1
 
 
 # ---------------------------------------------------------------------------------------
@@ -270,19 +307,23 @@ def build(
 # ---------------------------------------------------------------------------------------
 def discriminator_step(
     X, latent_parts, net_D, net_G, trainer_D, info_weight: float = 1.0, cont_weight: float = 0.1,
-    real_info_weight: float = 0.0,
+    real_info_weight: float = 0.0, warp=None,
 ) -> dict[str, torch.Tensor]:  # fmt: skip
     """One step for D and Q (shared body): GAN loss -V + info_weight * (-L_I on fakes)
     - real_info_weight * I(x; c_hat) on the real batch (:func:`real_code_information`).
 
     ``latent_parts`` = (z, cat, cont). Fakes are detached: G is not updated here. The
     history gets ``mi_real``, Q's information on the real batch, whatever the weight.
+    ``warp`` (e.g. :func:`random_warp`): Q reads the *categorical* code from warp(fake)
+    instead of fake (one more pass through D's body); the continuous codes from fake.
     """
     z, cat, cont = latent_parts
     trainer_D.zero_grad(set_to_none=True)
     fake = net_G.generate(z, cat, cont).detach()
     real_logits, real_cat_logits, _ = net_D.forward_all(X)
     fake_logits, cat_logits, cont_mean = net_D.forward_all(fake)
+    if warp is not None:
+        cat_logits = net_D.forward_all(warp(fake))[1]
     info = info_loss(cat_logits, cont_mean, cat, cont, cont_weight)
     real_info = real_code_information(real_cat_logits)
     loss_D = discriminator_loss(real_logits, fake_logits) + info_weight * info["loss"]
@@ -297,12 +338,17 @@ def discriminator_step(
 
 
 def generator_step(
-    latent_parts, net_D, net_G, trainer_G, info_weight: float = 1.0, cont_weight: float = 0.1
-) -> dict[str, torch.Tensor]:
-    """One step for G: non-saturating loss + info_weight * (-L_I): G makes c recoverable."""
+    latent_parts, net_D, net_G, trainer_G, info_weight: float = 1.0, cont_weight: float = 0.1,
+    warp=None,
+) -> dict[str, torch.Tensor]:  # fmt: skip
+    """One step for G: non-saturating loss + info_weight * (-L_I): G makes c recoverable
+    (from warp(G(z, c)) for the categorical code when ``warp`` is given, as in D's step)."""
     z, cat, cont = latent_parts
     trainer_G.zero_grad(set_to_none=True)
-    fake_logits, cat_logits, cont_mean = net_D.forward_all(net_G.generate(z, cat, cont))
+    fake = net_G.generate(z, cat, cont)
+    fake_logits, cat_logits, cont_mean = net_D.forward_all(fake)
+    if warp is not None:
+        cat_logits = net_D.forward_all(warp(fake))[1]
     info = info_loss(cat_logits, cont_mean, cat, cont, cont_weight)
     loss_G = generator_loss(fake_logits) + info_weight * info["loss"]
     loss_G.backward()
@@ -365,8 +411,9 @@ def train_infogan(
     lr_G: float = 1e-3, lr_decay: bool = True, z_scale: float = 1.0,
     info_weight: float = 1.0, cont_weight: float = 0.1, real_info_weight: float = 0.0,
     separate_q: bool = False, q_channels: int = 16, q_in_d_step: bool = False,
-    lr_Q: float | None = None, device: torch.device | str = "cpu",
-    threads: int | None = 1, callback=None, callback_every: int = 0, progress: bool = True,
+    lr_Q: float | None = None, info_warp: tuple[float, float, float] | None = None,
+    device: torch.device | str = "cpu", threads: int | None = 1, callback=None,
+    callback_every: int = 0, progress: bool = True,
 ) -> dict:  # fmt: skip
     """Train InfoGAN on mnist5k (notebook 07 and benchmarks/bench_infogan.py).
 
@@ -376,9 +423,12 @@ def train_infogan(
     real digits to the D/Q loss (module docstring). ``separate_q``: Q is its own network
     (:class:`InfoQ` with ``q_channels``, conv only) with its own Adam at ``lr_Q`` (default
     ``lr_G``), trained by the information loss on G's step (and also on detached fakes in
-    D's step when ``q_in_d_step``); D's loss is then the plain GAN loss. Labels are never
-    used. Returns ``history`` (loss_D, loss_G, D_real, D_fake, mi_cat, info_cont, mi_real),
-    ``net_G``, ``net_D`` and ``net_Q`` (None unless ``separate_q``), all in eval mode.
+    D's step when ``q_in_d_step``); D's loss is then the plain GAN loss. ``info_warp`` =
+    (rotation in degrees, scale, shift in pixels): Q reads the categorical code from a
+    :func:`random_warp` of each fake (shared Q only; its own random stream, seeded from
+    ``seed``). Labels are never used. Returns ``history`` (loss_D, loss_G, D_real, D_fake,
+    mi_cat, info_cont, mi_real), ``net_G``, ``net_D`` and ``net_Q`` (None unless
+    ``separate_q``), all in eval mode.
     """
     from .data import batches, load_images
     from .noise import sample_latent
@@ -400,8 +450,16 @@ def train_infogan(
         trainer_Q = adam(net_Q.parameters(), lr_G if lr_Q is None else lr_Q, (0.5, 0.999), device)
         if real_info_weight:
             raise ValueError("real_info_weight needs Q on D's body; use it without separate_q")
+        if info_warp:
+            raise ValueError("info_warp applies to the shared Q; use it without separate_q")
     elif q_in_d_step:
         raise ValueError("q_in_d_step applies only with separate_q=True")
+    warp = None
+    if info_warp:
+        rotation, scale, shift = info_warp
+        _check_warp(rotation, scale, shift)
+        g_warp = torch.Generator().manual_seed(seed + 7919)
+        warp = lambda x: random_warp(x, g_warp, rotation, scale, shift)  # noqa: E731
     real = batches(X, batch_size, generator=g, device=device)
     scheds = []
     if lr_decay:  # linear decay to 0: the code -> digit assignment drifts less late in training
@@ -423,9 +481,9 @@ def train_infogan(
                                              trainer_Q, info_weight, cont_weight)  # fmt: skip
         else:
             out = discriminator_step(next(real), parts(batch_size), net_D, net_G, trainer_D,
-                                     info_weight, cont_weight, real_info_weight)  # fmt: skip
+                                     info_weight, cont_weight, real_info_weight, warp)  # fmt: skip
             out |= generator_step(parts(batch_size), net_D, net_G, trainer_G, info_weight,
-                                  cont_weight)  # fmt: skip
+                                  cont_weight, warp)  # fmt: skip
         for sched in scheds:
             sched.step()
         return out

@@ -263,3 +263,66 @@ def test_code_accuracy_recovers_a_known_permutation():
     assert out["mapping"] == perm  # the Hungarian step undoes the permutation
     assert out["accuracy"] >= 0.95  # the classifier's own accuracy on real digits
     assert out["confusion"].sum() == 200 and out["confusion"].shape == (10, 10)
+
+
+def test_random_warp_identity_moves_and_errors():
+    x = torch.rand(4, 1, 28, 28) * 2 - 1
+    g = torch.Generator().manual_seed(0)
+    assert torch.allclose(infogan.random_warp(x, g, 0, 0, 0), x, atol=1e-5)  # no warp
+    # One bright pixel on a -1 background: a shift-only warp moves it by at most 2 pixels per
+    # axis, keeps the background at -1, and gives every image its own shift.
+    dot = torch.full((6, 1, 28, 28), -1.0)
+    dot[:, 0, 14, 10] = 1.0
+    out = infogan.random_warp(dot, torch.Generator().manual_seed(1), 0, 0, 2.0)
+    assert out.min() >= -1 - 1e-6 and out.max() <= 1 + 1e-6
+    w = (out + 1).squeeze(1)  # mass (bilinear weights sum to 2 for the dot)
+    assert torch.allclose(w.sum((1, 2)), torch.full((6,), 2.0), atol=1e-4)
+    ys, xs = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    cy, cx = (w * ys).sum((1, 2)) / w.sum((1, 2)), (w * xs).sum((1, 2)) / w.sum((1, 2))
+    assert ((cy - 14).abs() <= 2 + 1e-4).all() and ((cx - 10).abs() <= 2 + 1e-4).all()
+    assert len({(round(a, 3), round(b, 3)) for a, b in zip(cy.tolist(), cx.tolist())}) == 6
+    # A rotation-only warp keeps the dot's distance from the image centre (13.5, 13.5).
+    out = infogan.random_warp(dot, torch.Generator().manual_seed(2), 30.0, 0, 0)
+    w = (out + 1).squeeze(1)
+    cy, cx = (w * ys).sum((1, 2)) / w.sum((1, 2)), (w * xs).sum((1, 2)) / w.sum((1, 2))
+    r = ((cy - 13.5) ** 2 + (cx - 13.5) ** 2).sqrt()
+    assert torch.allclose(r, torch.full((6,), math.hypot(0.5, 3.5)), atol=0.5)
+    assert ((cy - 14) ** 2 + (cx - 10) ** 2).sqrt().max() > 0.5  # and it did rotate
+    # Gradients reach the input (G is trained through the warp).
+    x.requires_grad_(True)
+    infogan.random_warp(x, g, 15, 0.1, 2).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    for bad in [(200, 0.1, 2), (15, 1.0, 2), (15, 0.1, -1)]:
+        with pytest.raises(ValueError, match="warp needs"):
+            infogan.random_warp(x.detach(), g, *bad)
+    with pytest.raises(ValueError, match="images"):
+        infogan.random_warp(torch.zeros(28, 28), g)
+
+
+def test_info_warp_feeds_q_the_warped_fake():
+    # With warp = identity the steps are unchanged; with a warp that blanks the image, Q's
+    # categorical cross-entropy is computed on the blank image (so it no longer depends on G).
+    G, D = _nets()
+    g = torch.Generator().manual_seed(3)
+    parts = (torch.rand(8, 8, generator=g), *infogan.sample_codes(8, generator=g))
+    X = torch.rand(8, 1, 28, 28) * 2 - 1
+    states = [tuple({k: v.clone() for k, v in n.state_dict().items()} for n in (G, D))]
+    runs = []
+    for warp in (None, lambda x: x, lambda x: torch.full_like(x, -1.0)):
+        G.load_state_dict(states[0][0]), D.load_state_dict(states[0][1])
+        tD = torch.optim.SGD(D.parameters(), lr=0.1)
+        tG = torch.optim.SGD(G.parameters(), lr=0.1)
+        out = infogan.discriminator_step(X, parts, D, G, tD, warp=warp)
+        infogan.generator_step(parts, D, G, tG, warp=warp)
+        runs.append((out["mi_cat"], [p.clone() for p in G.parameters()]))
+    assert torch.allclose(runs[0][0], runs[1][0])
+    assert all(torch.allclose(a, b) for a, b in zip(runs[0][1], runs[1][1]))
+    assert not all(torch.allclose(a, b) for a, b in zip(runs[0][1], runs[2][1]))
+    out = infogan.train_infogan(3, hidden=16, channels=4, noise_dim=8, batch_size=8,
+                                info_warp=(15.0, 0.1, 2.0), progress=False)  # fmt: skip
+    assert math.isfinite(out["history"]["loss_G"][-1])
+    with pytest.raises(ValueError, match="warp needs"):
+        infogan.train_infogan(1, hidden=16, channels=4, noise_dim=8, info_warp=(15, 2.0, 2))
+    with pytest.raises(ValueError, match="shared Q"):
+        infogan.train_infogan(1, hidden=16, channels=4, noise_dim=8, separate_q=True,
+                              info_warp=(15, 0.1, 2))  # fmt: skip
