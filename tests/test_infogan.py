@@ -306,10 +306,10 @@ def test_info_warp_feeds_q_the_warped_fake():
     g = torch.Generator().manual_seed(3)
     parts = (torch.rand(8, 8, generator=g), *infogan.sample_codes(8, generator=g))
     X = torch.rand(8, 1, 28, 28) * 2 - 1
-    states = [tuple({k: v.clone() for k, v in n.state_dict().items()} for n in (G, D))]
+    G0, D0 = ({k: v.clone() for k, v in n.state_dict().items()} for n in (G, D))
     runs = []
     for warp in (None, lambda x: x, lambda x: torch.full_like(x, -1.0)):
-        G.load_state_dict(states[0][0]), D.load_state_dict(states[0][1])
+        G.load_state_dict(G0), D.load_state_dict(D0)
         tD = torch.optim.SGD(D.parameters(), lr=0.1)
         tG = torch.optim.SGD(G.parameters(), lr=0.1)
         out = infogan.discriminator_step(X, parts, D, G, tD, warp=warp)
