@@ -76,6 +76,13 @@ def test_z_scale_weakens_only_the_noise():
         infogan.InfoGenerator(8, 2, 16, 4, z_scale=0.0)
 
 
+def _parts_and_reals(seed: int):
+    """Latent parts (z, cat, cont) for 8 fakes from ``seed``, and 8 random 'real' images."""
+    g = torch.Generator().manual_seed(seed)
+    parts = (torch.rand(8, 8, generator=g), *infogan.sample_codes(8, generator=g))
+    return parts, torch.rand(8, 1, 28, 28) * 2 - 1
+
+
 def _nets():
     torch.manual_seed(0)
     return infogan.InfoGenerator(8, 2, 16, 4), infogan.InfoDiscriminator(2, 16, 4)
@@ -94,9 +101,7 @@ def test_info_term_updates_q_and_g_but_d_step_leaves_g():
     G, D = _nets()
     tD = torch.optim.SGD(D.parameters(), lr=0.1)
     tG = torch.optim.SGD(G.parameters(), lr=0.1)
-    g = torch.Generator().manual_seed(1)
-    parts = (torch.rand(8, 8, generator=g), *infogan.sample_codes(8, generator=g))
-    X = torch.rand(8, 1, 28, 28) * 2 - 1
+    parts, X = _parts_and_reals(1)
     G0 = [p.clone() for p in G.parameters()]
     Q0 = [p.clone() for p in D.q_head.parameters()]
     infogan.discriminator_step(X, parts, D, G, tD)
@@ -109,9 +114,7 @@ def test_info_term_updates_q_and_g_but_d_step_leaves_g():
 
 
 def test_real_info_term_changes_only_the_d_step_on_real_digits():
-    g = torch.Generator().manual_seed(1)
-    parts = (torch.rand(8, 8, generator=g), *infogan.sample_codes(8, generator=g))
-    X = torch.rand(8, 1, 28, 28) * 2 - 1
+    parts, X = _parts_and_reals(1)
     q_after = {}
     for w in (0.0, 1.0):
         G, D = _nets()
@@ -131,9 +134,7 @@ def _nets_q():
 
 
 def test_separate_q_info_loss_never_reaches_d():
-    g = torch.Generator().manual_seed(1)
-    parts = (torch.rand(8, 8, generator=g), *infogan.sample_codes(8, generator=g))
-    X = torch.rand(8, 1, 28, 28) * 2 - 1
+    parts, X = _parts_and_reals(1)
     after = {}
     for w in (0.0, 1.0):
         G, D, Q = _nets_q()
@@ -159,9 +160,7 @@ def test_separate_q_info_loss_never_reaches_d():
 
 def test_separate_q_learns_on_the_generator_step_alone():
     G, D, Q = _nets_q()
-    g = torch.Generator().manual_seed(2)
-    parts = (torch.rand(8, 8, generator=g), *infogan.sample_codes(8, generator=g))
-    X = torch.rand(8, 1, 28, 28) * 2 - 1
+    parts, X = _parts_and_reals(2)
     tD, tG, tQ = (torch.optim.SGD(m.parameters(), lr=0.1) for m in (D, G, Q))
     Q0 = [p.clone() for p in Q.parameters()]
     out = infogan.discriminator_step_separate_q(X, parts, D, G, Q, tD)  # no trainer_Q
@@ -303,9 +302,7 @@ def test_info_warp_feeds_q_the_warped_fake():
     # With warp = identity the steps are unchanged; with a warp that blanks the image, Q's
     # categorical cross-entropy is computed on the blank image (so it no longer depends on G).
     G, D = _nets()
-    g = torch.Generator().manual_seed(3)
-    parts = (torch.rand(8, 8, generator=g), *infogan.sample_codes(8, generator=g))
-    X = torch.rand(8, 1, 28, 28) * 2 - 1
+    parts, X = _parts_and_reals(3)
     G0, D0 = ({k: v.clone() for k, v in n.state_dict().items()} for n in (G, D))
     runs = []
     for warp in (None, lambda x: x, lambda x: torch.full_like(x, -1.0)):
