@@ -143,6 +143,74 @@ def random_warp(
 
 
 # ---------------------------------------------------------------------------------------
+# Label-free clusters of real digits (the code anchor)
+# ---------------------------------------------------------------------------------------
+def deskew(x: torch.Tensor) -> torch.Tensor:
+    """Remove each digit's slant and centre it: x (B, 1, H, W) in [-1, 1] -> same shape.
+
+    From the image moments of the ink (x + 1): centroid (m_r, m_c), row variance v_rr and
+    covariance v_rc; the slant is alpha = v_rc / v_rr columns per row (clamped to +-1).
+    Output pixel (r, c) reads input (m_r + r - r0, m_c + c - c0 + alpha (r - r0)) around the
+    centre (r0, c0), so the ink's centroid moves to the centre and its row-column covariance
+    becomes 0 (the classic MNIST deskewing). Hand-written with ``F.affine_grid`` /
+    ``F.grid_sample``: neither torchvision nor scipy has a moment-based deskew, and this
+    form is one batched call.
+    """
+    if x.ndim != 4:
+        raise ValueError(f"x must be images (B, C, H, W), got {tuple(x.shape)}")
+    n, _, h, w = x.shape
+    ink = (x + 1).sum(1)  # (B, H, W), background 0
+    mass = ink.sum((1, 2)).clamp_min(1e-8)
+    rows = torch.arange(h, dtype=x.dtype, device=x.device).view(1, h, 1)
+    cols = torch.arange(w, dtype=x.dtype, device=x.device).view(1, 1, w)
+    m_r = (ink * rows).sum((1, 2)) / mass
+    m_c = (ink * cols).sum((1, 2)) / mass
+    v_rr = (ink * (rows - m_r.view(-1, 1, 1)) ** 2).sum((1, 2)) / mass
+    v_rc = (ink * (rows - m_r.view(-1, 1, 1)) * (cols - m_c.view(-1, 1, 1))).sum((1, 2)) / mass
+    # Clamped to 45 degrees: a nearly flat image (tiny row variance) has no meaningful slant.
+    alpha = (v_rc / v_rr.clamp_min(1e-8)).clamp(-1.0, 1.0)
+    # affine_grid's coordinates run over [-1, 1]: column u = (c - c0) * 2 / w, row v likewise.
+    one, zero = torch.ones_like(alpha), torch.zeros_like(alpha)
+    theta = torch.stack([torch.stack([one, alpha * h / w, (m_c - (w - 1) / 2) * 2 / w], 1),
+                         torch.stack([zero, one, (m_r - (h - 1) / 2) * 2 / h], 1)], 1)  # fmt: skip
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x + 1, grid, align_corners=False) - 1
+
+
+def digit_clusters(
+    X: torch.Tensor, n_clusters: int = N_CAT, seed: int = 0, pca_dim: int = 50,
+    perplexity: float = 30.0,
+) -> torch.Tensor:  # fmt: skip
+    """Label-free cluster ids (N,) in 0..n_clusters-1 for real digits X (N, 1, H, W).
+
+    :func:`deskew` (slant is the largest within-digit variation on MNIST), PCA to ``pca_dim``
+    dimensions, a 2-D t-SNE map (van der Maaten & Hinton 2008; ``init="pca"``) and k-means
+    with ``n_clusters`` centres, all from scikit-learn and seeded by ``seed``. No labels are
+    used. ``train_infogan(cluster_weight=...)`` asks Q to give each real digit its cluster's
+    code, which anchors the categorical code to groups that exist in the data (notebook 07,
+    section 7, measures how well these clusters and the anchored codes match the digits).
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    if X.ndim != 4:
+        raise ValueError(f"X must be images (N, C, H, W), got {tuple(X.shape)}")
+    n, dim = len(X), X[0].numel()
+    if not 2 <= n_clusters <= n:
+        raise ValueError(f"n_clusters must be in 2..{n} (the number of images), got {n_clusters}")
+    if not 2 <= pca_dim <= min(n, dim):
+        raise ValueError(f"pca_dim must be in 2..{min(n, dim)}, got {pca_dim}")
+    if not 0 < perplexity < n:
+        raise ValueError(f"perplexity must be in (0, {n}), got {perplexity}")
+    flat = ((deskew(X.float().cpu()) + 1) / 2).reshape(n, dim).numpy()
+    feats = PCA(pca_dim, random_state=seed).fit_transform(flat)
+    embedded = TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(feats)
+    ids = KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(embedded)
+    return torch.as_tensor(ids, dtype=torch.long)
+
+
+# ---------------------------------------------------------------------------------------
 # Networks (the paper's Table 1 layout for MNIST, narrowed for a CPU)
 # ---------------------------------------------------------------------------------------
 def _input_scale(noise_dim: int, n_cont: int, z_scale: float) -> torch.Tensor:
@@ -307,10 +375,12 @@ def build(
 # ---------------------------------------------------------------------------------------
 def discriminator_step(
     X, latent_parts, net_D, net_G, trainer_D, info_weight: float = 1.0, cont_weight: float = 0.1,
-    real_info_weight: float = 0.0, warp=None,
+    real_info_weight: float = 0.0, warp=None, real_codes=None, cluster_weight: float = 0.0,
 ) -> dict[str, torch.Tensor]:  # fmt: skip
     """One step for D and Q (shared body): GAN loss -V + info_weight * (-L_I on fakes)
-    - real_info_weight * I(x; c_hat) on the real batch (:func:`real_code_information`).
+    - real_info_weight * I(x; c_hat) on the real batch (:func:`real_code_information`)
+    + cluster_weight * cross-entropy of Q on the real batch against ``real_codes``, the real
+    digits' label-free cluster ids (:func:`digit_clusters`; logged as ``cluster_ce``).
 
     ``latent_parts`` = (z, cat, cont). Fakes are detached: G is not updated here. The
     history gets ``mi_real``, Q's information on the real batch, whatever the weight.
@@ -329,12 +399,17 @@ def discriminator_step(
     loss_D = discriminator_loss(real_logits, fake_logits) + info_weight * info["loss"]
     if real_info_weight:
         loss_D = loss_D - real_info_weight * real_info["mi"]
+    out = {}
+    if real_codes is not None:
+        cluster_ce = F.cross_entropy(real_cat_logits, real_codes)
+        loss_D = loss_D + cluster_weight * cluster_ce
+        out["cluster_ce"] = cluster_ce.detach()
     loss_D.backward()
     trainer_D.step()
     return {"loss_D": loss_D.detach(), "D_real": torch.sigmoid(real_logits).mean().detach(),
             "D_fake": torch.sigmoid(fake_logits).mean().detach(),
             "mi_cat": info["mi_cat"].detach(), "info_cont": info["cont"].detach(),
-            "mi_real": real_info["mi"].detach()}  # fmt: skip
+            "mi_real": real_info["mi"].detach()} | out  # fmt: skip
 
 
 def generator_step(
@@ -412,8 +487,8 @@ def train_infogan(
     info_weight: float = 1.0, cont_weight: float = 0.1, real_info_weight: float = 0.0,
     separate_q: bool = False, q_channels: int = 16, q_in_d_step: bool = False,
     lr_Q: float | None = None, info_warp: tuple[float, float, float] | None = None,
-    device: torch.device | str = "cpu", threads: int | None = 1, callback=None,
-    callback_every: int = 0, progress: bool = True,
+    cluster_weight: float = 0.0, device: torch.device | str = "cpu", threads: int | None = 1,
+    callback=None, callback_every: int = 0, progress: bool = True,
 ) -> dict:  # fmt: skip
     """Train InfoGAN on mnist5k (notebook 07 and benchmarks/bench_infogan.py).
 
@@ -426,9 +501,12 @@ def train_infogan(
     D's step when ``q_in_d_step``); D's loss is then the plain GAN loss. ``info_warp`` =
     (rotation in degrees, scale, shift in pixels): Q reads the categorical code from a
     :func:`random_warp` of each fake (shared Q only; its own random stream, seeded from
-    ``seed``). Labels are never used. Returns ``history`` (loss_D, loss_G, D_real, D_fake,
-    mi_cat, info_cont, mi_real), ``net_G``, ``net_D`` and ``net_Q`` (None unless
-    ``separate_q``), all in eval mode.
+    ``seed``). ``cluster_weight`` > 0: the training digits are first grouped by
+    :func:`digit_clusters` (seeded by ``seed``, label-free) and Q also learns to give each
+    real digit its group's code (shared Q only). Labels are never used. Returns ``history``
+    (loss_D, loss_G, D_real, D_fake, mi_cat, info_cont, mi_real, and cluster_ce when
+    anchored), ``net_G``, ``net_D`` and ``net_Q`` (None unless ``separate_q``), all in eval
+    mode, and ``clusters``, the cluster id of every training digit (None unless anchored).
     """
     from .data import batches, load_images
     from .noise import sample_latent
@@ -452,6 +530,8 @@ def train_infogan(
             raise ValueError("real_info_weight needs Q on D's body; use it without separate_q")
         if info_warp:
             raise ValueError("info_warp applies to the shared Q; use it without separate_q")
+        if cluster_weight:
+            raise ValueError("cluster_weight applies to the shared Q; use it without separate_q")
     elif q_in_d_step:
         raise ValueError("q_in_d_step applies only with separate_q=True")
     warp = None
@@ -460,7 +540,12 @@ def train_infogan(
         _check_warp(rotation, scale, shift)
         g_warp = torch.Generator().manual_seed(seed + 7919)
         warp = lambda x: random_warp(x, g_warp, rotation, scale, shift)  # noqa: E731
-    real = batches(X, batch_size, generator=g, device=device)
+    if not cluster_weight >= 0:
+        raise ValueError(f"cluster_weight must be >= 0, got {cluster_weight}")
+    clusters = digit_clusters(X, N_CAT, seed) if cluster_weight else None
+    # With clusters, each batch also carries its digits' ids; the permutations are the same.
+    real = batches(X, batch_size, *([clusters] if cluster_weight else []), generator=g,
+                   device=device)  # fmt: skip
     scheds = []
     if lr_decay:  # linear decay to 0: the code -> digit assignment drifts less late in training
         decay = lambda step: max(0.0, 1 - step / num_steps)  # noqa: E731
@@ -480,8 +565,10 @@ def train_infogan(
             out |= generator_step_separate_q(parts(batch_size), net_D, net_G, net_Q, trainer_G,
                                              trainer_Q, info_weight, cont_weight)  # fmt: skip
         else:
-            out = discriminator_step(next(real), parts(batch_size), net_D, net_G, trainer_D,
-                                     info_weight, cont_weight, real_info_weight, warp)  # fmt: skip
+            X_b, codes_b = next(real) if cluster_weight else (next(real), None)
+            out = discriminator_step(X_b, parts(batch_size), net_D, net_G, trainer_D,
+                                     info_weight, cont_weight, real_info_weight, warp, codes_b,
+                                     cluster_weight)  # fmt: skip
             out |= generator_step(parts(batch_size), net_D, net_G, trainer_G, info_weight,
                                   cont_weight, warp)  # fmt: skip
         for sched in scheds:
@@ -495,7 +582,7 @@ def train_infogan(
         )  # fmt: skip
     return {"history": history, "net_G": net_G.eval(), "net_D": net_D.eval(),
             "net_Q": net_Q.eval() if net_Q is not None else None, "noise_dim": noise_dim,
-            "seed": seed}  # fmt: skip
+            "seed": seed, "clusters": clusters}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------
@@ -559,9 +646,23 @@ def code_accuracy(net_G, noise_dim: int, per_code: int = 200, seed: int = 123) -
     cat = torch.arange(N_CAT).repeat_interleave(per_code)
     cont = torch.rand(n, 2, generator=g) * 2 - 1
     images = net_G.generate(z.to(device), cat.to(device), cont.to(device)).cpu()
-    pred = classifier_probs(images).argmax(1)
-    confusion = torch.zeros(N_CAT, N_CAT, dtype=torch.long)
-    confusion.index_put_((cat, pred), torch.ones(n, dtype=torch.long), accumulate=True)
+    return match_accuracy(cat, classifier_probs(images).argmax(1))
+
+
+def match_accuracy(codes: torch.Tensor, labels: torch.Tensor, k: int = N_CAT) -> dict:
+    """Best one-to-one mapping between ``codes`` (N,) and ``labels`` (N,), both in 0..k-1:
+    the (k, k) count matrix (rows = codes) scored by :func:`assignment_accuracy`. Used for
+    generated digits (code vs classified digit) and for :func:`digit_clusters` (cluster vs
+    true label, evaluation only)."""
+    codes, labels = codes.long().cpu(), labels.long().cpu()
+    if codes.shape != labels.shape or codes.ndim != 1:
+        raise ValueError(f"codes and labels must be (N,) each, got {tuple(codes.shape)} and "
+                         f"{tuple(labels.shape)}")  # fmt: skip
+    if min(codes.min(), labels.min()) < 0 or max(codes.max(), labels.max()) >= k:
+        raise ValueError(f"codes and labels must lie in 0..{k - 1}")
+    confusion = torch.zeros(k, k, dtype=torch.long)
+    confusion.index_put_((codes, labels), torch.ones(len(codes), dtype=torch.long),
+                         accumulate=True)  # fmt: skip
     return assignment_accuracy(confusion)
 
 
