@@ -378,6 +378,14 @@ def test_digit_clusters_recovers_shapes_without_labels():
     for k in range(3):
         assert len(set(ids[y == k].tolist())) == 1  # one id per shape ...
     assert len(set(ids.tolist())) == 3  # ... and a different id for each
+    raw = infogan.digit_clusters(X, 3, seed=0, pca_dim=10, perplexity=10.0, deskew_first=False)
+    # Without deskew's centring, the +-2 pixel shifts dominate pixel distances (seeded: 0.69).
+    assert infogan.match_accuracy(raw, y, 3)["accuracy"] < 0.9
+    assert infogan.match_accuracy(ids, y, 3)["accuracy"] == 1.0
+    with pytest.raises(ValueError, match="0..2"):
+        infogan.match_accuracy(ids, y + 1, 3)
+    with pytest.raises(ValueError, match=r"\(N,\)"):
+        infogan.match_accuracy(ids, y[:5], 3)
     for bad, match in [(dict(n_clusters=1), "n_clusters"), (dict(pca_dim=500), "pca_dim"),
                        (dict(perplexity=200.0), "perplexity")]:  # fmt: skip
         with pytest.raises(ValueError, match=match):
