@@ -22,9 +22,9 @@ with unit variance, so their -log Q is 0.5 (c - mu(x))^2 + const, weighted by
 ``train_infogan(cluster_weight=...)`` anchors the categorical code to the data: the real
 training digits are first grouped without labels (:func:`digit_clusters`: :func:`deskew`,
 PCA, t-SNE, k-means) and Q is also trained to give each real digit its group's code, so G's
-code k must produce digits that Q files under group k. Notebook 07, section 7: this is what
-made the code match digit identity on every seed in the ``fast`` budget, where plain
-InfoGAN reached about three quarters.
+code k must produce digits that Q files under group k. Notebook 07, section 7: in the
+``fast`` budget the anchored code matched digit identity for 98.8% of generated digits
+(mean of seeds 0-2, spread 0.1 points), plain InfoGAN for 70% (spread 4.2 points).
 
 Two more label-free additions (notebook 07, section 6 measures them; neither held up):
 - ``z_scale``: the generator multiplies its noise input by a small factor (ClusterGAN,
