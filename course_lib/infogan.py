@@ -189,10 +189,11 @@ def digit_clusters(
 ) -> torch.Tensor:  # fmt: skip
     """Label-free cluster ids (N,) in 0..n_clusters-1 for real digits X (N, 1, H, W).
 
-    :func:`deskew` (slant is the largest within-digit variation on MNIST), PCA to ``pca_dim``
-    dimensions, a 2-D t-SNE map (van der Maaten & Hinton 2008; ``init="pca"``) and k-means
-    with ``n_clusters`` centres, all from scikit-learn and seeded by ``seed``
-    (``deskew_first=False`` skips the deskewing, for comparison). No labels are used.
+    :func:`deskew` (slant and position vary within a digit class and say nothing about its
+    identity), PCA to ``pca_dim`` dimensions, a 2-D t-SNE map (van der Maaten & Hinton 2008;
+    ``init="pca"``) and k-means with ``n_clusters`` centres, all from scikit-learn and
+    seeded by ``seed`` (``deskew_first=False`` skips the deskewing, for comparison). No
+    labels are used.
     ``train_infogan(cluster_weight=...)`` asks Q to give each real digit its cluster's code,
     which anchors the categorical code to groups that exist in the data (notebook 07,
     section 7, measures how well these clusters and the anchored codes match the digits).
