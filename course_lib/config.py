@@ -238,9 +238,10 @@ BUDGETS["07_infogan"] = {
     # its label-free cluster, infogan.digit_clusters; the plain InfoGAN runs use 0);
     # eval_per_code: generated digits per category for the code-accuracy score; seeds: the
     # runs averaged for the score (the notebook trains the first one for its figures);
-    # threads: torch CPU threads per training run (fast: 2, which trained 1.6x faster than 1
-    # and lets the notebook fit both runs in 5 min; the thread count changes a run's
-    # floating-point path, so the benchmark uses the same value).
+    # threads: torch CPU threads per training run in the notebook (fast: 2, which trained
+    # 1.6x faster than 1 and lets the notebook fit both runs in 5 min; the benchmark trains
+    # with 1 thread beside other modules, and the thread count changes a run's
+    # floating-point path, so its seed 0 differs from the notebook's).
     "smoke": dict(num_steps=40, batch_size=64, noise_dim=62, arch="conv", hidden=256,
                   channels=32, lr=2e-4, lr_G=2e-3, z_scale=1.0, info_weight=1.0,
                   cont_weight=0.1, real_info_weight=0.0, cluster_weight=1.0, eval_per_code=50,
