@@ -23,8 +23,9 @@ with unit variance, so their -log Q is 0.5 (c - mu(x))^2 + const, weighted by
 training digits are first grouped without labels (:func:`digit_clusters`: :func:`deskew`,
 PCA, t-SNE, k-means) and Q is also trained to give each real digit its group's code, so G's
 code k must produce digits that Q files under group k. Notebook 07, section 7: in the
-``fast`` budget the anchored code matched digit identity for 98.8% of generated digits
-(mean of seeds 0-2, spread 0.1 points), plain InfoGAN for 70% (spread 4.2 points).
+``fast`` budget the anchored code matched digit identity for 98.7% of generated digits
+(benchmark, mean of seeds 0-2, one torch thread; 98.8% with two), plain InfoGAN for 74%
+(70% with two threads).
 
 Two more label-free additions (notebook 07, section 6 measures them; neither held up):
 - ``z_scale``: the generator multiplies its noise input by a small factor (ClusterGAN,
