@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import data_dir, load_images
+from .data import affine_resample, data_dir, load_images
 
 WEIGHTS_NAME = "classifier.pt"
 CHECKSUM_NAME = "classifier.sha256"
@@ -100,9 +100,7 @@ def _random_shift(X: torch.Tensor, max_shift: float, generator: torch.Generator)
     theta = torch.zeros(n, 2, 3)
     theta[:, 0, 0] = theta[:, 1, 1] = 1.0
     theta[:, :, 2] = shift
-    grid = F.affine_grid(theta, list(X.shape), align_corners=False)
-    # background of mnist is -1: shift (X + 1) with zero padding, then map back
-    return F.grid_sample(X + 1, grid, align_corners=False, padding_mode="zeros") - 1
+    return affine_resample(X, theta)
 
 
 @torch.no_grad()

@@ -151,6 +151,20 @@ def to_unit(x: torch.Tensor) -> torch.Tensor:
     return (x + 1) / 2
 
 
+def affine_resample(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """Resample images x (B, C, H, W) in [-1, 1] with one affine map per image.
+
+    ``theta`` (B, 2, 3) maps output to input coordinates in ``F.affine_grid``'s [-1, 1]
+    convention (one pixel is 2 / size). Bilinear; pixels from outside the image get the
+    background -1 (x + 1 is resampled with zero padding, then shifted back). Differentiable
+    in x; shared by the classifier's shift augmentation and InfoGAN's warp and deskew.
+    """
+    import torch.nn.functional as F
+
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x + 1, grid, align_corners=False) - 1
+
+
 def batches(
     x: torch.Tensor,
     batch_size: int,

@@ -57,6 +57,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .data import affine_resample
 from .losses import discriminator_loss, generator_loss
 
 N_CAT = 10
@@ -145,8 +146,7 @@ def random_warp(
     # affine_grid works in [-1, 1] coordinates: one pixel is 2 / size.
     theta = torch.stack([torch.stack([cos, -sin, u[:, 2] * shift * 2 / w], 1),
                          torch.stack([sin, cos, u[:, 3] * shift * 2 / h], 1)], 1)  # fmt: skip
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x + 1, grid, align_corners=False) - 1  # zero padding = background -1
+    return affine_resample(x, theta)
 
 
 # ---------------------------------------------------------------------------------------
@@ -180,8 +180,7 @@ def deskew(x: torch.Tensor) -> torch.Tensor:
     one, zero = torch.ones_like(alpha), torch.zeros_like(alpha)
     theta = torch.stack([torch.stack([one, alpha * h / w, (m_c - (w - 1) / 2) * 2 / w], 1),
                          torch.stack([zero, one, (m_r - (h - 1) / 2) * 2 / h], 1)], 1)  # fmt: skip
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x + 1, grid, align_corners=False) - 1
+    return affine_resample(x, theta)
 
 
 def digit_clusters(
