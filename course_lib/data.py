@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .config import check_choice
+
 DATASETS: tuple[str, ...] = ("mnist5k", "mnist", "fashion-mnist")
 SPLITS: tuple[str, ...] = ("train", "test", "all")
 TOY_DISTRIBUTIONS: tuple[str, ...] = ("ring8", "grid25")
@@ -47,11 +49,6 @@ def data_dir() -> Path:
     """Cache folder: ``COURSE_DATA_DIR`` or the repository's ``data/``."""
     env = os.environ.get("COURSE_DATA_DIR")
     return Path(env) if env else Path(__file__).resolve().parent.parent / "data"
-
-
-def _check(kind: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"Unknown {kind} {value!r}. Allowed values: {', '.join(allowed)}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -129,8 +126,8 @@ def load_images(
     ``fashion-mnist`` download through torchvision only when ``download=True``.
     Used by every image notebook (02-10).
     """
-    _check("dataset", name, DATASETS)
-    _check("split", split, SPLITS)
+    check_choice("dataset", name, DATASETS, "mnist5k works offline; see README 'Data'.")
+    check_choice("split", split, SPLITS)
     if name == "mnist5k":
         pixels, labels = _mnist5k_arrays()
         if split != "all":
@@ -233,7 +230,7 @@ def toy_distribution(name: str) -> GaussianMixture2D:
     {-4,-2,0,2,4}^2, std 0.05. These are the VEEGAN/PacGAN definitions, so mode counts from
     :func:`course_lib.metrics.mode_coverage` compare with their tables (notebooks 03, 08).
     """
-    _check("toy distribution", name, TOY_DISTRIBUTIONS)
+    check_choice("toy distribution", name, TOY_DISTRIBUTIONS)
     if name == "ring8":
         angle = torch.arange(8, dtype=torch.float32) * (2 * math.pi / 8)
         return GaussianMixture2D(name, torch.stack([angle.cos(), angle.sin()], dim=1), 0.01)

@@ -34,7 +34,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .train import CheckpointError, History, sha256_file, train_loop
+from .io import CheckpointError, sha256_file
+from .train import History, train_loop
 
 MANIFEST = "SHA256SUMS"
 DEFAULT_PIPELINE = Path(__file__).resolve().parent.parent / "data" / "ddpm_diffusers_mnist5k"

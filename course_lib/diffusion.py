@@ -37,14 +37,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from .train import (
-    CheckpointError,
-    History,
-    load_checkpoint,
-    save_checkpoint,
-    sha256_file,
-    train_loop,
-)
+from .io import CheckpointError, load_checkpoint, save_checkpoint, sha256_file
+from .train import History, train_loop
 from .unet import UNet, UNetConfig
 
 ScheduleKind = Literal["linear", "cosine"]

@@ -17,8 +17,10 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-GeneratorLoss = Literal["saturating", "non_saturating"]
-GENERATOR_LOSSES: tuple[str, ...] = ("saturating", "non_saturating")
+from .config import check_choice
+
+GeneratorLoss = Literal["saturating", "non_saturating", "wasserstein"]
+GENERATOR_LOSSES: tuple[str, ...] = ("saturating", "non_saturating", "wasserstein")
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -29,19 +31,20 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
 def generator_loss(
     fake_logits: torch.Tensor, kind: GeneratorLoss = "non_saturating"
 ) -> torch.Tensor:
-    """Generator loss on the discriminator's logits for fakes.
+    """Generator loss on the discriminator's outputs for fakes.
 
     saturating: mean log(1 - D(G(z))) = -mean softplus(l); gradient wrt l is -D, which
     vanishes when D(G(z)) -> 0 (early training). non_saturating: -mean log D(G(z)) =
     mean softplus(-l); gradient wrt l is D - 1, close to -1 exactly when G is losing.
+    wasserstein: -mean f(G(z)) for a WGAN critic f, whose outputs are scores, not logits
+    (Arjovsky et al. 2017, Algorithm 1; notebook 08).
     """
+    check_choice("generator loss", kind, GENERATOR_LOSSES)
     if kind == "saturating":
         return -F.softplus(fake_logits).mean()
     if kind == "non_saturating":
         return F.softplus(-fake_logits).mean()
-    raise ValueError(
-        f"Unknown generator loss {kind!r}. Allowed values: {', '.join(GENERATOR_LOSSES)}"
-    )
+    return -fake_logits.mean()
 
 
 def gradient_penalty(

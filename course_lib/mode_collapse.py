@@ -58,7 +58,6 @@ from .losses import discriminator_loss, generator_loss, gradient_penalty
 from .metrics import far_fraction, mode_coverage, precision_recall  # noqa: F401 (mc.far_fraction)
 from .noise import sample_latent
 from .train import cpu_threads, train_loop
-from .widgets import ControlsWidget
 
 TABLE_METHODS: tuple[str, ...] = ("vanilla", "minibatch_stddev", "pacgan", "wgan_gp")
 METHODS: tuple[str, ...] = TABLE_METHODS + ("categorical_latent",)
@@ -663,7 +662,7 @@ PUBLISHED: dict[str, dict[str, tuple[float, float]]] = {
 
 
 # ---------------------------------------------------------------------------------------
-# Budgets -> configs, and the snapshot widget of notebook 03
+# Budgets -> configs
 # ---------------------------------------------------------------------------------------
 def config_from_budget(budget, data: str, method: str = "vanilla", **changes) -> ToyConfig:
     """The notebook's :class:`ToyConfig` from ``BUDGETS["03_mode_collapse"][profile]``."""
@@ -672,63 +671,3 @@ def config_from_budget(budget, data: str, method: str = "vanilla", **changes) ->
     kw = {k: budget[k] for k in keys if k in budget}
     kw["seeds"] = tuple(kw.get("seeds", (0, 1, 2)))
     return replace(ToyConfig(data=data, method=check_method(method), **kw), **changes)
-
-
-def render_toy_snapshot(results: dict[str, ToyResult], method: str, step: int, seed_index: int = 0,
-                        ax=None):  # fmt: skip
-    """Scatter one method's samples at a training ``step`` over the target density (nb 03).
-
-    ``results`` maps method names to :class:`ToyResult` (all on the same toy set). Raises a
-    ValueError listing the allowed methods / steps. Returns the matplotlib Axes.
-    """
-    from .viz import scatter_2d
-
-    if method not in results:
-        raise ValueError(f"Unknown method {method!r}. Allowed values: {', '.join(results)}")
-    r = results[method]
-    if step not in r.samples:
-        steps = ", ".join(str(s) for s in sorted(r.samples))
-        raise ValueError(f"No snapshot at step {step}. Allowed values: {steps}")
-    if not 0 <= seed_index < len(r.config.seeds):
-        raise ValueError(f"seed_index must be in 0..{len(r.config.seeds) - 1}, got {seed_index}")
-    cov = r.coverage[step][seed_index]
-    title = (f"{method}, step {step}, seed {r.config.seeds[seed_index]}: {cov['modes']} modes, "
-             f"{cov['high_quality']:.0%} high quality")  # fmt: skip
-    return scatter_2d(r.samples[step][seed_index][:1000], toy_distribution(r.config.data),
-                      title=title, ax=ax)  # fmt: skip
-
-
-class ToySnapshotWidget(ControlsWidget):
-    """Pick a method and a training snapshot; see its samples over the target density.
-
-    Controls: ``.method`` (Dropdown), ``.step`` (SelectionSlider over snapshot steps),
-    ``.seed_index`` (which seed's run). Set their ``.value`` from code to drive it.
-    """
-
-    def __init__(self, results: dict[str, ToyResult]):
-        import ipywidgets as W
-
-        self.results = results
-        first = next(iter(results.values()))
-        steps = sorted(first.samples)
-        self.method = W.Dropdown(options=list(results), value=next(iter(results)),
-                                 description="method")  # fmt: skip
-        self.step = W.SelectionSlider(options=steps, value=steps[-1], description="step")
-        self.seed_index = W.Dropdown(options=list(range(len(first.config.seeds))), value=0,
-                                     description="seed run")  # fmt: skip
-        self.ax = None
-        self._wire(
-            (self.method, self.step, self.seed_index),
-            [W.HBox([self.method, self.seed_index]), self.step],
-        )
-
-    def render(self):
-        import matplotlib.pyplot as plt
-
-        with self.output:
-            self.output.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(4.5, 4.5))
-            self.ax = render_toy_snapshot(self.results, self.method.value, self.step.value,
-                                          self.seed_index.value, ax=ax)  # fmt: skip
-            plt.show()
-        return self.ax

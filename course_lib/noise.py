@@ -13,7 +13,10 @@ from typing import Literal
 
 import torch
 
+from .config import check_choice
+
 LATENT_KINDS: tuple[str, ...] = ("uniform", "gaussian")
+INTERPOLATIONS: tuple[str, ...] = ("lerp", "slerp")
 
 
 def sample_latent(
@@ -33,7 +36,7 @@ def sample_latent(
     elif kind == "gaussian":
         z = torch.randn(n, dim, generator=generator) * scale
     else:
-        raise ValueError(f"Unknown latent kind {kind!r}. Allowed values: {', '.join(LATENT_KINDS)}")
+        check_choice("latent kind", kind, LATENT_KINDS)
     return z.to(device) if device is not None else z
 
 
@@ -66,8 +69,7 @@ def interpolate(
     z0: torch.Tensor, z1: torch.Tensor, steps: int, mode: Literal["lerp", "slerp"] = "slerp"
 ) -> torch.Tensor:
     """``steps`` latents from ``z0`` to ``z1`` inclusive, shape (steps, D)."""
-    if mode not in ("lerp", "slerp"):
-        raise ValueError(f"Unknown interpolation {mode!r}. Allowed values: lerp, slerp")
+    check_choice("interpolation", mode, INTERPOLATIONS)
     t = torch.linspace(0, 1, steps)
     return (lerp if mode == "lerp" else slerp)(z0, z1, t)
 

@@ -1,25 +1,23 @@
-"""A small training loop around step functions, plus atomic checkpoints and GPU helpers.
+"""The training core every family shares: a small loop around step functions, and the
+settings that make the same code fast on a GPU (the "GPU-accelerated training cores").
 
-The loop knows nothing about GANs or VAEs: a notebook passes ``step_fn(step) -> dict of
+The loop knows nothing about GANs or VAEs: a trainer passes ``step_fn(step) -> dict of
 scalar tensors`` (e.g. ``{"loss_D": ..., "loss_G": ...}``) and gets back a history dict of
-lists. Scalars are accumulated on the device and read back every ``log_every`` steps, so a
-GPU never waits for a ``.item()`` per step; non-finite values stop training with
-:class:`TrainingDiverged` (the last checkpoint on disk is left untouched).
+lists. Scalars are accumulated on the device and read back once every ``log_every`` steps
+(one host sync for all keys), so a GPU never waits for a ``.item()`` per step; non-finite
+values stop training with :class:`TrainingDiverged` (checkpoints on disk are untouched).
 
-Checkpoints are written atomically: to a temporary file in the same folder, flushed and
-fsynced, then renamed over the old one (``os.replace`` is atomic on POSIX and Windows), so a
-crash mid-write never destroys the previous checkpoint.
+Device settings, one helper each, used by every ``train_*``: :func:`autocast` (bf16 where
+safe), :func:`adam` (fused on CUDA), :func:`prepare` (``channels_last`` for conv nets on
+CUDA, optional ``torch.compile``), :func:`cpu_threads`, :func:`ema_update`,
+:func:`linear_decay`. Checkpoints and shipped weights live in :mod:`course_lib.io`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import math
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -31,10 +29,6 @@ StepFn = Callable[[int], Mapping[str, torch.Tensor | float]]
 
 class TrainingDiverged(FloatingPointError):
     """A logged quantity became NaN or infinite."""
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint file is missing, truncated or not a course_lib checkpoint."""
 
 
 def train_loop(
@@ -73,7 +67,7 @@ def train_loop(
         count += 1
         last = step == num_steps - 1
         if count == log_every or (last and count):
-            means = {k: float(v) / count for k, v in sums.items()}  # one sync per log
+            means = _means(sums, count)  # one host sync for every key
             bad = [k for k, v in means.items() if not math.isfinite(v)]
             if bad:
                 raise TrainingDiverged(
@@ -91,95 +85,35 @@ def train_loop(
     return history
 
 
-# ---------------------------------------------------------------------------------------
-# Checkpoints
-# ---------------------------------------------------------------------------------------
-_MAGIC = "course_lib-checkpoint-v1"
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes (the checksums shipped beside data/ weights)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def save_checkpoint(
-    path: str | Path,
-    modules: Mapping[str, Any],
-    step: int = 0,
-    history: History | None = None,
-    **extra: Any,
-) -> Path:
-    """Atomically write ``modules`` (name -> nn.Module or optimizer), step and history.
-
-    Writes ``path.tmp-*`` in the same folder, fsyncs, then ``os.replace``s it over ``path``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "magic": _MAGIC,
-        "step": step,
-        "history": history or {},
-        "state": {name: m.state_dict() for name, m in modules.items()},
-        "extra": extra,
-    }
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def load_checkpoint(
-    path: str | Path, modules: Mapping[str, Any] | None = None, map_location: Any = "cpu"
-) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint` and load it into ``modules``.
-
-    Returns the payload (``step``, ``history``, ``extra``). A missing, truncated or foreign
-    file raises :class:`CheckpointError` that says what to do; ``modules`` are only modified
-    once every state dict has been read successfully.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"No checkpoint at {path}. Train first, or check the path.")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:
-        raise CheckpointError(
-            f"Checkpoint {path} is corrupt or truncated ({type(err).__name__}: {err}). "
-            "Delete it and retrain (or restore a backup); it was not loaded."
-        ) from err
-    if not isinstance(payload, dict) or payload.get("magic") != _MAGIC:
-        raise CheckpointError(f"{path} is not a course_lib checkpoint; it was not loaded.")
-    if modules:
-        missing = sorted(set(modules) - set(payload["state"]))
-        if missing:
-            raise CheckpointError(
-                f"Checkpoint {path} has no state for {missing}; it holds "
-                f"{sorted(payload['state'])}."
-            )
-        for name, module in modules.items():
-            module.load_state_dict(payload["state"][name])
-    return payload
+def _means(sums: Mapping[str, torch.Tensor | float], count: int) -> dict[str, float]:
+    """{key: sum / count} as Python floats, with a single device-to-host copy."""
+    keys = list(sums)
+    values = [torch.as_tensor(sums[k], dtype=torch.float64).reshape(()) for k in keys]
+    devices = {v.device for v in values}
+    if len(devices) > 1:  # python floats sit on the CPU: gather on the accelerator first
+        target = next(d for d in devices if d.type != "cpu")
+        values = [v.to(target) for v in values]
+    stacked = (torch.stack(values) / count).tolist() if values else []
+    return dict(zip(keys, stacked))
 
 
 # ---------------------------------------------------------------------------------------
 # Device helpers: the same code path on CPU and GPU, faster settings where they are safe.
 # ---------------------------------------------------------------------------------------
-def autocast(device: torch.device | str, enabled: bool = True) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA (matmuls and convs in bf16, reductions in fp32); no-op elsewhere.
+def autocast(
+    device: torch.device | str, enabled: bool | None = None
+) -> contextlib.AbstractContextManager:
+    """bf16 autocast: matmuls and convolutions in bfloat16, reductions and losses in fp32.
 
-    bf16 keeps float32's exponent range, so no loss scaling is needed, unlike fp16.
+    ``enabled=None`` (the default) turns it on for CUDA only; ``True`` also uses it on a CPU
+    (faster on CPUs with bf16 units; measure first, as benchmarks/bench_speed.py does);
+    ``False`` is plain fp32. bf16 keeps float32's exponent range, so unlike fp16 it needs no
+    loss scaling. MPS and other devices run fp32.
     """
     device = torch.device(device)
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    on = device.type == "cuda" if enabled is None else enabled and device.type in ("cuda", "cpu")
+    if on:
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -230,3 +164,36 @@ def cpu_threads(n: int | None):
 def count_parameters(model: torch.nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device of a model's first parameter (or buffer): where its inputs must live.
+
+    Samplers and trainers call this instead of taking a ``device`` argument, so a model on
+    a GPU is always fed GPU tensors (CPU if the model has no tensors at all).
+    """
+    for t in (*model.parameters(), *model.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * model, parameter by parameter (buffers copied).
+
+    The exponential moving average of the weights (Polyak averaging; Yazici et al. 2019 for
+    GANs, Ho et al. 2020 appendix B for diffusion) samples better than the raw weights.
+    """
+    if not 0.0 <= decay <= 1.0:
+        raise ValueError(f"decay must be in [0, 1], got {decay}")
+    for pe, pm in zip(ema.parameters(), model.parameters()):
+        pe.lerp_(pm, 1 - decay)
+    for be, bm in zip(ema.buffers(), model.buffers()):
+        be.copy_(bm)
+
+
+def linear_decay(trainers: Iterable[torch.optim.Optimizer], num_steps: int) -> list:
+    """LambdaLR schedulers that take every learning rate linearly to 0 over ``num_steps``;
+    call ``.step()`` on each after every optimiser step."""
+    decay = lambda step: max(0.0, 1 - step / num_steps)  # noqa: E731
+    return [torch.optim.lr_scheduler.LambdaLR(t, decay) for t in trainers]

@@ -9,7 +9,7 @@ import torch
 
 from course_lib import diffusers_utils as DU
 from course_lib import diffusion as D
-from course_lib.train import CheckpointError
+from course_lib.io import CheckpointError
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 
 from course_lib import diffusion as D
-from course_lib.train import CheckpointError
+from course_lib.io import CheckpointError
 from course_lib.unet import UNet, UNetConfig, timestep_embedding
 
 

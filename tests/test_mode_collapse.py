@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from course_lib import mode_collapse as mc
+from course_lib import widgets
 from course_lib.config import BUDGETS, PROFILES
 
 TINY = mc.ToyConfig(num_steps=6, batch_size=16, hidden=8, depth=2, snapshots=2,
@@ -101,13 +102,13 @@ def test_render_snapshot_and_widget():
 
     matplotlib.use("Agg")
     results = {"vanilla": mc.train_toy_gan(TINY, progress=False)}
-    ax = mc.render_toy_snapshot(results, "vanilla", 6, seed_index=1)
+    ax = widgets.render_toy_snapshot(results, "vanilla", 6, seed_index=1)
     assert "vanilla, step 6" in ax.get_title()
     with pytest.raises(ValueError, match="Allowed values: vanilla"):
-        mc.render_toy_snapshot(results, "pacgan", 6)
+        widgets.render_toy_snapshot(results, "pacgan", 6)
     with pytest.raises(ValueError, match="Allowed values: 0, 3, 6"):
-        mc.render_toy_snapshot(results, "vanilla", 5)
-    w = mc.ToySnapshotWidget(results)
+        widgets.render_toy_snapshot(results, "vanilla", 5)
+    w = widgets.ToySnapshotWidget(results)
     w.step.value = 3
     assert "step 3" in w.ax.get_title()
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib import train
+from course_lib import io, train
 
 
 def _modules():
@@ -52,7 +52,7 @@ def test_train_loop_stops_on_nan_with_clear_message():
 
 def test_checkpoint_round_trip(tmp_path):
     net, opt = _modules()
-    path = train.save_checkpoint(
+    path = io.save_checkpoint(
         tmp_path / "ck.pt",
         {"net": net, "opt": opt},
         step=7,
@@ -61,7 +61,7 @@ def test_checkpoint_round_trip(tmp_path):
     )
     net2 = nn.Linear(3, 2)
     opt2 = torch.optim.Adam(net2.parameters(), lr=0.1)
-    payload = train.load_checkpoint(path, {"net": net2, "opt": opt2})
+    payload = io.load_checkpoint(path, {"net": net2, "opt": opt2})
     assert (
         payload["step"] == 7
         and payload["history"]["loss"] == [0.5]
@@ -75,7 +75,7 @@ def test_checkpoint_round_trip(tmp_path):
 
 def test_crash_mid_write_keeps_old_checkpoint(tmp_path, monkeypatch):
     net, opt = _modules()
-    path = train.save_checkpoint(tmp_path / "ck.pt", {"net": net}, step=1)
+    path = io.save_checkpoint(tmp_path / "ck.pt", {"net": net}, step=1)
     good = path.read_bytes()
     real_save = torch.save
 
@@ -87,30 +87,30 @@ def test_crash_mid_write_keeps_old_checkpoint(tmp_path, monkeypatch):
     with torch.no_grad():
         net.weight.add_(1.0)
     with pytest.raises(KeyboardInterrupt):
-        train.save_checkpoint(path, {"net": net}, step=2)
+        io.save_checkpoint(path, {"net": net}, step=2)
     monkeypatch.setattr(torch, "save", real_save)
     assert path.read_bytes() == good
-    assert train.load_checkpoint(path)["step"] == 1
+    assert io.load_checkpoint(path)["step"] == 1
     assert sorted(os.listdir(tmp_path)) == ["ck.pt"]
 
 
 def test_corrupt_checkpoint_is_refused_and_modules_untouched(tmp_path):
     net, _ = _modules()
-    path = train.save_checkpoint(tmp_path / "ck.pt", {"net": net})
+    path = io.save_checkpoint(tmp_path / "ck.pt", {"net": net})
     path.write_bytes(path.read_bytes()[:50])  # truncated
     fresh = nn.Linear(3, 2)
     before = [p.clone() for p in fresh.parameters()]
-    with pytest.raises(train.CheckpointError, match="corrupt or truncated"):
-        train.load_checkpoint(path, {"net": fresh})
+    with pytest.raises(io.CheckpointError, match="corrupt or truncated"):
+        io.load_checkpoint(path, {"net": fresh})
     assert all(torch.equal(a, b) for a, b in zip(before, fresh.parameters()))
-    with pytest.raises(train.CheckpointError, match="No checkpoint"):
-        train.load_checkpoint(tmp_path / "missing.pt")
+    with pytest.raises(io.CheckpointError, match="No checkpoint"):
+        io.load_checkpoint(tmp_path / "missing.pt")
     torch.save({"weights": 1}, tmp_path / "foreign.pt")
-    with pytest.raises(train.CheckpointError, match="not a course_lib checkpoint"):
-        train.load_checkpoint(tmp_path / "foreign.pt")
-    train.save_checkpoint(tmp_path / "ok.pt", {"net": net})
-    with pytest.raises(train.CheckpointError, match="no state for"):
-        train.load_checkpoint(tmp_path / "ok.pt", {"other": fresh})
+    with pytest.raises(io.CheckpointError, match="not a course_lib checkpoint"):
+        io.load_checkpoint(tmp_path / "foreign.pt")
+    io.save_checkpoint(tmp_path / "ok.pt", {"net": net})
+    with pytest.raises(io.CheckpointError, match="no state for"):
+        io.load_checkpoint(tmp_path / "ok.pt", {"other": fresh})
 
 
 def test_device_helpers_on_cpu():
