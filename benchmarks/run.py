@@ -60,6 +60,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from course_lib.io import atomic_write_text
+
 HERE = Path(__file__).resolve().parent
 RESULTS_JSON = HERE / "results.json"
 RESULTS_MD = HERE / "RESULTS.md"
@@ -200,6 +202,28 @@ def default_jobs() -> int:
     return 1 if torch.cuda.is_available() else max(1, os.cpu_count() or 1)
 
 
+def read_results(results_json: Path) -> dict[str, Any]:
+    """The records of ``results.json`` ({} when there is none yet).
+
+    The runner writes it atomically, so a torn file means it was edited or copied badly:
+    that is an error that says how to get it back, never a silent fresh start that would
+    drop every other module's results.
+    """
+    path = Path(results_json)
+    if not path.exists():
+        return {}
+    try:
+        results = json.loads(path.read_text())
+        if not isinstance(results, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as err:
+        raise BenchmarkError(
+            f"{path} is not valid results JSON ({err}); nothing was run. Restore it with "
+            f"`git checkout -- {path.name}` (or delete it to start an empty table)."
+        ) from err
+    return results
+
+
 def run_benchmarks(
     names: list[str] | None = None,
     *,
@@ -228,9 +252,7 @@ def run_benchmarks(
         )
     profile = profile or bench_profile()
     command = command or "python -m benchmarks.run " + " ".join(sys.argv[1:])
-    results: dict[str, Any] = {}
-    if Path(results_json).exists():
-        results = json.loads(Path(results_json).read_text())
+    results = read_results(results_json)
     sections: dict[str, str] = results.pop(SECTIONS, {})
     stamp = {"machine": machine(), "command": command.strip()}
     merged = dict(results, **{SECTIONS: sections})
@@ -254,8 +276,9 @@ def run_benchmarks(
         # written after every module, so an interrupted run keeps what it measured
         merged = {k: results[k] for k in sorted(results)}
         merged[SECTIONS] = {k: sections[k] for k in sorted(sections)}
-        Path(results_json).write_text(json.dumps(merged, indent=1) + "\n")
-        Path(results_md).write_text(render_markdown(merged))
+        markdown = render_markdown(merged)  # both texts ready before either file changes
+        atomic_write_text(results_json, json.dumps(merged, indent=1) + "\n")
+        atomic_write_text(results_md, markdown)
 
     exclusive = [
         n for n in names if jobs > 1 and getattr(load_module(n, bench_dir), "EXCLUSIVE", False)

@@ -2,12 +2,13 @@
 
 Inception-v3 weights cannot be downloaded offline, so, like many MNIST GAN papers, the course
 measures generated digits in the feature space of a small LeNet-style network of its own,
-trained on mnist5k train (4,500 real digits). The weights ship in ``data/classifier.pt``
-(< 1 MB) with their SHA-256 in ``data/classifier.sha256``; :func:`load_classifier` checks that
-checksum every time and refuses a missing or altered file with an error that names the
-command that regenerates it::
+trained on mnist5k train (4,500 real digits). The weights ship as the artefact folder
+``data/classifier/`` (``model.safetensors``, < 1 MB, with ``MANIFEST.json``: checksums and
+provenance, the convention of :mod:`course_lib.io`); :func:`load_classifier` verifies it every
+time and refuses a missing or altered file with an error that names the command that
+regenerates it::
 
-    python -m course_lib.metrics train-classifier          # rewrite data/classifier.*
+    python -m course_lib.metrics train-classifier          # rewrite data/classifier/
     python -m course_lib.metrics train-classifier --check  # retrain in memory, compare
 
 Training is seeded (initial weights, batch order, augmentation) and takes well under two
@@ -17,8 +18,6 @@ type; another CPU may round differently in the last bits, which ``--check`` repo
 
 from __future__ import annotations
 
-import hashlib
-import io
 import time
 from pathlib import Path
 
@@ -26,10 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import io
 from .data import affine_resample, data_dir, load_images
 
-WEIGHTS_NAME = "classifier.pt"
-CHECKSUM_NAME = "classifier.sha256"
+ARTEFACT_NAME = "classifier"
 TRAIN_COMMAND = "python -m course_lib.metrics train-classifier"
 
 # Training recipe (profile-independent on purpose: every learner gets the same weights).
@@ -78,19 +77,8 @@ class MnistClassifier(nn.Module):
 
 
 def weights_path() -> Path:
-    """Where the shipped weights live: ``data/classifier.pt`` (or under ``COURSE_DATA_DIR``)."""
-    return data_dir() / WEIGHTS_NAME
-
-
-def checksum_path(weights: Path | None = None) -> Path:
-    """The SHA-256 file next to the weights (``sha256sum -c`` format)."""
-    weights = weights_path() if weights is None else Path(weights)
-    return weights.with_name(weights.stem + ".sha256")
-
-
-def sha256(data: bytes) -> str:
-    """Hex SHA-256 of ``data``."""
-    return hashlib.sha256(data).hexdigest()
+    """Where the shipped weights live: ``data/classifier/`` (or under ``COURSE_DATA_DIR``)."""
+    return data_dir() / ARTEFACT_NAME
 
 
 def _random_shift(X: torch.Tensor, max_shift: float, generator: torch.Generator) -> torch.Tensor:
@@ -150,50 +138,44 @@ def train_classifier(
     return model.eval(), stats
 
 
-def serialize(model: nn.Module) -> bytes:
-    """The weights file's bytes: ``torch.save`` of the state dict (deterministic)."""
-    buf = io.BytesIO()
-    torch.save({k: v.contiguous() for k, v in model.state_dict().items()}, buf)
-    return buf.getvalue()
-
-
-def save_classifier(model: nn.Module, path: str | Path | None = None) -> str:
-    """Write the weights and their ``.sha256`` file; return the hex digest."""
+def save_classifier(
+    model: nn.Module, stats: dict[str, float], path: str | Path | None = None
+) -> Path:
+    """Ship ``model`` as the artefact folder ``data/classifier/`` (atomically): safetensors
+    weights, the recipe, and provenance (command, steps, seed, wall time, commit)."""
     path = weights_path() if path is None else Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = serialize(model)
-    digest = sha256(data)
-    path.write_bytes(data)
-    checksum_path(path).write_text(f"{digest}  {path.name}\n")
-    return digest
+    steps = EPOCHS * (4500 // BATCH_SIZE)
+    recipe = dict(epochs=EPOCHS, batch_size=BATCH_SIZE, lr=LR, max_shift=MAX_SHIFT,
+                  architecture="MnistClassifier")  # fmt: skip
+    record = io.provenance(TRAIN_COMMAND, steps, SEED, stats["seconds"], threads=1,
+                           test_accuracy=round(stats["test_accuracy"], 4))  # fmt: skip
+    return io.save_weights(path, model.state_dict(), recipe, record)
+
+
+def same_weights(a: nn.Module, b: nn.Module) -> bool:
+    """Whether two classifiers hold bit-identical tensors (``train-classifier --check``)."""
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
 def load_classifier(
     path: str | Path | None = None, device: torch.device | str = "cpu"
 ) -> MnistClassifier:
-    """Load the shipped classifier after checking its SHA-256; eval mode, on ``device``.
+    """Load the shipped classifier after verifying its artefact folder; eval mode, on
+    ``device``.
 
-    Raises :class:`ClassifierError` (naming the command that regenerates the file) when the
-    weights or the checksum file are missing, the checksum differs, or the file does not load.
+    Raises :class:`ClassifierError` (naming the command that regenerates it) when a file is
+    missing, altered or truncated, or the weights do not fit :class:`MnistClassifier`.
     """
     path = weights_path() if path is None else Path(path)
-    sums = checksum_path(path)
-    fix = f"Regenerate both files with `{TRAIN_COMMAND}` (about a minute on CPU)."
-    if not path.exists() or not sums.exists():
-        missing = path if not path.exists() else sums
-        raise ClassifierError(f"The metrics classifier file {missing} is missing. {fix}")
-    data = path.read_bytes()
-    expected = sums.read_text().split()[0] if sums.read_text().strip() else ""
-    if sha256(data) != expected:
-        raise ClassifierError(
-            f"{path} does not match its checksum in {sums} (got {sha256(data)[:12]}..., "
-            f"expected {expected[:12]}...): the file is corrupt or was changed, so it was "
-            f"not used. {fix}"
-        )
+    fix = f"Regenerate it with `{TRAIN_COMMAND}` (about a minute on CPU)."
+    try:
+        state, _, _ = io.load_weights(path, TRAIN_COMMAND)
+    except io.CheckpointError as err:
+        raise ClassifierError(f"The metrics classifier was not used: {err}") from err
     model = MnistClassifier()
     try:
-        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         model.load_state_dict(state)
     except Exception as err:
-        raise ClassifierError(f"{path} is not a MnistClassifier state dict ({err}). {fix}") from err
+        raise ClassifierError(f"{path} does not hold MnistClassifier weights ({err}). {fix}") from err
     return model.eval().to(device)

@@ -1,19 +1,30 @@
 """Metrics for generative models, computed offline the way papers compute them.
 
-Toy 2-D mixtures (notebooks 03, 08) -- the VEEGAN / PacGAN protocol:
-
-- :func:`mode_coverage`: modes captured, fraction of high-quality samples, reverse KL.
+Toy 2-D mixtures (notebooks 03, 08) -- the VEEGAN / PacGAN protocol, in
+:mod:`course_lib.toy_metrics` and re-exported here: :func:`mode_coverage`, :func:`far_fraction`.
 
 Images (notebooks 02-10), in the 128-d penultimate features of the course's own MNIST
 classifier (:mod:`course_lib.classifier`; "classifier FID", since Inception weights cannot
 be downloaded offline). Numbers are comparable with each other, *not* with Inception-FID:
 
+- :func:`score_images`: THE protocol every notebook and benchmark row uses to score
+  generated digits (below); :func:`real_floor` and :func:`calibration` score real digits
+  the same way, so any score reads as "as good as real digits with this much noise".
 - :func:`classifier_fid`: Fréchet distance between Gaussians fitted to features.
+- :func:`classifier_kid`: kernel inception distance (unbiased at any sample size).
 - :func:`precision_recall`: Kynkäänniemi et al. 2019 (k-NN manifolds, k = 3).
 - :func:`density_coverage`: Naeem et al. 2020 (k = 5).
 - :func:`class_histogram`: predicted-digit frequencies (mode collapse on images).
 - :func:`classifier_score`: the Inception Score of Salimans et al. 2016 with our classifier.
 - :func:`corrupt`: Gaussian noise or blur, used to calibrate the metrics (benchmarks/).
+
+The protocol (:data:`PROTOCOL`): N = 500 generated digits against one reference set, the
+500 digits of the mnist5k test split (no model of the course trains on them); FID and KID
+(x 10^3, 100 subsets of 250, seeded) on the classifier's features; precision / recall
+(k = 3) and density / coverage (k = 5) on the same features. The real-data floor is 500
+training digits (50 per class, fixed) scored the same way; calibration rows add Gaussian
+noise (sigma 0.1 / 0.25 / 0.5) or blur (0.5 / 1 / 2 px) to those digits. FID's bias at
+N = 500 is large, so compare FIDs only inside this protocol; KID has no such bias.
 
 Image inputs are float tensors (N, 1, 28, 28) in [-1, 1], like ``load_images``. The
 classifier is loaded once (checksum verified) and cached. Command line::
@@ -31,73 +42,8 @@ import torch
 from torch import nn
 
 from . import classifier as _clf
-from .data import toy_distribution
-
-# ---------------------------------------------------------------------------------------
-# Toy 2-D mixtures: VEEGAN (Srivastava et al. 2017) / PacGAN (Lin et al. 2018)
-# ---------------------------------------------------------------------------------------
-
-
-def _toy_distances(samples: torch.Tensor, name: str, caller: str):
-    """(toy distribution ``name``, distances (N, K) of the checked 2-D ``samples`` to its means)."""
-    dist = toy_distribution(name)
-    x = torch.as_tensor(samples).detach().float().cpu()
-    if x.dim() != 2 or x.shape[1] != 2 or len(x) == 0:
-        raise ValueError(
-            f"{caller} expects samples of shape (N, 2) with N >= 1, got {tuple(x.shape)}. "
-            "Pass generator outputs for the 2-D toy sets, e.g. net_G(Z) with Z of shape (N, d)."
-        )
-    if not torch.isfinite(x).all():
-        raise ValueError("samples contain NaN or inf: the generator diverged; retrain it.")
-    return dist, torch.cdist(x, dist.means)
-
-
-def mode_coverage(samples: torch.Tensor, name: str) -> dict[str, float | int]:
-    """Mode statistics of 2-D ``samples`` (N, 2) against the toy mixture ``name``.
-
-    PacGAN / VEEGAN definitions (``name`` is ``ring8`` or ``grid25``, see
-    :func:`course_lib.data.toy_distribution`):
-
-    - a sample is *high quality* when it lies within 3 sigma of its nearest mean;
-    - a mode is *captured* when it is the nearest mean of at least one high-quality sample;
-    - ``reverse_kl`` = KL(p || u) = sum_k p_k log(K p_k), where p is the histogram of the
-      high-quality samples over the K modes and u is uniform (0 for perfect balance,
-      log K when every good sample sits on one mode; ``inf`` when there is none).
-
-    Returns ``dict(modes=int, high_quality=float in [0, 1], reverse_kl=float >= 0)``. Exact
-    samples of the mixture give every mode and high_quality ~ 1 - exp(-9/2) = 0.9889.
-    Used in notebooks 03 (mode collapse) and 08.
-    """
-    dist, d = _toy_distances(samples, name, "mode_coverage")
-    d_min, nearest = d.min(dim=1)
-    good = d_min <= 3 * dist.std
-    counts = torch.bincount(nearest[good], minlength=len(dist.means)).double()
-    if counts.sum() == 0:
-        reverse_kl = math.inf
-    else:
-        p = counts / counts.sum()
-        p = p[p > 0]
-        reverse_kl = float((p * (p * len(dist.means)).log()).sum())
-    return {
-        "modes": int((counts > 0).sum()),
-        "high_quality": float(good.double().mean()),
-        "reverse_kl": reverse_kl,
-    }
-
-
-def far_fraction(samples: torch.Tensor, name: str, k_sigma: float = 6.0) -> float:
-    """Fraction of ``samples`` (N, 2) farther than ``k_sigma`` sigma from every mean of ``name``.
-
-    Exact samples of the mixture almost never are (exp(-k^2 / 2) in 2-D: 1.5e-8 at k = 6), so
-    this counts samples *between* modes (bridges), as opposed to samples slightly too wide
-    around a mode (3 to 6 sigma) that :func:`mode_coverage` also counts as not high quality.
-    Used in notebook 03.
-    """
-    if not k_sigma > 0:
-        raise ValueError(f"k_sigma must be > 0, got {k_sigma!r}")
-    dist, d = _toy_distances(samples, name, "far_fraction")
-    return float((d.min(dim=1).values > k_sigma * dist.std).double().mean())
-
+from .config import check_choice
+from .toy_metrics import far_fraction, mode_coverage  # noqa: F401 (the contract's import path)
 
 # ---------------------------------------------------------------------------------------
 # The classifier's feature space
@@ -155,16 +101,26 @@ def classifier_probs(images: torch.Tensor, batch_size: int = 500) -> torch.Tenso
 
 
 class _FeatureExtractor(nn.Module):
-    """Adapter that lets torchmetrics' FID call our classifier's ``features``."""
+    """Adapter that lets torchmetrics' FID and KID call our classifier's ``features``
+    (multiplied by ``scale``: KID's cubic kernel needs features of about unit size)."""
 
     num_features = _clf.MnistClassifier.num_features
 
-    def __init__(self, net: _clf.MnistClassifier) -> None:
+    def __init__(self, net: _clf.MnistClassifier, scale: float = 1.0) -> None:
         super().__init__()
-        self.net = net
+        self.net, self.scale = net, scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.features(x)
+        return self.net.features(x) * self.scale
+
+
+@lru_cache(maxsize=1)
+def _kid_scale() -> float:
+    """1 / RMS of the reference digits' features (4.37 with the shipped classifier): KID's
+    kernel (x.y / d + 1)^3 was designed for Inception features of about unit size; ours are
+    larger, which would make the kernel's cubic term dominate. One fixed constant for every
+    KID the course computes."""
+    return 1.0 / float(classifier_features(reference_images()).pow(2).mean().sqrt())
 
 
 def classifier_fid(fake: torch.Tensor, real: torch.Tensor) -> float:
@@ -187,6 +143,104 @@ def classifier_fid(fake: torch.Tensor, real: torch.Tensor) -> float:
         for b in fake.split(500):
             fid.update(b, real=False)
     return max(float(fid.compute()), 0.0)  # tiny negative round-off for identical sets
+
+
+def classifier_kid(
+    fake: torch.Tensor, real: torch.Tensor, subsets: int = 100, subset_size: int = 250,
+    seed: int = 0,
+) -> tuple[float, float]:  # fmt: skip
+    """Kernel inception distance (Binkowski et al. 2018) on classifier features scaled to
+    unit RMS (:func:`_kid_scale`): the unbiased estimate of the squared MMD with the cubic
+    polynomial kernel k(x, y) = (x.y / d + 1)^3, averaged over ``subsets`` random subsets
+    of ``subset_size`` per set (seeded, so reruns agree). Returns (mean, std) over the subsets, both x 10^3
+    (the usual unit). Unlike FID it is unbiased, so it means the same at any N; it can be
+    slightly negative for two samples of one distribution.
+    """
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    from .config import seeded
+
+    fake, real = _check_images(fake, "fake"), _check_images(real, "real")
+    size = min(subset_size, len(fake), len(real))
+    extractor = _FeatureExtractor(get_classifier(fake.device), _kid_scale())
+    kid = KernelInceptionDistance(feature=extractor, subsets=subsets,
+                                  subset_size=size).to(fake.device)  # fmt: skip
+    with torch.no_grad():
+        for b in real.split(500):
+            kid.update(b.to(fake.device), real=True)
+        for b in fake.split(500):
+            kid.update(b, real=False)
+        with seeded(seed):
+            mean, std = kid.compute()
+    return float(mean) * 1e3, float(std) * 1e3
+
+
+# ---------------------------------------------------------------------------------------
+# The one image-quality protocol (every notebook and benchmark row that scores digits)
+# ---------------------------------------------------------------------------------------
+PROTOCOL = {
+    "n": 500, "reference": "mnist5k test split (500 digits, 50 per class)",
+    "floor": "500 mnist5k training digits (50 per class, fixed)",
+    "features": "course classifier, 128-d penultimate layer",
+    "kid": "x 10^3, features scaled to unit RMS, cubic kernel, 100 subsets of 250, seed 0",
+    "precision_recall_k": 3, "density_coverage_k": 5,
+}  # fmt: skip
+CALIBRATION = {"noise": (0.1, 0.25, 0.5), "blur": (0.5, 1.0, 2.0)}
+
+
+def reference_images() -> torch.Tensor:
+    """The protocol's reference set: the 500 mnist5k test digits, (500, 1, 28, 28)."""
+    from .data import load_images
+
+    return load_images("mnist5k", "test")[0]
+
+
+def floor_images() -> torch.Tensor:
+    """500 real training digits, 50 per class, chosen once with NumPy's frozen RandomState
+    stream: the "perfect generator" that the real-data floor scores."""
+    import numpy as np
+
+    from .data import load_images
+
+    X, y = load_images("mnist5k", "train")
+    rng = np.random.RandomState(1)
+    keep = [rng.choice(np.flatnonzero(y.numpy() == c), 50, replace=False) for c in range(10)]
+    return X[torch.as_tensor(np.sort(np.concatenate(keep)))]
+
+
+def score_images(fake: torch.Tensor, n: int = PROTOCOL["n"]) -> dict[str, float]:
+    """Score generated digits in the course's one protocol (:data:`PROTOCOL`).
+
+    ``fake``: at least ``n`` images (N, 1, 28, 28) in [-1, 1]; the first ``n`` are scored
+    against :func:`reference_images`. Returns ``fid``, ``kid`` and ``kid_std`` (x 10^3),
+    ``precision``, ``recall``, ``density``, ``coverage`` and ``n``. Used by notebooks 01,
+    02, 06, 08, 09, 10, 11 and benchmarks/bench_quality.py; compare a score with
+    :func:`real_floor` and :func:`calibration`, which use the same protocol.
+    """
+    fake = _check_images(fake, "fake")
+    if len(fake) < n:
+        raise ValueError(f"The protocol scores {n} images; got {len(fake)}. Generate at least "
+                         f"{n} (a different N would make FIDs incomparable).")  # fmt: skip
+    fake, real = fake[:n], reference_images().to(fake.device)
+    feats_fake, feats_real = classifier_features(fake), classifier_features(real)
+    kid, kid_std = classifier_kid(fake, real)
+    return {"fid": classifier_fid(fake, real), "kid": kid, "kid_std": kid_std,
+            **precision_recall(feats_fake, feats_real),
+            **density_coverage(feats_fake, feats_real), "n": n}  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def real_floor() -> dict[str, float]:
+    """:func:`score_images` of real training digits (:func:`floor_images`): what a perfect
+    generator scores in this protocol (FID is not 0 at N = 500)."""
+    return score_images(floor_images())
+
+
+def calibration(kind: str, level: float, seed: int = 0) -> dict[str, float]:
+    """:func:`score_images` of the floor's real digits after :func:`corrupt` (``kind``
+    "noise" with sigma ``level``, or "blur" of ``level`` px; noise drawn from ``seed``)."""
+    g = torch.Generator().manual_seed(seed)
+    return score_images(corrupt(floor_images(), kind, level, generator=g))
 
 
 def _as_features(x: torch.Tensor, what: str) -> torch.Tensor:
@@ -282,7 +336,8 @@ def corrupt(
 
         size = 2 * math.ceil(3 * level) + 1
         return gaussian_blur(images, [size, size], [level, level])
-    raise ValueError(f"Unknown corruption {kind!r}. Allowed values: noise, blur")
+    check_choice("corruption", kind, tuple(CALIBRATION))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 # ---------------------------------------------------------------------------------------
@@ -293,10 +348,10 @@ def corrupt(
 def main(argv: list[str] | None = None) -> int:
     """``python -m course_lib.metrics train-classifier [--check]``.
 
-    Without ``--check``: train the classifier and (re)write data/classifier.pt and its
-    .sha256. With ``--check``: train in memory and compare with the shipped checksum
-    (exit status 1 if they differ). Runs on one thread so the bits do not depend on the
-    number of cores.
+    Without ``--check``: train the classifier and (re)write the artefact folder
+    ``data/classifier/`` atomically. With ``--check``: train in memory and compare with the
+    shipped weights tensor by tensor (exit status 1 if they differ). Runs on one thread so
+    the bits do not depend on the number of cores.
     """
     import argparse
 
@@ -310,16 +365,14 @@ def main(argv: list[str] | None = None) -> int:
         f"train accuracy {stats['train_accuracy']:.4f}, mnist5k test accuracy "
         f"{stats['test_accuracy']:.4f} ({stats['seconds']:.0f} s)"
     )
-    digest = _clf.sha256(_clf.serialize(model))
     if args.check:
-        sums = _clf.checksum_path()
-        shipped = sums.read_text().split()[0] if sums.exists() else "(none)"
-        same = digest == shipped
-        print(f"retrained {digest}\nshipped   {shipped}\n{'identical' if same else 'DIFFERENT'}")
+        same = _clf.same_weights(model, _clf.load_classifier())
+        print("retrained weights are " + ("identical to" if same else "DIFFERENT from")
+              + f" the shipped {_clf.weights_path()}")  # fmt: skip
         return 0 if same else 1
-    _clf.save_classifier(model)
+    _clf.save_classifier(model, stats)
     clear_cache()
-    print(f"wrote {_clf.weights_path()} (sha256 {digest})")
+    print(f"wrote {_clf.weights_path()}")
     return 0
 
 

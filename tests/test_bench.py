@@ -133,10 +133,48 @@ def test_profile_defaults_to_fast(monkeypatch, env, expected):
 
 
 def test_real_modules_follow_the_interface():
+    import inspect
+
     names = runner.available()
     assert {"metrics", "speed"} <= set(names)
     for name in names:
-        assert callable(runner.load_module(name).run)
+        module = runner.load_module(name)
+        assert list(inspect.signature(module.run).parameters) == ["profile"], name
+        assert (module.__doc__ or "").strip(), f"bench_{name} needs a docstring: what it measures"
+        assert isinstance(getattr(module, "EXCLUSIVE", False), bool), name
+
+
+def test_a_real_module_runs_through_the_runner_in_smoke(tmp_path):
+    out = runner.run_benchmarks(
+        ["metrics"], results_json=tmp_path / "r.json", results_md=tmp_path / "R.md",
+        profile="smoke", command="test",
+    )  # fmt: skip
+    assert out["metrics.classifier.test_accuracy"]["value"] >= 0.97
+    assert out["metrics.fid.identical"]["value"] < 1e-6
+    assert json.loads((tmp_path / "r.json").read_text()) == out
+    assert "`metrics.fid.noise_0.25`" in (tmp_path / "R.md").read_text()
+
+
+def test_a_torn_results_file_stops_with_a_clear_error(paths):
+    paths["results_json"].write_text('{"fake.score": {"value": 1.5, "un')  # torn mid-write
+    with pytest.raises(runner.BenchmarkError, match="not valid results JSON.*git checkout"):
+        runner.run_benchmarks(["alpha"], profile="fast", command="t", **paths)
+    assert paths["results_json"].read_text().endswith('"un')  # left for the user to restore
+
+
+def test_an_interrupted_write_keeps_the_previous_results(paths, monkeypatch):
+    runner.run_benchmarks(["alpha"], profile="fast", command="t", **paths)
+    before = (paths["results_json"].read_text(), paths["results_md"].read_text())
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt  # the process is stopped while rendering the new files
+
+    monkeypatch.setattr(runner, "render_markdown", crash)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_benchmarks(["beta"], profile="fast", command="t", **paths)
+    assert (paths["results_json"].read_text(), paths["results_md"].read_text()) == before
+    assert sorted(p.name for p in paths["results_json"].parent.iterdir()) == ["R.md", "bench",
+                                                                              "r.json"]  # fmt: skip
 
 
 # ------------------------------------------------------------------ the speed benchmark's loops

@@ -53,12 +53,41 @@ def test_every_budget_has_every_profile():
         assert keys[0] == keys[1] == keys[2], f"{notebook}: profiles disagree on budget keys"
 
 
+def test_every_budget_key_is_changed_by_some_profile():
+    """DESIGN.md: a value that no profile changes is a default or an argument, not a budget
+    key (it would only hide a constant behind a lookup)."""
+    for notebook, rows in config.BUDGETS.items():
+        for key in rows["fast"]:
+            values = {repr(rows[p][key]) for p in config.PROFILES}
+            assert len(values) > 1, f"{notebook}: {key!r} is the same in every profile"
+
+
 def test_budget_is_read_only_and_unknown_notebook_errors():
     b = config.budget("01_gan_minimax", "smoke")
     with pytest.raises(TypeError):
-        b["mnist_steps"] = 1  # type: ignore[index]
+        b[next(iter(b))] = 1  # type: ignore[index]
     with pytest.raises(KeyError, match="01_gan_minimax"):
         config.budget("99_nope", "smoke")
+
+
+def test_check_choice_is_the_one_error_style():
+    assert config.check_choice("method", "pcd", ("cd", "pcd")) == "pcd"
+    with pytest.raises(ValueError) as err:
+        config.check_choice("schedule", "cosinus", ("linear", "cosine"), "See notebook 09.")
+    assert str(err.value) == ("Unknown schedule 'cosinus'. Allowed values: linear, cosine. "
+                              "See notebook 09.")  # fmt: skip
+
+
+def test_seeded_scope_repeats_and_leaves_the_global_stream_alone():
+    torch.manual_seed(123)
+    expected_next = torch.rand(2)
+    torch.manual_seed(123)
+    with config.seeded(5) as g:
+        a = torch.nn.Linear(4, 3).weight.clone(), torch.rand(2, generator=g)
+    assert torch.equal(torch.rand(2), expected_next)  # the caller's stream is untouched
+    with config.seeded(5) as g:
+        b = torch.nn.Linear(4, 3).weight.clone(), torch.rand(2, generator=g)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
 
 
 def test_set_seed_reproducible():

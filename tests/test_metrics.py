@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from course_lib import classifier as clf
+from course_lib import io
 from course_lib import metrics
 from course_lib.data import load_images, toy_distribution
 
@@ -72,11 +74,12 @@ def test_mode_coverage_errors_speak_to_learner():
 
 
 # --------------------------------------------------------------------------- classifier
-def test_shipped_classifier_matches_checksum_and_is_small():
-    path = clf.weights_path()
-    assert path.stat().st_size < 1_000_000
-    digest = clf.checksum_path().read_text().split()[0]
-    assert clf.sha256(path.read_bytes()) == digest
+def test_shipped_classifier_is_a_verified_small_artefact():
+    folder = clf.weights_path()
+    assert (folder / "model.safetensors").stat().st_size < 1_000_000
+    manifest = json.loads((folder / "MANIFEST.json").read_text())
+    assert manifest["provenance"]["command"] == clf.TRAIN_COMMAND
+    assert manifest["provenance"]["seed"] == clf.SEED
     net = clf.load_classifier()
     assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
     assert net.features(torch.zeros(2, 1, 28, 28)).shape == (2, 128)
@@ -88,50 +91,55 @@ def test_shipped_classifier_is_accurate():
 
 
 def _copy_weights(tmp_path):
-    w = tmp_path / "classifier.pt"
-    shutil.copy(clf.weights_path(), w)
-    shutil.copy(clf.checksum_path(), tmp_path / "classifier.sha256")
-    return w
+    folder = tmp_path / "classifier"
+    shutil.copytree(clf.weights_path(), folder)
+    return folder
 
 
 def test_corrupt_weights_are_refused_with_the_command(tmp_path):
-    w = _copy_weights(tmp_path)
+    folder = _copy_weights(tmp_path)
+    w = folder / "model.safetensors"
     data = bytearray(w.read_bytes())
     data[len(data) // 2] ^= 0xFF  # one flipped byte
     w.write_bytes(bytes(data))
-    with pytest.raises(clf.ClassifierError, match="train-classifier") as err:
-        clf.load_classifier(w)
-    assert "checksum" in str(err.value)
+    with pytest.raises(clf.ClassifierError, match="model.safetensors is altered or truncated.*"
+                       "python -m course_lib.metrics train-classifier"):
+        clf.load_classifier(folder)
 
 
 def test_truncated_weights_are_refused(tmp_path):
-    w = _copy_weights(tmp_path)
+    folder = _copy_weights(tmp_path)
+    w = folder / "model.safetensors"
     w.write_bytes(w.read_bytes()[:1000])
-    with pytest.raises(clf.ClassifierError, match="not used"):
-        clf.load_classifier(w)
+    with pytest.raises(clf.ClassifierError, match="not used.*truncated"):
+        clf.load_classifier(folder)
 
 
-@pytest.mark.parametrize("missing", ["classifier.pt", "classifier.sha256"])
+@pytest.mark.parametrize("missing", ["model.safetensors", "MANIFEST.json", "."])
 def test_missing_files_are_refused(tmp_path, missing):
-    w = _copy_weights(tmp_path)
-    (tmp_path / missing).unlink()
-    with pytest.raises(clf.ClassifierError, match=r"missing.*python -m course_lib\.metrics"):
-        clf.load_classifier(w)
+    folder = _copy_weights(tmp_path)
+    target = folder / missing
+    shutil.rmtree(target) if target.is_dir() else target.unlink()
+    with pytest.raises(clf.ClassifierError, match=r"python -m course_lib\.metrics train-classif"):
+        clf.load_classifier(folder)
 
 
-def test_matching_checksum_of_foreign_file_is_refused(tmp_path):
-    w = tmp_path / "classifier.pt"
-    torch.save({"weight": torch.zeros(3)}, w)
-    (tmp_path / "classifier.sha256").write_text(f"{clf.sha256(w.read_bytes())}  classifier.pt\n")
-    with pytest.raises(clf.ClassifierError, match="not a MnistClassifier"):
-        clf.load_classifier(w)
+def test_matching_checksum_of_foreign_weights_is_refused(tmp_path):
+    folder = tmp_path / "classifier"
+    io.save_weights(folder, {"weight": torch.zeros(3)}, {}, io.provenance("x", 1, 0, 0.0))
+    with pytest.raises(clf.ClassifierError, match="does not hold MnistClassifier weights"):
+        clf.load_classifier(folder)
 
 
-def test_serialization_is_deterministic():
+def test_save_and_compare_weights(tmp_path):
     torch.manual_seed(0)
-    a = clf.serialize(clf.MnistClassifier())
-    torch.manual_seed(0)
-    assert clf.sha256(clf.serialize(clf.MnistClassifier())) == clf.sha256(a)
+    model = clf.MnistClassifier()
+    clf.save_classifier(model, {"seconds": 1.0, "test_accuracy": 0.5}, tmp_path / "c")
+    loaded = clf.load_classifier(tmp_path / "c")
+    assert clf.same_weights(model, loaded)
+    with torch.no_grad():
+        loaded.head.bias[0] += 1e-6
+    assert not clf.same_weights(model, loaded)
 
 
 def test_classifier_is_cached():
@@ -232,3 +240,41 @@ def test_precision_recall_on_toy_points_sees_collapse_inside_modes():
     assert metrics.mode_coverage(points, "grid25")["high_quality"] == 1.0
     pr = metrics.precision_recall(points, real)
     assert pr["precision"] > 0.95 and pr["recall"] < 0.1
+
+
+# --------------------------------------------------------------------------- the protocol
+def test_protocol_sets_are_fixed_and_disjoint():
+    ref, floor = metrics.reference_images(), metrics.floor_images()
+    assert ref.shape == floor.shape == (500, 1, 28, 28)
+    assert torch.equal(floor, metrics.floor_images())  # the same 500 digits every time
+    X, _ = load_images("mnist5k", "train")
+    train = {x.numpy().tobytes() for x in X}
+    assert not any(r.numpy().tobytes() in train for r in ref)  # no test digit is trained on
+    assert all(f.numpy().tobytes() in train for f in floor)
+
+
+def test_score_images_is_the_same_numbers_as_the_parts():
+    fake = metrics.floor_images()
+    scores = metrics.score_images(fake)
+    ref = metrics.reference_images()
+    assert scores["fid"] == pytest.approx(metrics.classifier_fid(fake, ref))
+    assert scores["recall"] == pytest.approx(metrics.precision_recall(fake, ref)["recall"])
+    assert scores["coverage"] == pytest.approx(metrics.density_coverage(fake, ref)["coverage"])
+    assert scores == metrics.real_floor()
+    assert scores["n"] == 500
+
+
+def test_kid_is_near_zero_for_real_digits_and_grows_with_noise():
+    ref, floor = metrics.reference_images(), metrics.floor_images()
+    same, spread = metrics.classifier_kid(floor, ref)
+    assert abs(same) < 2 * spread  # unbiased: 0 within its subset noise
+    assert metrics.classifier_kid(floor, ref) == (same, spread)  # seeded subsets
+    kids = [metrics.calibration("noise", s)["kid"] for s in metrics.CALIBRATION["noise"]]
+    assert same < kids[0] < kids[1] < kids[2]
+
+
+def test_protocol_refuses_another_sample_size():
+    with pytest.raises(ValueError, match="scores 500 images; got 499"):
+        metrics.score_images(metrics.floor_images()[:499])
+    with pytest.raises(ValueError, match="Unknown corruption 'jpeg'. Allowed values: noise, blur"):
+        metrics.corrupt(metrics.floor_images(), "jpeg", 0.1)

@@ -113,11 +113,71 @@ def test_corrupt_checkpoint_is_refused_and_modules_untouched(tmp_path):
         io.load_checkpoint(tmp_path / "ok.pt", {"other": fresh})
 
 
-def test_device_helpers_on_cpu():
+def test_device_helpers_choose_the_gpu_paths_only_for_cuda():
     net = nn.Conv2d(1, 2, 3)
     assert train.prepare(net, "cpu", conv=True, compile=True) is net  # no-ops off CUDA
-    with train.autocast("cpu"):
+    with train.autocast("cpu"):  # default: fp32 on a CPU
         assert torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype == torch.float32
-    opt = train.adam(net.parameters(), 1e-3, device="cpu")
-    assert not opt.defaults.get("fused")
+    with train.autocast("cpu", enabled=True):  # bf16 on a CPU only when asked for
+        assert torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype == torch.bfloat16
+    with train.autocast("mps", enabled=True):  # no bf16 autocast on other devices
+        assert torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype == torch.float32
+    assert not train.adam(net.parameters(), 1e-3, device="cpu").defaults.get("fused")
+    assert train.adam(net.parameters(), 1e-3, device="cuda").defaults["fused"] is True
     assert train.count_parameters(net) == 2 * 9 + 2
+
+
+def test_model_device_follows_the_parameters():
+    net = nn.Linear(2, 2)
+    assert train.model_device(net) == torch.device("cpu")
+    assert train.model_device(net.to("meta")) == torch.device("meta")
+    assert train.model_device(nn.ReLU()) == torch.device("cpu")
+
+
+def test_ema_update_is_the_lerp_of_the_weights_and_copies_buffers():
+    torch.manual_seed(0)
+    model, ema = nn.BatchNorm1d(3), nn.BatchNorm1d(3)
+    with torch.no_grad():
+        model.weight.fill_(2.0)
+        ema.weight.fill_(1.0)
+        model.running_mean.fill_(5.0)
+    train.ema_update(ema, model, 0.9)
+    assert torch.allclose(ema.weight, torch.full((3,), 0.9 * 1.0 + 0.1 * 2.0))
+    assert torch.equal(ema.running_mean, model.running_mean)
+    train.ema_update(ema, model, 0.0)  # decay 0 copies the model
+    assert torch.equal(ema.weight, model.weight)
+    with pytest.raises(ValueError, match=r"decay must be in \[0, 1\]"):
+        train.ema_update(ema, model, 1.5)
+
+
+def test_linear_decay_reaches_zero_at_the_last_step():
+    net = nn.Linear(2, 2)
+    trainer = torch.optim.SGD(net.parameters(), lr=0.4)
+    (sched,) = train.linear_decay([trainer], 4)
+    lrs = []
+    for _ in range(4):
+        trainer.step()
+        sched.step()
+        lrs.append(trainer.param_groups[0]["lr"])
+    assert lrs == pytest.approx([0.3, 0.2, 0.1, 0.0])
+
+
+def test_log_means_are_read_back_in_one_go():
+    out = train._means({"a": torch.tensor(3.0), "b": 6, "c": torch.tensor([9.0])}, 3)
+    assert out == {"a": 1.0, "b": 2.0, "c": 3.0}
+    calls = []
+    real = train._means
+    hist = train.train_loop(lambda s: {"x": torch.tensor(float(s)), "y": torch.tensor(1.0)},
+                            10, log_every=4, progress=False)  # fmt: skip
+    assert hist["x"] == [1.5, 5.5, 8.5] and hist["y"] == [1.0, 1.0, 1.0]
+
+    def counting(sums, count):
+        calls.append(count)
+        return real(sums, count)
+
+    train._means = counting
+    try:
+        train.train_loop(lambda s: {"x": torch.tensor(1.0)}, 10, log_every=4, progress=False)
+    finally:
+        train._means = real
+    assert calls == [4, 4, 2]  # one read-back per log, not per step or per key
