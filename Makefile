@@ -15,12 +15,13 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # nbval runs in smoke, where a whole notebook takes <= 60 s: a cell past 120 s is stuck.
 NBVAL := --nbval-lax --nbval-current-env -p no:cacheprovider --nbval-cell-timeout=120
 
-.PHONY: setup lab course test unit nbtest lint bench classifier clean help
+.PHONY: setup lab course student test unit nbtest lint bench classifier clean help
 
 help:
 	@echo "make lab     - set up, then open JupyterLab on notebooks/"
 	@echo "make test    - set up, then unit tests + nbval of every notebook (smoke profile)"
 	@echo "make course  - set up, then run every notebook headless into build/ (COURSE_PROFILE=...)"
+	@echo "make student - workshop copies without solutions in build/student/ (+ instructor README)"
 	@echo "make bench   - set up, then run benchmarks/ and rewrite benchmarks/RESULTS.md"
 	@echo "make setup   - create .venv and install course_lib with its test extra"
 	@echo "make classifier - retrain the metrics classifier shipped in data/"
@@ -43,6 +44,11 @@ lab: setup
 # notebook whose kernel lost a reply: a headless run fails fast and names the cell.
 course: setup
 	$(BIN)/python tools/run_notebooks.py --html --out build $(NOTEBOOKS)
+
+# Workshop copies: solution cells (tag "solution") removed, outputs cleared, plus an
+# instructor's README with each notebook's timing plan.
+student: setup
+	$(BIN)/python tools/make_student.py --out build/student $(NOTEBOOKS)
 
 unit: setup
 	$(TEST_ENV) $(BIN)/python -m pytest tests -q

@@ -5,7 +5,7 @@ Trained exactly as the notebook trains it: ``course_lib.dcgan.DCGANGenerator`` /
 (one D step per G step, non-saturating loss, Adam 2e-4 with betas (0.5, 0.999), Gaussian
 z of size 100, seed 0), then scored with ``course_lib.metrics.classifier_fid``.
 
-- ``dcgan.fid``: classifier-FID of ``fid_samples`` (500) generated digits (latents from
+- ``dcgan.fid``: classifier-FID of ``FID_SAMPLES`` (500) generated digits (latents from
   seed 2, generator in eval mode) against the 4,500 mnist5k training digits.
 - ``dcgan.fid_floor``: the same distance for the 500 real mnist5k test digits: what a
   perfect generator would score at this sample size. Classifier-FID uses the course's own
@@ -17,36 +17,33 @@ from __future__ import annotations
 import torch
 
 from course_lib import dcgan, gan, metrics
-from course_lib.config import DEFAULT_SEED, budget, get_device, set_seed
-from course_lib.data import batches, load_images
+from course_lib.config import DEFAULT_SEED, budget, get_device, seeded
+from course_lib.data import load_images
 from course_lib.noise import sample_latent
 
 NOTES = __doc__.split("\n\n", 1)[1]
+FID_SAMPLES = 500  # the test split has 500 digits: the real-data floor at the same size
 
 
 def run(profile: str) -> dict[str, dict]:
     device = get_device()
     seed = DEFAULT_SEED
-    set_seed(seed)
     b = budget("02_dcgan", profile)
     X, _ = load_images("mnist5k", "train")
     X_test, _ = load_images("mnist5k", "test")
-    torch.manual_seed(seed)
-    net_G = dcgan.DCGANGenerator(100, b["channels"]).to(device)
-    net_D = dcgan.DCGANDiscriminator(b["channels"]).to(device)
-    g = torch.Generator().manual_seed(seed)
-    gan.train_gan(
-        net_G, net_D, batches(X, b["batch_size"], generator=g, device=device), b["num_steps"],
-        latent_dim=100, latent_kind="gaussian", lr=2e-4, betas=(0.5, 0.999), generator=g,
+    with seeded(seed) as g:  # the nets' initialisation; g: batch order and latents
+        net_G = dcgan.DCGANGenerator(100, b["channels"])
+        net_D = dcgan.DCGANDiscriminator(b["channels"])
+    (net_G, net_D), _ = gan.train_gan(
+        X, b["num_steps"], net_G=net_G, net_D=net_D, latent_dim=100, latent_kind="gaussian",
+        batch_size=b["batch_size"], lr=2e-4, betas=(0.5, 0.999), generator=g, device=device,
         log_every=10, desc="bench DCGAN", threads=b["threads"], progress=False,
     )  # fmt: skip
     net_G.eval()
     with torch.no_grad():
-        Z = sample_latent(
-            b["fid_samples"], 100, "gaussian", torch.Generator().manual_seed(2), device
-        )
-        fake = net_G(Z).cpu()
-    n_real = min(b["fid_samples"], len(X_test))
+        Z = sample_latent(FID_SAMPLES, 100, "gaussian", torch.Generator().manual_seed(2), device)
+        fake = net_G(Z).float().cpu()
+    n_real = min(FID_SAMPLES, len(X_test))
     fid = metrics.classifier_fid(fake, X)
     floor = metrics.classifier_fid(X_test[:n_real], X)
     hist = metrics.class_histogram(fake)

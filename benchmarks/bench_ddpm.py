@@ -1,8 +1,8 @@
 """Notebook 09: the from-scratch DDPM on mnist5k, sampled with DDPM (1000 ancestral steps)
 and DDIM (eta = 0) at 10/20/50/100 steps.
 
-The model is the shipped checkpoint ``data/ddpm_mnist5k.pt`` (``python -m course_lib.diffusion
-train``, checksum verified by ``course_lib.diffusion.load_pretrained``). Each sampler draws
+The model is the shipped artefact ``data/ddpm_mnist5k/`` (``python -m course_lib.ddpm_train
+train``, checksums verified by ``course_lib.ddpm_train.load_pretrained``). Each sampler draws
 ``fid_samples`` digits (``BUDGETS["09_ddpm"]``) from seeds 0 and 1 and the FIDs are averaged
 (200-digit FIDs move by several points from seed to seed; each seed's value is in the row's
 notes); classifier-FID is against the 500
@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 
 from benchmarks.run import record as _record
+from course_lib import ddpm_train as DT
 from course_lib import diffusion as D
 from course_lib.config import DEFAULT_SEED, budget, get_device, set_seed
 from course_lib.data import load_images
@@ -39,17 +40,16 @@ def run(profile: str) -> dict[str, dict]:
     n = b["fid_samples"]
     X, _ = load_images("mnist5k", "train")
     X_test, _ = load_images("mnist5k", "test")
-    model, payload = D.load_pretrained(device=device)
-    train = payload["extra"]["train"]
-    sched = D.make_schedule(train["schedule"], train["timesteps"])
+    model, info = DT.load_pretrained(device=device)
+    sched = D.make_schedule(info["config"]["schedule"], info["config"]["timesteps"])
     real = X[torch.randperm(len(X), generator=torch.Generator().manual_seed(3))[:n]]
     floor = classifier_fid(real, X_test)
     threads = torch.get_num_threads()
     seeds = SEEDS
     with cpu_threads(None):  # the runner decides (one thread per parallel worker)
-        tables = {seed: D.sampler_table(model, sched, X_test, n, (10, 20, 50, 100), device=device,
-                                        seed=seed) for seed in seeds}  # fmt: skip
-    ckpt = f"data/ddpm_mnist5k.pt ({D.describe_training(payload)}, {train['schedule']} schedule)"
+        tables = {seed: D.sampler_table(model, sched, X_test, n, (10, 20, 50, 100), seed=seed)
+                  for seed in seeds}  # fmt: skip
+    ckpt = f"data/ddpm_mnist5k/ ({DT.describe_training(info)}, {sched.kind} schedule)"
     per_seed = {s: {(r["sampler"], r["steps"]): r for r in rows} for s, rows in tables.items()}
     runs = list(per_seed[seeds[0]])
     fid = {run: sum(per_seed[s][run]["fid"] for s in seeds) / len(seeds) for run in runs}

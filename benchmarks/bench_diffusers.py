@@ -1,7 +1,8 @@
 """Notebook 10: the diffusers UNet2DModel pipeline on mnist5k with swapped schedulers.
 
 The pipeline is the shipped folder ``data/ddpm_diffusers_mnist5k/`` (``python -m
-course_lib.diffusers_utils train``), loaded offline with ``DDPMPipeline.from_pretrained``.
+course_lib.diffusers_utils train``), checked against its MANIFEST.json and loaded offline
+with ``DDPMPipeline.from_pretrained``.
 ``diffusers.fid``: its own DDPMScheduler with all 1000 steps; ``diffusers.dpm20_fid``:
 DPMSolverMultistepScheduler (DPM-Solver++, 2nd order) with 20 steps on the same UNet. Each
 draws ``fid_samples`` digits (``BUDGETS["10_diffusers_pipelines"]``) from seed 0; classifier-FID
@@ -17,7 +18,7 @@ import torch
 
 from benchmarks.run import record as _record
 from course_lib import diffusers_utils as DU
-from course_lib.config import DEFAULT_SEED, budget, set_seed
+from course_lib.config import DEFAULT_SEED, budget, get_device, set_seed
 from course_lib.data import load_images
 from course_lib.metrics import classifier_fid
 from course_lib.train import cpu_threads
@@ -31,7 +32,7 @@ def run(profile: str) -> dict[str, dict]:
     n = b["fid_samples"]
     X, _ = load_images("mnist5k", "train")
     X_test, _ = load_images("mnist5k", "test")
-    pipe = DU.load_pipeline()
+    pipe = DU.load_pipeline().to(get_device())  # checksums checked (MANIFEST.json)
     real = X[torch.randperm(len(X), generator=torch.Generator().manual_seed(3))[:n]]
     floor = classifier_fid(real, X_test)
     out = {}

@@ -1,10 +1,11 @@
 """InfoGAN of notebook 07: does the categorical code capture digit identity without labels?
 
 ``course_lib.infogan.train_infogan`` with ``BUDGETS["07_infogan"]`` (the notebook's calls)
-is trained once per seed in ``BENCH_SEEDS`` in two forms: the course's recipe, whose code is
-anchored to label-free clusters of the real digits (``cluster_weight``, notebook 07 section
-7; key ``infogan.code_accuracy``), and plain InfoGAN (``cluster_weight=0``, the paper's
-method; key ``infogan.plain.code_accuracy``). Each generator is scored by
+is trained on the mnist5k training digits once per seed in ``BENCH_SEEDS`` in two forms: the
+course's recipe, whose code is anchored to label-free clusters of the real digits
+(``clusters=digit_clusters(X, seed=seed)``, notebook 07 section 7; key
+``infogan.code_accuracy``), and plain InfoGAN (no clusters, the paper's method; key
+``infogan.plain.code_accuracy``). Each generator is scored by
 ``course_lib.infogan.code_accuracy``: ``eval_per_code`` digits per categorical code are
 labelled by the course's MNIST classifier and the best one-to-one code -> digit mapping
 (Hungarian assignment, scipy) gives the accuracy. ``infogan.clusters.accuracy`` scores the
@@ -22,6 +23,7 @@ bench's seed 0; notebook 07 reports both.
 
 from __future__ import annotations
 
+import inspect
 import statistics
 import time
 
@@ -34,6 +36,8 @@ BENCH_SEEDS = (0, 1, 2)
 BENCH_THREADS = 1
 ANCHOR = "about 95% (5% error) on full MNIST, Chen et al. 2016 section 7.1"
 UNIT = "fraction (best one-to-one code -> digit mapping)"
+# train_infogan's defaults that no profile changes (batch size, D's learning rate), for notes
+DEFAULTS = {k: p.default for k, p in inspect.signature(infogan.train_infogan).parameters.items()}
 
 
 def _weakest(confusion, mapping) -> str:
@@ -43,25 +47,24 @@ def _weakest(confusion, mapping) -> str:
     return f"{k}: {share[k]:.2f}"
 
 
-def _runs(b: dict, cluster_weight: float, labels) -> dict:
+def _runs(b: dict, anchored: bool, X, labels) -> dict:
     device = get_device()
     accs, mappings, times, weakest, cluster_accs = [], [], [], [], []
     for seed in BENCH_SEEDS:
         t0 = time.perf_counter()
-        r = infogan.train_infogan(
-            b["num_steps"], seed=seed, batch_size=b["batch_size"], noise_dim=b["noise_dim"],
-            arch=b["arch"], hidden=b["hidden"], channels=b["channels"], lr=b["lr"],
-            lr_G=b["lr_G"], z_scale=b["z_scale"], info_weight=b["info_weight"],
-            cont_weight=b["cont_weight"], real_info_weight=b["real_info_weight"],
-            cluster_weight=cluster_weight, device=device, threads=BENCH_THREADS, progress=False,
+        clusters = infogan.digit_clusters(X, seed=seed) if anchored else None
+        (net_G, _), _ = infogan.train_infogan(
+            X, b["num_steps"], clusters=clusters, seed=seed, hidden=b["hidden"],
+            channels=b["channels"], lr_G=b["lr_G"], device=device, threads=BENCH_THREADS,
+            progress=False,
         )  # fmt: skip
-        score = infogan.code_accuracy(r["net_G"], b["noise_dim"], b["eval_per_code"], seed=123)
+        score = infogan.code_accuracy(net_G, b["eval_per_code"], seed=123)
         times.append(time.perf_counter() - t0)
         accs.append(score["accuracy"])
         mappings.append(score["mapping"])
         weakest.append(_weakest(score["confusion"], score["mapping"]))
-        if r["clusters"] is not None:
-            cluster_accs.append(infogan.match_accuracy(r["clusters"], labels)["accuracy"])
+        if clusters is not None:
+            cluster_accs.append(infogan.match_accuracy(clusters, labels)["accuracy"])
     return {"accs": accs, "mappings": mappings, "times": times, "weakest": weakest,
             "cluster_accs": cluster_accs}  # fmt: skip
 
@@ -73,37 +76,37 @@ def _record(b: dict, profile: str, runs: dict, what: str) -> dict:
         "seeds": list(BENCH_SEEDS),
         "notes": f"{what}; per seed {[round(a, 4) for a in accs]} (std "
         f"{statistics.pstdev(accs):.3f}, min {min(accs):.3f}); {b['num_steps']} G steps of "
-        f"batch {b['batch_size']}, {b['arch']} networks, lr D {b['lr']} / G {b['lr_G']}, "
-        f"z_scale {b['z_scale']}, {BENCH_THREADS} torch thread(s); {b['eval_per_code']} samples "
-        f"per code; mappings {runs['mappings']}; weakest code per seed (code: share of its "
-        f"samples on its mapped digit) {runs['weakest']}; "
-        f"{statistics.mean(runs['times']):.0f} s per seed",
+        f"batch {DEFAULTS['batch_size']}, conv networks, lr D {DEFAULTS['lr']} / G {b['lr_G']}, "
+        f"{BENCH_THREADS} torch thread(s); {b['eval_per_code']} samples per code; mappings "
+        f"{runs['mappings']}; "
+        f"weakest code per seed (code: share of its samples on its mapped digit) "
+        f"{runs['weakest']}; {statistics.mean(runs['times']):.0f} s per seed",
     }  # fmt: skip
 
 
 def run(profile: str) -> dict[str, dict]:
     b = budget("07_infogan", profile)
-    _, labels = load_images("mnist5k", "train")
-    anchored = _runs(b, b["cluster_weight"], labels)
-    plain = _runs(b, 0.0, labels)
+    X, labels = load_images("mnist5k", "train")
+    anchored = _runs(b, True, X, labels)
+    plain = _runs(b, False, X, labels)
     clusters = anchored["cluster_accs"]
+    weight = DEFAULTS["cluster_weight"]
+    what = f"the course's recipe: code anchored to label-free clusters (cluster_weight {weight})"
     return {
-        "infogan.code_accuracy": _record(
-            b, profile, anchored,
-            f"the course's recipe: code anchored to label-free clusters (cluster_weight "
-            f"{b['cluster_weight']})",
-        ),
+        "infogan.code_accuracy": _record(b, profile, anchored, what),
         "infogan.plain.code_accuracy": _record(
-            b, profile, plain, "plain InfoGAN (cluster_weight 0, the paper's method)"
+            b, profile, plain, "plain InfoGAN (no clusters, the paper's method)"
         ),
         "infogan.clusters.accuracy": {
-            "value": statistics.mean(clusters), "anchor": None,
+            "value": statistics.mean(clusters),
+            "anchor": None,
             "unit": "fraction (best one-to-one cluster -> true digit mapping)",
-            "profile": profile, "seeds": list(BENCH_SEEDS),
+            "profile": profile,
+            "seeds": list(BENCH_SEEDS),
             "notes": f"infogan.digit_clusters (deskew, PCA 50, t-SNE, k-means; no labels) on "
             f"the {len(labels)} mnist5k training digits, scored against their true labels; "
             f"per seed {[round(a, 4) for a in clusters]}",
-        },  # fmt: skip
+        },
     }
 
 

@@ -3,10 +3,11 @@
 - ``rbm.cd1.test_ll_ais`` / ``rbm.cd10.test_ll_ais`` / ``rbm.pcd.test_ll_ais``: binary RBMs
   (784 visible, ``rbm_hidden`` hidden units) trained by ``course_lib.rbm.train_rbm`` with
   CD-1, CD-10 and PCD for the same number of updates (batch 100, SGD, lr decayed linearly
-  to 0; PCD with its own ``pcd_lr``, ``pcd_momentum`` and ``pcd_chains`` persistent chains),
-  on training digits binarised afresh for every batch. Value: mean log-likelihood of
-  the 500 mnist5k test digits binarised once (seed 0), -F(v) - log Z, with log Z the mean of
-  ``ais_runs`` independent AIS runs from the base-rate model (``course_lib.rbm.evaluate_rbm``,
+  to 0; CD with lr 0.05 and momentum 0.9, PCD with lr 0.1, momentum 0.5 and ``pcd_chains``
+  persistent chains), on training digits binarised afresh for every batch. Value: mean
+  log-likelihood of the 500 mnist5k test digits binarised once (seed 0), -F(v) - log Z, with
+  log Z the mean of ``ais_runs`` independent AIS runs from the base-rate model
+  (``course_lib.rbm_eval.evaluate_rbm``,
   S&M's temperature spacing with ``ais_betas`` distributions and ``ais_chains`` chains).
   Notes give the run-to-run spread, the ESS, the pseudo-log-likelihood and the reconstruction
   error. Anchor: Salakhutdinov & Murray (2008), Table 1: -86.34 nats for CD-25 with 500
@@ -14,7 +15,7 @@
   (we train on 4,500 digits for far fewer updates, so expect lower numbers). AIS is a
   stochastic lower bound on log Z in expectation: a short schedule makes LL look better.
 - ``gibbsnet.fid``: classifier-FID (course_lib.metrics) of ``fid_samples`` GibbsNet samples
-  after N = ``gibbsnet_chain`` unclamped steps (the longest training chain) against all 4,500
+  after N = 5 unclamped steps (the longest training chain) against all 4,500
   mnist5k training digits, as ``dcgan.fid`` (a slice of the first training digits would
   hold only 0s, 1s and 2s: mnist5k is sorted by class);
   the notes list FID for every N = 1..10 and ``course_lib.gibbsnet.latent_diagnostics`` on
@@ -30,6 +31,7 @@ import torch
 from benchmarks.run import record as _record
 from course_lib import gibbsnet as GN
 from course_lib import rbm as R
+from course_lib import rbm_eval as RE
 from course_lib.config import DEFAULT_SEED, budget, get_device, set_seed
 from course_lib.data import load_images
 from course_lib.metrics import classifier_fid
@@ -37,6 +39,9 @@ from course_lib.train import cpu_threads
 
 NOTES = __doc__.split("\n\n", 1)[1]
 SM2008 = "Salakhutdinov & Murray 2008 Table 1: CD-25, 500 hidden, full MNIST: -86.34 nats"
+CD_K = 10  # the longer CD chain of notebook 06
+CHAIN = 5  # GibbsNet: training chains of length N drawn from 1..CHAIN (notebook 06)
+MAX_CHAIN = 10  # GibbsNet: FID for N = 1..MAX_CHAIN unclamped steps
 
 
 def run(profile: str) -> dict[str, dict]:
@@ -48,25 +53,25 @@ def run(profile: str) -> dict[str, dict]:
     images_test, _ = load_images("mnist5k", "test")
     X_train = ((images_train + 1) / 2).flatten(1).to(device)
     X_test = R.binarize_images(images_test, torch.Generator().manual_seed(0)).to(device)
-    base_bias = R.base_rate_bias(X_train.cpu()).to(device)
+    base_bias = RE.base_rate_bias(X_train.cpu()).to(device)
     threads = 1 if device.type == "cpu" else None  # measured: 1 thread is faster on 2 cores
     out: dict[str, dict] = {}
     settings = {  # key: (method, k, learning rate, momentum, persistent chains)
-        "cd1": ("cd", 1, b["rbm_lr"], b["rbm_momentum"], None),
-        f"cd{b['cd_k']}": ("cd", b["cd_k"], b["rbm_lr"], b["rbm_momentum"], None),
-        "pcd": ("pcd", 1, b["pcd_lr"], b["pcd_momentum"], b["pcd_chains"]),
+        "cd1": ("cd", 1, 0.05, 0.9, None),
+        f"cd{CD_K}": ("cd", CD_K, 0.05, 0.9, None),
+        "pcd": ("pcd", 1, 0.1, 0.5, b["pcd_chains"]),
     }
     for key, (method, k, lr, momentum, chains) in settings.items():
         t0 = time.perf_counter()
         with cpu_threads(threads):
             rbm, _ = R.train_rbm(
-                X_train, b["rbm_steps"], method, k, n_hidden=b["rbm_hidden"],
-                batch_size=b["rbm_batch"], lr=lr, momentum=momentum, num_chains=chains,
-                seed=seed, device=device, progress=False,
+                X_train, b["num_steps"], method=method, k=k, n_hidden=b["rbm_hidden"],
+                lr=lr, momentum=momentum, num_chains=chains, seed=seed, device=device,
+                progress=False,
             )  # fmt: skip
             t1 = time.perf_counter()
-            r = R.evaluate_rbm(rbm, X_test, base_bias, b["ais_betas"], b["ais_chains"],
-                               b["ais_runs"], seed=seed)  # fmt: skip
+            r = RE.evaluate_rbm(rbm, X_test, base_bias, b["ais_betas"], b["ais_chains"],
+                                b["ais_runs"], seed=seed)  # fmt: skip
         t2 = time.perf_counter()
         runs = ", ".join(f"{z:.2f}" for z in r["log_z_runs"])
         out[f"rbm.{key}.test_ll_ais"] = _record(
@@ -74,7 +79,7 @@ def run(profile: str) -> dict[str, dict]:
             "nats (test log-likelihood, higher is better)",
             profile,
             f"{method.upper()}{'-' + str(k) if method == 'cd' else f' ({chains} chains)'}, "
-            f"{b['rbm_hidden']} hidden, {b['rbm_steps']} updates of batch 100, lr {lr}, "
+            f"{b['rbm_hidden']} hidden, {b['num_steps']} updates of batch 100, lr {lr}, "
             f"momentum {momentum} ({t1 - t0:.0f} s); AIS {b['ais_betas']} "
             f"betas x {b['ais_chains']} chains x {b['ais_runs']} runs ({t2 - t1:.0f} s): "
             f"log Z runs [{runs}], LL spread {r['ais_spread']:.2f} nats, min ESS "
@@ -85,27 +90,26 @@ def run(profile: str) -> dict[str, dict]:
 
     t0 = time.perf_counter()
     with cpu_threads(threads):
+        # train_gibbsnet's defaults are notebook 06's recipe: z = 16, encoder sigma >= 0.3,
+        # Adam 2e-4 (D) and 5e-4 (G/E), batch 64.
         model, hist = GN.train_gibbsnet(
-            images_train, b["gibbsnet_steps"], latent_dim=b["latent_dim"],
-            hidden=b["gibbsnet_hidden"], chain_steps=b["gibbsnet_chain"],
-            lr=b["gibbsnet_lr"], lr_GE=b["gibbsnet_lr_GE"], arch=b["gibbsnet_arch"],
-            random_chain=b["gibbsnet_random_chain"], min_std=b["gibbsnet_min_std"], seed=seed,
-            device=device, log_every=max(1, b["gibbsnet_steps"] // 60), progress=False,
+            images_train, b["gibbsnet_steps"], hidden=b["gibbsnet_hidden"], chain_steps=CHAIN,
+            random_chain=True, seed=seed, device=device,
+            log_every=max(1, b["gibbsnet_steps"] // 60), progress=False,
         )  # fmt: skip
         train_s = time.perf_counter() - t0
-        chain = GN.samples_per_step(model, b["fid_samples"], b["max_chain"], seed, device)
-        diag = GN.latent_diagnostics(model, images_test.to(device), b["max_chain"], seed)
+        chain = GN.samples_per_step(model, b["fid_samples"], MAX_CHAIN, seed)
+        diag = GN.latent_diagnostics(model, images_test, MAX_CHAIN, seed)
     real = images_train  # all 4,500: the first digits of mnist5k are sorted by class
     fid = {n: classifier_fid(x, real) for n, x in chain.items()}
-    n_train = b["gibbsnet_chain"]
+    n_train = CHAIN  # the longest training chain
     out["gibbsnet.fid"] = _record(
         fid[n_train],
         "classifier-FID (lower is better)",
         profile,
-        f"GibbsNet {b['gibbsnet_arch']} (width {b['gibbsnet_hidden']}), z={b['latent_dim']}, "
-        f"{b['gibbsnet_steps']} steps of batch 64 with N "
-        f"{'drawn from 1..' if b['gibbsnet_random_chain'] else '='}{n_train}, encoder sigma >= "
-        f"{b['gibbsnet_min_std']} ({train_s:.0f} s); value at N={n_train}; by N: "
+        f"GibbsNet conv (width {b['gibbsnet_hidden']}), z={model.latent_dim}, "
+        f"{b['gibbsnet_steps']} steps of batch 64 with N drawn from 1..{n_train}, encoder "
+        f"sigma >= 0.3 ({train_s:.0f} s); value at N={n_train}; by N: "
         + ", ".join(f"{n}: {f:.1f}" for n, f in fid.items())
         + f"; final losses D {hist['loss_D'][-1]:.2f}, G/E {hist['loss_G'][-1]:.2f}; "
         + "latents on test digits: "

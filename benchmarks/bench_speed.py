@@ -4,9 +4,11 @@ Both loops train the *same* networks (course_lib.gan's MLP GAN, course_lib.dcgan
 the *same* step functions (course_lib.gan.discriminator_step / generator_step), batch 64, for
 the same number of steps. They differ in what the issue and DESIGN.md call the loop:
 
-- **ours**: mnist5k as one tensor on the device, ``course_lib.data.batches``;
-  ``course_lib.train.adam`` (fused on CUDA), ``autocast`` (bf16 on CUDA),
-  ``prepare`` (channels_last and, with ``COURSE_COMPILE=1``, torch.compile on CUDA).
+- **ours**: ``course_lib.gan.train_gan`` itself, the trainer notebooks 01-03 run: mnist5k as
+  one tensor on the device, ``course_lib.data.batches``; ``course_lib.train.adam`` (fused on
+  CUDA), ``autocast`` (bf16 on CUDA), ``prepare`` (channels_last and, with
+  ``COURSE_COMPILE=1``, torch.compile on CUDA), ``train_loop`` (one host sync per log; here
+  one log per repetition).
 - **tutorial**: the PyTorch DCGAN tutorial's pipeline: a Dataset like
   ``torchvision.datasets.MNIST`` (uint8 array -> PIL image -> ToTensor -> Normalize per
   sample in ``__getitem__``), ``DataLoader(batch_size=64, shuffle=True, num_workers=W)``,
@@ -33,9 +35,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from course_lib import data, gan, train
-from course_lib.config import get_device
+from course_lib.config import get_device, seeded
 from course_lib.dcgan import DCGANDiscriminator, DCGANGenerator
-from course_lib.noise import sample_latent
 
 EXCLUSIVE = True  # benchmarks.run runs it alone: a timing comparison needs a quiet machine
 BATCH_SIZE = 64
@@ -82,40 +83,44 @@ def _mnist5k_uint8() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _models(kind: str) -> tuple[torch.nn.Module, torch.nn.Module]:
-    torch.manual_seed(SEED)
-    if kind == "mlp_gan":
-        return gan.Generator(LATENT_DIM), gan.Discriminator()
-    return DCGANGenerator(LATENT_DIM), DCGANDiscriminator()
+    with seeded(SEED):
+        if kind == "mlp_gan":
+            return gan.Generator(LATENT_DIM), gan.Discriminator()
+        return DCGANGenerator(LATENT_DIM), DCGANDiscriminator()
 
 
 class OurLoop:
-    """course_lib's path: device-resident data, batches(), train.adam/autocast/prepare."""
+    """course_lib's path: ``gan.train_gan`` on device-resident data (``data.batches``), with
+    the helpers it uses (``train.prepare``/``adam``/``autocast``/``train_loop``). Each
+    ``run`` continues the same nets, trainers and batch stream."""
 
     def __init__(self, kind: str, X: torch.Tensor, device: torch.device) -> None:
-        self.device, self.conv = device, kind == "dcgan"
-        G, D = _models(kind)
+        self.device = device
+        net_G, net_D = _models(kind)
         compile_ = os.environ.get("COURSE_COMPILE", "0") == "1"
-        self.G = train.prepare(G, device, conv=self.conv, compile=compile_)
-        self.D = train.prepare(D, device, conv=self.conv, compile=compile_)
-        self.opt_G = train.adam(self.G.parameters(), 2e-4, (0.5, 0.999), device=device)
-        self.opt_D = train.adam(self.D.parameters(), 2e-4, (0.5, 0.999), device=device)
+        conv = kind == "dcgan"
+        self.net_G = train.prepare(net_G, device, conv=conv, compile=compile_)
+        self.net_D = train.prepare(net_D, device, conv=conv, compile=compile_)
+        self.trainer_D = train.adam(self.net_D.parameters(), 2e-4, (0.5, 0.999), device=device)
+        self.trainer_G = train.adam(self.net_G.parameters(), 2e-4, (0.5, 0.999), device=device)
         self.gen = torch.Generator().manual_seed(SEED)
         self.batches = data.batches(X, BATCH_SIZE, generator=self.gen, device=device)
 
     def run(self, steps: int, timer: dict[str, float]) -> None:
-        cl = self.conv and self.device.type == "cuda"
-        for _ in range(steps):
-            t0 = time.perf_counter()
-            X = next(self.batches)
-            if cl:
-                X = X.contiguous(memory_format=torch.channels_last)
-            Z = sample_latent(len(X), LATENT_DIM, generator=self.gen, device=self.device)
-            t1 = time.perf_counter()
-            with train.autocast(self.device):
-                gan.discriminator_step(X, Z, self.D, self.G, self.opt_D)
-                gan.generator_step(Z, self.D, self.G, self.opt_G)
-            timer["data"] += t1 - t0
-            timer["step"] += time.perf_counter() - t1
+        def timed_batches():  # the time spent fetching batches, inside the trainer's loop
+            while True:
+                t0 = time.perf_counter()
+                X = next(self.batches)
+                timer["data"] += time.perf_counter() - t0
+                yield X
+
+        data_before, t0 = timer["data"], time.perf_counter()
+        gan.train_gan(
+            timed_batches(), steps, net_G=self.net_G, net_D=self.net_D, latent_dim=LATENT_DIM,
+            latent_kind="gaussian", trainers=(self.trainer_D, self.trainer_G), device=self.device,
+            generator=self.gen, log_every=steps, progress=False,
+        )  # fmt: skip
+        timer["step"] += time.perf_counter() - t0 - (timer["data"] - data_before)
 
 
 class TutorialLoop:
@@ -123,9 +128,9 @@ class TutorialLoop:
 
     def __init__(self, kind: str, arrays, device: torch.device, workers: int) -> None:
         self.device = device
-        self.G, self.D = (m.to(device) for m in _models(kind))
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=2e-4, betas=(0.5, 0.999))
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        self.net_G, self.net_D = (m.to(device) for m in _models(kind))
+        self.trainer_G = torch.optim.Adam(self.net_G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        self.trainer_D = torch.optim.Adam(self.net_D.parameters(), lr=2e-4, betas=(0.5, 0.999))
         gen = torch.Generator().manual_seed(SEED)
         self.loader = DataLoader(
             TutorialMNIST(*arrays),
@@ -148,8 +153,8 @@ class TutorialLoop:
                 X = X.to(self.device)
                 Z = torch.randn(len(X), LATENT_DIM, device=self.device)
                 t1 = time.perf_counter()
-                gan.discriminator_step(X, Z, self.D, self.G, self.opt_D)
-                gan.generator_step(Z, self.D, self.G, self.opt_G)
+                gan.discriminator_step(X, Z, self.net_D, self.net_G, self.trainer_D)
+                gan.generator_step(Z, self.net_D, self.net_G, self.trainer_G)
                 timer["data"] += t1 - t0
                 timer["step"] += time.perf_counter() - t1
                 done += 1
@@ -231,26 +236,25 @@ def step_variant_diagnostic(profile: str, device: torch.device, variant: str) ->
     X = torch.rand(BATCH_SIZE, 1, 28, 28, device=device) * 2 - 1
     nets = {}
     for on in (False, True):
-        G, D = (m.to(device) for m in _models("dcgan"))
+        net_G, net_D = (m.to(device) for m in _models("dcgan"))
         x = X
         if on and variant == "channels_last":
-            G, D = (m.to(memory_format=torch.channels_last) for m in (G, D))
+            net_G, net_D = (m.to(memory_format=torch.channels_last) for m in (net_G, net_D))
             x = X.contiguous(memory_format=torch.channels_last)
-        opts = (train.adam(G.parameters(), 2e-4, device=device),)
-        opts += (train.adam(D.parameters(), 2e-4, device=device),)
-        nets[on] = (G, D, *opts, x)
+        trainers = (train.adam(net_G.parameters(), 2e-4, device=device),)
+        trainers += (train.adam(net_D.parameters(), 2e-4, device=device),)
+        nets[on] = (net_G, net_D, *trainers, x)
 
     def timed(on: bool) -> float:
-        G, D, opt_G, opt_D, x = nets[on]
-        amp = on and variant == "bf16"
-        ctx = torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
+        net_G, net_D, trainer_G, trainer_D, x = nets[on]
+        ctx = train.autocast(device, enabled=on and variant == "bf16")
         _sync(device)
         t0 = time.perf_counter()
         with ctx:
             for _ in range(steps):
                 Z = torch.randn(BATCH_SIZE, LATENT_DIM, device=device)
-                gan.discriminator_step(x, Z, D, G, opt_D)
-                gan.generator_step(Z, D, G, opt_G)
+                gan.discriminator_step(x, Z, net_D, net_G, trainer_D)
+                gan.generator_step(Z, net_D, net_G, trainer_G)
         _sync(device)
         return time.perf_counter() - t0
 

@@ -2,23 +2,28 @@
 
 Trained exactly as the notebook trains them, with ``BUDGETS["08_wgan_gp"]``:
 
-- ``wgan_gp.grid25.modes`` / ``.high_quality``: ``course_lib.wgan.compare_toy`` (notebook
-  03's ensemble MLPs, all ``toy_seeds`` at once, lambda = 10, n_critic = 5, Adam 1e-3 with
-  betas (0.5, 0.9)), scored by ``course_lib.metrics.mode_coverage`` on 2,500 samples per
-  seed (PacGAN / VEEGAN protocol), mean over seeds. The vanilla GAN, weight-clipping WGAN
-  and lambda = 0.1 rows use the same networks and steps.
-- ``wgan_gp.fid``: ``course_lib.wgan.train_mnist("wgan_gp")`` (MLP G and critic, Adam 2e-4,
-  betas (0.5, 0.9), batch 64, seed 0), classifier-FID of ``fid_samples`` digits against the
-  500 mnist5k test digits; ``wgan_gp.fid_floor`` is the same distance for real training
-  digits (what a perfect generator scores at this size). Classifier-FID uses the course's
-  own MNIST classifier and does not compare with Inception-FID in papers.
+- ``wgan_gp.grid25.modes`` / ``.high_quality``: ``course_lib.toy_protocol.wgan_runs``
+  trained by ``course_lib.toy_train.train_toy_gan`` (ensemble MLPs, all ``seeds`` at once,
+  lambda = 10, n_critic = 5, Adam 1e-3 with betas (0.5, 0.9)), scored by
+  ``course_lib.metrics.mode_coverage`` on 2,500 samples per seed (PacGAN / VEEGAN
+  protocol), mean over seeds. The vanilla GAN, weight-clipping WGAN and lambda = 0.1 rows use
+  the same networks and steps.
+- ``wgan_gp.fid``: ``course_lib.wgan.train_wgan(method="wgan_gp")`` on the mnist5k train
+  split (MLP G and critic, Adam ``lr_mnist``, betas (0.5, 0.9), batch 64, seed 0),
+  classifier-FID of ``fid_samples`` digits against the 500 mnist5k test digits;
+  ``wgan_gp.fid_floor`` is the same distance for real training digits (what a perfect
+  generator scores at this size). Classifier-FID uses the course's own MNIST classifier and
+  does not compare with Inception-FID in papers.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
-from course_lib import metrics, wgan
+from course_lib import metrics, toy_diagnostics, toy_train, wgan
+from course_lib import toy_protocol as tp
 from course_lib.config import DEFAULT_SEED, budget, get_device, set_seed
 from course_lib.data import load_images
 
@@ -32,18 +37,16 @@ ANCHORS = {
 def run(profile: str) -> dict[str, dict]:
     set_seed(DEFAULT_SEED)
     b = budget("08_wgan_gp", profile)
-    seeds = list(b["toy_seeds"])
-    toy_cfg = wgan.ToyWGANConfig(data="grid25", num_steps=b["toy_steps"],
-                                 batch_size=b["toy_batch"], hidden=b["toy_hidden"],
-                                 n_critic=b["n_critic"], gp_weight=b["gp_weight"])  # fmt: skip
-    toy = wgan.compare_toy(tuple(seeds), toy_cfg, progress=False)
-    toy["wgan_gp_lambda0.1"] = wgan.train_toy("wgan_gp", tuple(seeds), toy_cfg, progress=False,
-                                              gp_weight=0.1)  # fmt: skip
+    seeds = list(b["seeds"])
+    runs = tp.wgan_runs(b)
+    gp = runs["wgan_gp"]
+    runs["wgan_gp_lambda0.1"] = replace(gp, config=replace(gp.config, gp_weight=0.1))
+    toy = toy_train.train_parallel(runs, workers=1, progress=False)
     out: dict[str, dict] = {}
-    size = f"{b['toy_steps']} G steps, batch {b['toy_batch']}, width {b['toy_hidden']}"
+    size = f"{b['num_steps']} G steps, batch {b['batch_size']}, width {b['hidden']}"
     for name, r in toy.items():
-        s = wgan.summarise(r)
-        per = [c["modes"] for c in r["coverage"]]
+        s = toy_diagnostics.summarise(r)
+        per = [c["modes"] for c in r.final["per_seed"]]
         common = {"profile": profile, "seeds": seeds}
         anchor = ANCHORS.get(name)
         key = "wgan_gp" if name == "wgan_gp" else f"wgan_gp.compare.{name}"
@@ -55,26 +58,25 @@ def run(profile: str) -> dict[str, dict]:
             "value": s["high_quality"], "anchor": anchor, "unit": "fraction within 3 sigma",
             "notes": f"range [{s['hq_min']:.3f}, {s['hq_max']:.3f}]; {size}", **common,
         }  # fmt: skip
-    device = get_device()
-    r = wgan.train_mnist("wgan_gp", b["mnist_steps"], seed=DEFAULT_SEED, lr=b["mnist_lr"],
-                         betas=(0.5, 0.9), n_critic=b["n_critic"], gp_weight=b["gp_weight"],
-                         evals=b["mnist_evals"], fid_samples=b["fid_samples"], device=device,
-                         progress=False)  # fmt: skip
     X, _ = load_images("mnist5k", "train")
     X_test, _ = load_images("mnist5k", "test")
+    r, _ = wgan.train_wgan(X, b["mnist_steps"], method="wgan_gp", X_test=X_test,
+                           seed=DEFAULT_SEED, lr=b["lr_mnist"], betas=(0.5, 0.9),
+                           evals=b["mnist_evals"], fid_samples=b["fid_samples"],
+                           device=get_device(), progress=False)  # fmt: skip
     pick = torch.randperm(len(X), generator=torch.Generator().manual_seed(3))[: b["fid_samples"]]
     floor = metrics.classifier_fid(X[pick], X_test)  # X is sorted by digit: random subset
-    w = torch.tensor([c["w_estimate"] for c in r["curve"]])
-    f = torch.tensor([c["fid"] for c in r["curve"]])
+    w = torch.tensor([c["w_estimate"] for c in r.curve])
+    f = torch.tensor([c["fid"] for c in r.curve])
     corr = float(torch.corrcoef(torch.stack([w, f]))[0, 1]) if len(w) > 2 else float("nan")
     common = {"unit": "classifier-FID (lower is better)", "profile": profile,
               "seeds": [DEFAULT_SEED], "anchor": None}  # fmt: skip
     out["wgan_gp.fid"] = {
-        "value": r["fid"], **common,
+        "value": r.fid, **common,
         "notes": f"{b['fid_samples']} samples vs 500 mnist5k test digits after "
-        f"{b['mnist_steps']} G steps (n_critic {b['n_critic']}); FID curve "
-        f"{[round(c['fid']) for c in r['curve']]}, W estimate "
-        f"{[round(c['w_estimate'], 2) for c in r['curve']]} (correlation {corr:.2f})",
+        f"{b['mnist_steps']} G steps (n_critic 5); FID curve "
+        f"{[round(c['fid']) for c in r.curve]}, W estimate "
+        f"{[round(c['w_estimate'], 2) for c in r.curve]} (correlation {corr:.2f})",
     }  # fmt: skip
     out["wgan_gp.fid_floor"] = {
         "value": floor, **common,

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import io
+from .config import seeded
 from .data import affine_resample, data_dir, load_images
 
 ARTEFACT_NAME = "classifier"
@@ -173,9 +174,12 @@ def load_classifier(
         state, _, _ = io.load_weights(path, TRAIN_COMMAND)
     except io.CheckpointError as err:
         raise ClassifierError(f"The metrics classifier was not used: {err}") from err
-    model = MnistClassifier()
+    with seeded(0):  # initial weights are overwritten: keep the caller's RNG stream untouched
+        model = MnistClassifier()
     try:
         model.load_state_dict(state)
     except Exception as err:
-        raise ClassifierError(f"{path} does not hold MnistClassifier weights ({err}). {fix}") from err
+        raise ClassifierError(
+            f"{path} does not hold MnistClassifier weights ({err}). {fix}"
+        ) from err
     return model.eval().to(device)

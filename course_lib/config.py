@@ -121,9 +121,13 @@ def seeded(seed: int) -> Iterator[torch.Generator]:
     the global RNG as a side effect. Yields a CPU ``torch.Generator`` with the same seed for
     the draws the block makes explicitly. Device RNGs (CUDA, MPS) are forked and restored too.
     """
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
+    with contextlib.ExitStack() as stack:
+        cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+        stack.enter_context(torch.random.fork_rng(devices=cuda))  # CPU and every CUDA device
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            stack.enter_context(torch.random.fork_rng(device_type="mps"))
+        torch.manual_seed(seed)  # seeds CPU, CUDA and MPS
         yield torch.Generator().manual_seed(seed)
 
 

@@ -14,9 +14,10 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -141,6 +142,74 @@ def load_images(
         pixels, labels = _torchvision_arrays(name, split, download)
     images = torch.from_numpy(pixels.astype(np.float32)).div_(127.5).sub_(1.0).unsqueeze(1)
     return images.contiguous(), torch.from_numpy(labels.astype(np.int64))
+
+
+VALUE_RANGES: tuple[str, ...] = ("signed", "unit")
+
+
+def check_images(
+    X: torch.Tensor, who: str, value_range: str = "signed",
+    shape: tuple[int, ...] | None = (1, 28, 28), why: str = "",
+) -> None:  # fmt: skip
+    """Refuse data a trainer would silently mistrain on, with the fix in the message.
+
+    ``value_range`` "signed": images in [-1, 1] (the course's convention, and what a Tanh
+    generator draws); all-non-negative data is refused too, since that is [0, 1] data whose
+    black background the model would learn as mid-grey. "unit": values in [0, 1]
+    (probabilities, or binary). ``shape``: the shape of one sample, (1, 28, 28) for digits;
+    None accepts any (e.g. flattened rows). ``why`` is added to the message. One host sync
+    (the min and max), so trainers call it once where the data come in, never per step;
+    meta and empty tensors are not checked.
+    """
+    check_choice("value range", value_range, VALUE_RANGES)
+    expected = "[-1, 1]" if value_range == "signed" else "[0, 1]"
+    if shape is not None and tuple(X.shape[1:]) != tuple(shape):
+        raise ValueError(f"{who} needs images (N, {', '.join(map(str, shape))}) in {expected}; "
+                         f"got a tensor of shape {tuple(X.shape)}")  # fmt: skip
+    if X.is_meta or X.numel() == 0:
+        return
+    lo, hi = torch.stack(torch.aminmax(X.detach().float())).tolist()
+    if value_range == "signed":
+        ok = -1.001 <= lo < 0 and hi <= 1.001  # False for NaN too
+        fix = ("Load them with course_lib.data.load_images, or map [0, 1] images with "
+               "2 * x - 1.")  # fmt: skip
+    else:
+        ok = lo >= 0 and hi <= 1
+        fix = ("Convert the course's [-1, 1] images with course_lib.data.to_unit (or binarise "
+               "them, e.g. course_lib.rbm.binarize_images).")  # fmt: skip
+    if not ok:
+        reason = f" ({why})" if why else ""
+        what = "images" if X.dim() == 4 else "values"
+        raise ValueError(f"{who} needs {what} in {expected}{reason}; got values in "
+                         f"[{lo:.3g}, {hi:.3g}]. {fix}")  # fmt: skip
+
+
+def training_data(
+    data: torch.Tensor | Iterable[torch.Tensor], who: str, value_range: str | None = "signed",
+    shape: tuple[int, ...] | None = (1, 28, 28), why: str = "",
+) -> tuple[torch.Tensor, Iterator[torch.Tensor] | None]:  # fmt: skip
+    """What every ``train_*`` does with its ``data`` argument: a tensor of samples, or an
+    iterator of batches (e.g. :func:`batches`).
+
+    Returns ``(X, None)`` for a tensor and ``(first batch, iterator over every batch from
+    the first)`` for an iterator. The tensor, or the first batch, is checked once with
+    :func:`check_images` (``value_range=None``: not checked, e.g. toy points); an empty
+    tensor or iterator is refused.
+    """
+    if isinstance(data, torch.Tensor):
+        if len(data) == 0:
+            raise ValueError(f"{who} got no data: pass samples (N, ...) with N >= 1, or batches")
+        if value_range is not None:
+            check_images(data, who, value_range, shape, why)
+        return data, None
+    it = iter(data)
+    first = next(it, None)
+    if first is None:
+        raise ValueError(f"{who} got an empty batch iterator: pass samples or an endless "
+                         "iterator such as course_lib.data.batches")  # fmt: skip
+    if value_range is not None:
+        check_images(first, who, value_range, shape, why)
+    return first, itertools.chain([first], it)
 
 
 def to_unit(x: torch.Tensor) -> torch.Tensor:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .train import model_device
+
 
 def dcgan_init(module: nn.Module) -> nn.Module:
     """DCGAN initialisation (paper section 4): conv weights ~ N(0, 0.02), BatchNorm weights
@@ -139,8 +141,10 @@ def copied_32x32_generator(latent_dim: int = 100) -> nn.Sequential:
 @torch.no_grad()
 def layer_shapes(net: nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
     """Run ``x`` through ``net`` (an ``nn.Sequential`` or a module with ``.net``) layer by
-    layer and return ``[(layer name, output shape), ...]`` (notebook 02's shape tables)."""
+    layer, on the net's device, and return ``[(layer name, output shape), ...]`` (notebook
+    02's shape tables)."""
     seq = net.net if hasattr(net, "net") else net
+    x = x.to(model_device(seq))
     was_training = seq.training
     seq.eval()
     out = []

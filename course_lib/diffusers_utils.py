@@ -3,11 +3,13 @@
 
 - :func:`build_unet` / :func:`build_scheduler`: a small ``UNet2DModel`` for 28x28 digits and
   the ``DDPMScheduler`` with the same linear schedule as ``course_lib.diffusion``;
-- :func:`train_unet`: the diffusers training recipe (``noise_scheduler.add_noise``, MSE on
-  eps, AdamW, an EMA of the weights via ``diffusers.training_utils.EMAModel``);
+- :func:`unet_step` / :func:`train_unet`: the diffusers training recipe
+  (``noise_scheduler.add_noise``, MSE on eps, AdamW, an EMA of the weights with
+  ``diffusers.training_utils.EMAModel``, which notebook 10 teaches);
 - :func:`save_pipeline` / :func:`load_pipeline`: ``save_pretrained`` to a local folder and
-  ``from_pretrained(path)`` back, fully offline; the folder carries a ``SHA256SUMS`` manifest
-  that loading checks, so an altered or truncated weights file is refused, not used;
+  ``from_pretrained(path)`` back, fully offline. The folder keeps diffusers' layout plus the
+  course's ``MANIFEST.json`` (``course_lib.io``: checksums and provenance), written
+  atomically and checked before loading, so an altered or truncated file is refused;
 - :func:`generate` and :func:`swap_scheduler`: images as tensors in [-1, 1] from any scheduler
   on the same UNet (DDPM, DDIM, DPM-Solver++ multistep and single-step). ``DDPMPipeline`` passes
   ``generator`` to ``step`` and never calls ``scale_model_input``, so UniPC, PNDM and the
@@ -26,19 +28,22 @@ import argparse
 import contextlib
 import copy
 import os
-import shutil
-import tempfile
+import shlex
+import sys
 import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from .io import CheckpointError, sha256_file
-from .train import History, train_loop
+from . import io
+from .config import check_choice, seeded
+from .train import History, autocast, model_device, prepare, train_loop
 
-MANIFEST = "SHA256SUMS"
 DEFAULT_PIPELINE = Path(__file__).resolve().parent.parent / "data" / "ddpm_diffusers_mnist5k"
+REBUILD = "python -m course_lib.diffusers_utils train --out data/ddpm_diffusers_mnist5k"
 SCHEDULER_NAMES = ("DDPM", "DDIM", "DPM-Solver++", "DPM-Solver single-step")
 
 
@@ -67,37 +72,74 @@ def build_scheduler(timesteps: int = 1000, beta_schedule: str = "linear"):
     return DDPMScheduler(num_train_timesteps=timesteps, beta_schedule=beta_schedule)
 
 
-def train_unet(
-    unet,
+def unet_step(
+    x0: torch.Tensor,
+    unet: torch.nn.Module,
+    trainer: torch.optim.Optimizer,
     noise_scheduler,
-    X: torch.Tensor,
+    *,
+    ema=None,
+    generator: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
+    """One step of the diffusers recipe on x0 (B, 1, H, W) in [-1, 1] (notebook 10).
+
+    eps and t are drawn on the CPU from ``generator`` and moved to x0's device; the loss is
+    Ho et al.'s L_simple (eq. 14); ``ema`` (a ``diffusers.training_utils.EMAModel``) follows
+    the weights after the optimiser step. Returns {"loss": detached 0-d tensor}.
+    """
+    T = noise_scheduler.config.num_train_timesteps
+    noise = torch.randn(x0.shape, generator=generator).to(x0.device)
+    t = torch.randint(0, T, (x0.shape[0],), generator=generator).to(x0.device)
+    noisy = noise_scheduler.add_noise(x0, noise, t)
+    with autocast(x0.device):
+        loss = F.mse_loss(unet(noisy, t).sample, noise)
+    trainer.zero_grad(set_to_none=True)
+    loss.backward()
+    trainer.step()
+    if ema is not None:
+        ema.step(unet.parameters())
+    return {"loss": loss.detach()}
+
+
+def train_unet(
+    data: torch.Tensor | Iterable[torch.Tensor],
     num_steps: int,
+    *,
+    unet: torch.nn.Module,
+    noise_scheduler=None,
     batch_size: int = 64,
     lr: float = 1e-3,
     ema_decay: float | None = 0.995,
+    device: torch.device | str | None = None,
     seed: int = 0,
     progress: bool = True,
-    callback=None,
+    callback: Callable[[int, torch.nn.Module, History], None] | None = None,
     callback_every: int = 0,
-) -> tuple[torch.nn.Module, History]:
-    """Train ``unet`` on X (N, 1, 28, 28) in [-1, 1] the diffusers way (notebook 10).
+) -> tuple[tuple[torch.nn.Module, torch.nn.Module], History]:
+    """Train ``unet`` the diffusers way (notebook 10); returns ((unet, ema_unet), history).
 
-    Per step: noise = randn, t ~ U{0..T-1}, noisy = noise_scheduler.add_noise(x0, noise, t),
-    loss = MSE(unet(noisy, t).sample, noise) (Ho et al. eq. 14), AdamW. Returns (the model to
-    sample with: a copy holding the EMA weights when ``ema_decay``, else ``unet``; history).
-    ``callback(step, model, history)`` runs every ``callback_every`` steps.
+    ``data``: images (N, 1, 28, 28) in [-1, 1], shuffled into batches with a generator
+    seeded by ``seed`` (which also draws t and eps), or an iterator of batches. Each step is
+    :func:`unet_step` with AdamW (fused on CUDA). ``ema_unet`` is a copy of ``unet`` holding
+    the EMA weights (``unet`` itself when ``ema_decay`` is None): sample with it.
+    ``noise_scheduler`` defaults to :func:`build_scheduler`; ``device`` to the UNet's.
+    ``callback(step, ema_unet, history)`` runs every ``callback_every`` steps and after the
+    last one. The global RNG is not touched.
     """
     from diffusers.training_utils import EMAModel
 
     from .data import batches
 
-    torch.manual_seed(seed)
+    noise_scheduler = noise_scheduler if noise_scheduler is not None else build_scheduler()
+    device = torch.device(device) if device is not None else model_device(unet)
+    unet = prepare(unet, device, conv=True)
     gen = torch.Generator().manual_seed(seed)
-    device = next(unet.parameters()).device
-    opt = torch.optim.AdamW(unet.parameters(), lr=lr)
+    if isinstance(data, torch.Tensor):
+        data = batches(data, batch_size, generator=gen, device=device)
+    data = iter(data)
+    fused = device.type == "cuda" or None
+    trainer = torch.optim.AdamW(unet.parameters(), lr=lr, fused=fused)
     ema = EMAModel(unet.parameters(), decay=ema_decay) if ema_decay else None
-    data = batches(X, batch_size, generator=gen, device=device)
-    T = noise_scheduler.config.num_train_timesteps
 
     def sampling_model() -> torch.nn.Module:
         if ema is None:
@@ -107,24 +149,15 @@ def train_unet(
         return shadow.eval()
 
     def step_fn(step: int) -> dict[str, torch.Tensor]:
-        x0 = next(data)
-        noise = torch.randn(x0.shape, generator=gen).to(device)
-        t = torch.randint(0, T, (x0.shape[0],), generator=gen).to(device)
-        noisy = noise_scheduler.add_noise(x0, noise, t)
-        loss = F.mse_loss(unet(noisy, t).sample, noise)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if ema is not None:
-            ema.step(unet.parameters())
-        return {"loss": loss}
+        return unet_step(next(data).to(device), unet, trainer, noise_scheduler, ema=ema,
+                         generator=gen)  # fmt: skip
 
     hook = (lambda step, hist: callback(step, sampling_model(), hist)) if callback else None
     history = train_loop(
         step_fn, num_steps, log_every=50, desc="UNet2DModel", progress=progress,
         callback=hook, callback_every=callback_every,
     )  # fmt: skip
-    return sampling_model(), history
+    return (unet, sampling_model()), history
 
 
 def make_pipeline(unet, scheduler):
@@ -134,82 +167,28 @@ def make_pipeline(unet, scheduler):
     return DDPMPipeline(unet=unet, scheduler=scheduler)
 
 
-def save_pipeline(pipe, path: str | Path) -> Path:
-    """``pipe.save_pretrained`` into a temporary sibling folder, then rename it over ``path``
-    (so an interrupted save never leaves half a pipeline behind)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent))
-    try:
-        pipe.save_pretrained(tmp)
-        write_manifest(tmp)
-        for p in (tmp, *tmp.rglob("*")):  # mkdtemp makes 0700; the shipped folder is readable
-            p.chmod(0o755 if p.is_dir() else 0o644)
-        old = path.with_name(path.name + ".old")
-        if path.exists():
-            os.replace(path, old)
-        os.replace(tmp, path)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
-
-
-def _digests(folder: Path) -> dict[str, str]:
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)
-    return {p.relative_to(folder).as_posix(): sha256_file(p) for p in files}
-
-
-def write_manifest(folder: str | Path) -> Path:
-    """Write ``folder/SHA256SUMS`` (``sha256sum`` format) for every file of a saved pipeline."""
-    folder = Path(folder)
-    lines = [f"{digest}  {name}\n" for name, digest in _digests(folder).items()]
-    (folder / MANIFEST).write_text("".join(lines))
-    return folder / MANIFEST
-
-
-def verify_manifest(folder: str | Path) -> None:
-    """Check every file of a saved pipeline against ``folder/SHA256SUMS``.
-
-    Raises CheckpointError naming the first missing, extra or altered file (also checkable by
-    hand: ``cd folder && sha256sum -c SHA256SUMS``)."""
-    folder = Path(folder)
-    how = f"Rebuild it with `python -m course_lib.diffusers_utils train --out data/{folder.name}`."
-    manifest = folder / MANIFEST
-    if not manifest.exists():
-        raise CheckpointError(f"{folder.name}/{MANIFEST} is missing, so the pipeline is "
-                              f"unverified and was not loaded. {how}")  # fmt: skip
-    expected = {}
-    for line in manifest.read_text().splitlines():
-        digest, _, name = line.partition("  ")
-        expected[name] = digest
-    actual = _digests(folder)
-    for name in sorted(expected.keys() | actual.keys()):
-        if expected.get(name) != actual.get(name):
-            what = ("missing" if name not in actual else
-                    "not in the manifest" if name not in expected else "altered")  # fmt: skip
-            raise CheckpointError(f"{folder.name}/{name} is {what} (SHA-256 check against "
-                                  f"{MANIFEST}); the pipeline was not loaded. {how}")  # fmt: skip
+def save_pipeline(pipe, path: str | Path, provenance: Mapping[str, Any] | None = None) -> Path:
+    """``pipe.save_pretrained`` into a temporary folder, add MANIFEST.json (checksums and
+    ``provenance``, see ``course_lib.io.provenance``), then swap it in for ``path`` in one
+    step (``course_lib.io.save_artefact``): an interrupted save leaves the previous folder
+    as it was. Without ``provenance`` the manifest names the course's rebuild command."""
+    prov = dict(provenance) if provenance is not None else {"command": REBUILD}
+    return io.save_artefact(path, lambda tmp: pipe.save_pretrained(tmp), prov)
 
 
 def load_pipeline(path: str | Path = DEFAULT_PIPELINE, verify: bool = True):
     """``DDPMPipeline.from_pretrained(path)`` from a local folder, never touching the network.
 
-    Raises FileNotFoundError with the command that rebuilds it when ``path`` is missing, and
-    CheckpointError when ``verify`` and a file disagrees with the folder's SHA256SUMS
-    (written by :func:`save_pipeline`)."""
+    With ``verify`` (the default) every file is first checked against the folder's
+    MANIFEST.json (``course_lib.io.verify_artefact``): a missing folder, or a missing,
+    altered, truncated or extra file, raises CheckpointError naming the rebuild command.
+    """
     from diffusers import DDPMPipeline
 
-    path = Path(path)
-    if not (path / "model_index.json").exists():
-        raise FileNotFoundError(
-            f"No saved pipeline in {path.name}/. Build it with "
-            f"`python -m course_lib.diffusers_utils train --out data/{path.name}`."
-        )
     if verify:
-        verify_manifest(path)
-    return DDPMPipeline.from_pretrained(path, local_files_only=True, low_cpu_mem_usage=False)
+        io.verify_artefact(path, REBUILD)
+    return DDPMPipeline.from_pretrained(Path(path), local_files_only=True,
+                                        low_cpu_mem_usage=False)  # fmt: skip
 
 
 def swap_scheduler(pipe, name: str):
@@ -229,8 +208,7 @@ def swap_scheduler(pipe, name: str):
         "DPM-Solver++": DPMSolverMultistepScheduler,
         "DPM-Solver single-step": DPMSolverSinglestepScheduler,
     }
-    if name not in classes:
-        raise ValueError(f"Unknown scheduler {name!r}. Allowed values: {', '.join(classes)}")
+    check_choice("scheduler", name, classes)
     extra = {}
     if name.startswith("DPM"):
         # The DPM-Solvers ignore clip_sample; thresholding with sample_max_value = 1 clips their
@@ -243,9 +221,13 @@ def swap_scheduler(pipe, name: str):
 
 @torch.no_grad()
 def generate(pipe, num_images: int, num_inference_steps: int, seed: int = 0) -> torch.Tensor:
-    """Run ``pipe`` with ``torch.Generator().manual_seed(seed)``; images (N, 1, H, W) in [-1, 1].
+    """Run ``pipe`` with ``torch.Generator().manual_seed(seed)``; images (N, 1, H, W) in [-1, 1]
+    on the CPU (notebook 10).
 
-    Uses ``output_type="np"`` (H, W, C in [0, 1]) and converts back to the course's layout.
+    The pipeline runs on its own device (``pipe.to(device)``); the generator stays on the CPU:
+    diffusers' ``randn_tensor`` draws the noise there and moves it (it logs that at INFO
+    level), so a seed draws the same noise on every device. ``output_type="np"`` (H, W, C in
+    [0, 1]) is converted back to the course's layout.
     """
     out = pipe(
         batch_size=num_images,
@@ -282,6 +264,7 @@ def load_hub_pipeline(repo_id: str = "google/ddpm-cifar10-32"):
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m course_lib.diffusers_utils")
     sub = parser.add_subparsers(dest="command", required=True)
     tr = sub.add_parser("train", help="train the notebook-10 UNet2DModel and save the pipeline")
@@ -291,24 +274,33 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--lr", type=float, default=1e-3)
     tr.add_argument("--ema", type=float, default=0.995)
     tr.add_argument("--channels", default="16,32,64")
+    tr.add_argument("--device", default="auto", help="cpu | cuda | mps | auto")
     tr.add_argument("--threads", type=int, default=None)
     tr.add_argument("--save-every", type=int, default=250)
     tr.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    from .config import get_device
     from .data import load_images
     from .train import cpu_threads
 
+    device = get_device(args.device)
     X, _ = load_images("mnist5k", "train")
-    unet, sched = build_unet(tuple(int(c) for c in args.channels.split(","))), build_scheduler()
+    with seeded(args.seed):
+        unet = build_unet(tuple(int(c) for c in args.channels.split(",")))
+    command = shlex.join(["python", "-m", "course_lib.diffusers_utils", *argv])
     start = time.perf_counter()
 
     def save(step: int, model, history: History) -> None:
-        save_pipeline(make_pipeline(model, build_scheduler()), args.out)
-        print(f"\nstep {step}: saved after {time.perf_counter() - start:.0f} s", flush=True)
+        seconds = time.perf_counter() - start
+        prov = io.provenance(command, step, args.seed, seconds, device=device.type,
+                             planned_steps=args.steps, history=history)  # fmt: skip
+        save_pipeline(make_pipeline(model, build_scheduler()), args.out, prov)
+        print(f"\nstep {step}: saved after {seconds:.0f} s", flush=True)
 
     with cpu_threads(args.threads), contextlib.suppress(KeyboardInterrupt):
-        train_unet(unet, sched, X, args.steps, args.batch_size, args.lr, args.ema, args.seed,
-                   callback=save, callback_every=args.save_every)  # fmt: skip
+        train_unet(X, args.steps, unet=unet, batch_size=args.batch_size, lr=args.lr,
+                   ema_decay=args.ema, device=device, seed=args.seed, callback=save,
+                   callback_every=args.save_every)  # fmt: skip
     return 0
 
 

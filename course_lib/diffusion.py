@@ -1,5 +1,6 @@
-"""Denoising diffusion from scratch: schedules, the forward process, the loss, DDPM and DDIM
-sampling, training and a checksummed checkpoint (notebook 09; notebook 10 compares).
+"""Denoising diffusion from scratch: schedules, the forward process, the loss, one training
+step, DDPM and DDIM sampling (notebook 09; notebook 10 compares with diffusers). Training
+the shipped model, its artefact and the command line live in :mod:`course_lib.ddpm_train`.
 
 Notation (Ho et al. 2020, "Denoising Diffusion Probabilistic Models", DDPM):
 
@@ -16,35 +17,28 @@ Timesteps are 0-based as in diffusers: t = 0 .. T-1, and abar_{-1} = 1. With tha
 :func:`make_schedule` returns exactly what ``diffusers.DDPMScheduler`` computes for
 ``beta_schedule="linear"`` and ``"squaredcos_cap_v2"`` (tests/test_diffusion.py checks it).
 
-Command line (the shipped checkpoint of notebook 09)::
-
-    python -m course_lib.diffusion train --out data/ddpm_mnist5k.pt   # writes .pt and .pt.sha256
-    python -m course_lib.diffusion check data/ddpm_mnist5k.pt
+Devices: the samplers run on the model's device (``train.model_device``); their noise is
+drawn on the CPU from the caller's ``generator`` and moved there, so a seed gives the same
+digits on every machine.
 """
 
 from __future__ import annotations
 
-import argparse
-import copy
 import math
-import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
-from .io import CheckpointError, load_checkpoint, save_checkpoint, sha256_file
-from .train import History, train_loop
-from .unet import UNet, UNetConfig
+from .config import check_choice
+from .train import autocast, model_device
 
 ScheduleKind = Literal["linear", "cosine"]
 SCHEDULES: tuple[str, ...] = ("linear", "cosine")
 DIFFUSERS_NAMES = {"linear": "linear", "cosine": "squaredcos_cap_v2"}
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "data" / "ddpm_mnist5k.pt"
 EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -110,8 +104,7 @@ def make_schedule(kind: ScheduleKind = "linear", timesteps: int = 1000) -> Sched
     with abar ratios and clamped at 1e-20 exactly as diffusers does (``variance_type=
     "fixed_small"``).
     """
-    if kind not in SCHEDULES:
-        raise ValueError(f"Unknown schedule {kind!r}. Allowed values: {', '.join(SCHEDULES)}")
+    check_choice("schedule", kind, SCHEDULES)
     if not isinstance(timesteps, int) or timesteps < 2:
         raise ValueError(f"timesteps must be an integer >= 2, got {timesteps!r}")
     betas = linear_beta_schedule(timesteps) if kind == "linear" else cosine_beta_schedule(timesteps)
@@ -124,9 +117,10 @@ def make_schedule(kind: ScheduleKind = "linear", timesteps: int = 1000) -> Sched
 
 
 def _at(values: torch.Tensor, t: torch.Tensor | int, like: torch.Tensor) -> torch.Tensor:
-    """values[t] shaped to broadcast against ``like`` (B, C, H, W)."""
-    t = torch.as_tensor(t, device=values.device).long()
-    out = values[t].to(like.device, like.dtype)
+    """values[t] shaped to broadcast against ``like`` (B, C, H, W). ``t``: a Python int, or a
+    long tensor indexed as 1-D (indexing with a 0-d tensor would read it back to the host)."""
+    index = t.to(values.device).long().reshape(-1) if isinstance(t, torch.Tensor) else int(t)
+    out = values[index].to(like.device, like.dtype)
     return out.reshape(-1, *([1] * (like.dim() - 1)))
 
 
@@ -154,6 +148,31 @@ def diffusion_loss(
     t = torch.randint(0, schedule.timesteps, (B,), generator=generator).to(x0.device)
     noise = torch.randn(x0.shape, generator=generator).to(x0.device)
     return F.mse_loss(model(q_sample(x0, t, schedule, noise), t), noise)
+
+
+def diffusion_step(
+    x0: torch.Tensor,
+    model: torch.nn.Module,
+    trainer: torch.optim.Optimizer,
+    schedule: Schedule,
+    *,
+    generator: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
+    """One training step of eps_theta on a batch x0 (B, C, H, W) in [-1, 1] (notebook 09).
+
+    1. L_simple (eq. 14) with t and eps drawn from ``generator`` (:func:`diffusion_loss`),
+       under bf16 autocast on CUDA;
+    2. one optimiser step of ``trainer`` on ``model``.
+    Returns {"loss": detached 0-d tensor} (no host sync). The schedule is moved to x0's
+    device (a no-op when it is there already).
+    """
+    schedule = schedule.to(x0.device)
+    with autocast(x0.device):
+        loss = diffusion_loss(model, x0, schedule, generator)
+    trainer.zero_grad(set_to_none=True)
+    loss.backward()
+    trainer.step()
+    return {"loss": loss.detach()}
 
 
 # ---------------------------------------------------------------------------------------
@@ -241,6 +260,19 @@ def ddim_step(
     return x_prev
 
 
+def sampling_device(
+    model: EpsModel, device: torch.device | str | None = None, x_T: torch.Tensor | None = None
+) -> torch.device:
+    """Where a sampler runs: ``device`` if given, else the model's device (an ``nn.Module``,
+    :func:`course_lib.train.model_device`), else ``x_T``'s device, else the CPU. A plain
+    function such as ``lambda x, t: unet(x, t).sample`` has no device: pass ``device``."""
+    if device is not None:
+        return torch.device(device)
+    if isinstance(model, torch.nn.Module):
+        return model_device(model)
+    return x_T.device if x_T is not None else torch.device("cpu")
+
+
 def _batched_t(t: int, n: int, device: torch.device) -> torch.Tensor:
     return torch.full((n,), t, dtype=torch.long, device=device)
 
@@ -251,16 +283,21 @@ def ddpm_sample(
     schedule: Schedule,
     num_images: int,
     shape: tuple[int, ...] = (1, 28, 28),
+    *,
     generator: torch.Generator | None = None,
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
     keep: int = 0,
     progress: bool = False,
 ) -> tuple[torch.Tensor, list[tuple[int, torch.Tensor]]]:
-    """Ancestral sampling, T model calls (Algorithm 2). Returns (x_0 in [-1, 1] (N, *shape),
-    trajectory): ``keep`` > 0 stores ``keep`` evenly spaced (t, x_t) pairs (CPU) for plots.
-    Noise is drawn on the CPU from ``generator``, so results do not depend on the device."""
+    """Ancestral sampling, T model calls (Algorithm 2), on the model's device.
+
+    Returns (x_0 in [-1, 1] (N, *shape) on that device, trajectory): ``keep`` > 0 stores
+    ``keep`` evenly spaced (t, x_t) pairs (CPU) for plots. Noise is drawn on the CPU from
+    ``generator`` and moved, so results do not depend on the device (notebook 09).
+    """
     from tqdm.auto import tqdm
 
+    device = sampling_device(model, device)
     T = schedule.timesteps
     sched = schedule.to(device)
 
@@ -271,7 +308,7 @@ def ddpm_sample(
     marks = set(torch.linspace(T - 1, 0, keep).round().long().tolist()) if keep else set()
     traj = []
     for t in tqdm(range(T - 1, -1, -1), desc="DDPM", disable=not progress, leave=False):
-        eps = model(x, _batched_t(t, num_images, x.device))
+        eps = model(x, _batched_t(t, num_images, device))
         x = ddpm_step(eps, t, x, sched, noise=randn() if t > 0 else None)
         if t in marks:
             traj.append((t, x.detach().cpu()))
@@ -284,22 +321,28 @@ def ddim_sample(
     schedule: Schedule,
     num_images: int,
     num_steps: int = 50,
+    *,
     eta: float = 0.0,
     shape: tuple[int, ...] = (1, 28, 28),
     generator: torch.Generator | None = None,
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
     x_T: torch.Tensor | None = None,
     keep: bool = False,
     progress: bool = False,
     clip_x0: bool = True,
 ) -> tuple[torch.Tensor, list[tuple[int, torch.Tensor]]]:
-    """DDIM sampling with ``num_steps`` model calls (Song et al. 2021, eq. 12). ``x_T``: start
-    noise (drawn from ``generator`` when None), so DDPM and DDIM runs can share it; ``clip_x0``
-    clips x0_hat to [-1, 1] in every step (diffusers' ``clip_sample``, True by default in its
-    DDIMScheduler as in our DDPM sampler, so the two samplers are compared alike). Returns
-    (x_0 in [-1, 1], trajectory of (t, x_t) after each step when ``keep``)."""
+    """DDIM sampling with ``num_steps`` model calls (Song et al. 2021, eq. 12), on the
+    model's device (notebook 09).
+
+    ``x_T``: start noise (drawn on the CPU from ``generator`` when None), so DDPM and DDIM
+    runs can share it; ``clip_x0`` clips x0_hat to [-1, 1] in every step (diffusers'
+    ``clip_sample``, True by default in its DDIMScheduler as in our DDPM sampler, so the two
+    samplers are compared alike). Returns (x_0 in [-1, 1], trajectory of (t, x_t) on the CPU
+    after each step when ``keep``).
+    """
     from tqdm.auto import tqdm
 
+    device = sampling_device(model, device, x_T)
     sched = schedule.to(device)
     x = torch.randn((num_images, *shape), generator=generator) if x_T is None else x_T.clone()
     x = x.to(device)
@@ -307,7 +350,7 @@ def ddim_sample(
     traj = []
     for i, t in enumerate(tqdm(taus, desc=f"DDIM-{num_steps}", disable=not progress, leave=False)):
         t_prev = taus[i + 1] if i + 1 < len(taus) else -1
-        eps = model(x, _batched_t(t, num_images, x.device))
+        eps = model(x, _batched_t(t, num_images, device))
         z = torch.randn(x.shape, generator=generator).to(device) if eta > 0 else None
         x = ddim_step(eps, t, t_prev, x, sched, eta=eta, noise=z, clip_x0=clip_x0)
         if keep:
@@ -317,267 +360,53 @@ def ddim_sample(
 
 @torch.no_grad()
 def sample_in_batches(sampler: Callable[..., tuple], num_images: int, batch_size: int = 500, **kw):
-    """Call ``sampler(num_images=b, **kw)`` in chunks of ``batch_size``; concatenate x_0."""
+    """Call ``sampler(num_images=b, **kw)`` in chunks of ``batch_size``; concatenate x_0
+    (on the sampler's device)."""
     out = []
     for start in range(0, num_images, batch_size):
-        out.append(sampler(num_images=min(batch_size, num_images - start), **kw)[0].cpu())
+        out.append(sampler(num_images=min(batch_size, num_images - start), **kw)[0])
     return torch.cat(out)
 
 
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":  # wall times must include the queued GPU work
+        torch.cuda.synchronize(device)
+
+
 def sampler_table(
-    model: EpsModel,
+    model: torch.nn.Module,
     schedule: Schedule,
     real: torch.Tensor,
     num_images: int,
     ddim_steps: tuple[int, ...] = (10, 20, 50, 100),
+    *,
     ddpm: bool = True,
     seed: int = 0,
-    device: torch.device | str = "cpu",
     batch_size: int = 500,
 ) -> list[dict]:
     """Classifier-FID and wall time of DDPM (T steps) and DDIM (eta = 0) at ``ddim_steps``
-    (notebook 09's "how do we speed up sampling?" table). Every sampler starts from the same
-    seed; FID is against ``real`` (N, 1, 28, 28) in [-1, 1]. Rows: sampler, steps, seconds, fid.
-    """
-    from .metrics import classifier_fid
+    (notebook 09's "how do we speed up sampling?" table), on the model's device.
 
+    Every sampler starts from ``torch.Generator().manual_seed(seed)``; FID is against
+    ``real`` (N, 1, 28, 28) in [-1, 1]. Rows, in that order: {"sampler": "DDPM" | "DDIM",
+    "steps", "seconds", "fid"}.
+    """
+    from . import metrics
+
+    device = model_device(model)
     rows = []
     runs = [("DDPM", schedule.timesteps)] if ddpm else []
     runs += [("DDIM", s) for s in ddim_steps]
     for name, steps in runs:
-        gen = torch.Generator().manual_seed(seed)
-        if device != "cpu" and torch.device(device).type == "cuda":
-            torch.cuda.synchronize()
+        kw = dict(model=model, schedule=schedule, generator=torch.Generator().manual_seed(seed))
+        _sync(device)
         start = time.perf_counter()
         if name == "DDPM":
-            kw = dict(model=model, schedule=schedule, generator=gen, device=device)
             x = sample_in_batches(ddpm_sample, num_images, batch_size, **kw)
         else:
-            kw = dict(model=model, schedule=schedule, num_steps=steps, generator=gen, device=device)
-            x = sample_in_batches(ddim_sample, num_images, batch_size, **kw)
+            x = sample_in_batches(ddim_sample, num_images, batch_size, num_steps=steps, **kw)
+        _sync(device)
         seconds = time.perf_counter() - start
-        rows.append(dict(sampler=name, steps=steps, seconds=seconds, fid=classifier_fid(x, real)))
+        rows.append(dict(sampler=name, steps=steps, seconds=seconds,
+                         fid=metrics.classifier_fid(x, real)))  # fmt: skip
     return rows
-
-
-# ---------------------------------------------------------------------------------------
-# Training
-# ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TrainConfig:
-    """How the notebook-09 model is trained (``python -m course_lib.diffusion train``)."""
-
-    num_steps: int = 20000  # Adam steps
-    batch_size: int = 128  # digits per step
-    lr: float = 2e-4  # Adam learning rate (Ho et al. use 2e-4 on CIFAR-10)
-    ema_decay: float = 0.999  # exponential moving average of the weights, used for sampling
-    schedule: str = "linear"  # "linear" | "cosine"
-    timesteps: int = 1000  # T
-    seed: int = 0
-
-
-@torch.no_grad()
-def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    """ema <- decay * ema + (1 - decay) * model (Ho et al., appendix B uses 0.9999)."""
-    for pe, pm in zip(ema.parameters(), model.parameters()):
-        pe.lerp_(pm, 1 - decay)
-
-
-def train_ddpm(
-    X: torch.Tensor,
-    config: TrainConfig = TrainConfig(),
-    unet_config: UNetConfig | None = None,
-    device: torch.device | str = "cpu",
-    progress: bool = True,
-    callback: Callable[[int, UNet, History], None] | None = None,
-    callback_every: int = 0,
-    init: UNet | None = None,
-) -> tuple[UNet, UNet, History]:
-    """Train eps_theta on images X (N, 1, 28, 28) in [-1, 1] with L_simple (notebook 09).
-
-    Returns (model, ema_model, history with "loss"); ``callback(step, ema, history)`` runs
-    every ``callback_every`` steps (the command line saves a checkpoint there). ``init``:
-    start from these weights (model and EMA) instead of a fresh U-Net, to continue training a
-    checkpoint (Adam starts afresh). Horizontal flips are not used (digits are not
-    mirror-symmetric).
-    """
-    from .data import batches
-
-    torch.manual_seed(config.seed)
-    gen = torch.Generator().manual_seed(config.seed)
-    schedule = make_schedule(config.schedule, config.timesteps).to(device)
-    model = (copy.deepcopy(init).train() if init is not None else UNet(unet_config)).to(device)
-    ema = copy.deepcopy(model).requires_grad_(False)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    data = batches(X, config.batch_size, generator=gen, device=device)
-
-    def step_fn(step: int) -> dict[str, torch.Tensor]:
-        x0 = next(data)
-        loss = diffusion_loss(model, x0, schedule, gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        warm = step > 100 or init is not None  # a fresh model's EMA starts as a copy
-        ema_update(ema, model, config.ema_decay if warm else 0.0)
-        return {"loss": loss}
-
-    hook = (lambda step, hist: callback(step, ema, hist)) if callback else None
-    history = train_loop(
-        step_fn, config.num_steps, log_every=50, desc="DDPM", progress=progress,
-        callback=hook, callback_every=callback_every,
-    )  # fmt: skip
-    return model, ema.eval(), history
-
-
-# ---------------------------------------------------------------------------------------
-# Checkpoint with a checksum
-# ---------------------------------------------------------------------------------------
-def checksum_path(path: str | Path) -> Path:
-    return Path(str(path) + ".sha256")
-
-
-def save_pretrained(
-    path: str | Path, ema: UNet, config: TrainConfig, history: History | None = None, **extra
-) -> str:
-    """Atomically write the EMA weights (course_lib.train.save_checkpoint) and ``path.sha256``."""
-    save_checkpoint(
-        path,
-        {"model": ema},
-        step=config.num_steps,
-        history=history,
-        unet=ema.config.to_dict(),
-        train=asdict(config),
-        **extra,
-    )
-    os.chmod(path, 0o644)  # mkstemp creates 0600; the shipped file is world-readable
-    digest = sha256_file(path)
-    checksum_path(path).write_text(f"{digest}  {Path(path).name}\n")
-    return digest
-
-
-def load_pretrained(
-    path: str | Path = DEFAULT_CHECKPOINT, device: torch.device | str = "cpu"
-) -> tuple[UNet, dict]:
-    """Load the notebook-09 model after checking its SHA-256 against ``path.sha256``.
-
-    Raises :class:`CheckpointError` (saying how to rebuild it) when the file or its checksum
-    is missing or they disagree. Returns (EMA model in eval mode, checkpoint payload).
-    """
-    path = Path(path)
-    how = f"Rebuild it with `python -m course_lib.diffusion train --out {path.name}` (see docs)."
-    if not path.exists():
-        raise CheckpointError(f"No diffusion checkpoint at data/{path.name}. {how}")
-    sums = checksum_path(path)
-    if not sums.exists():
-        raise CheckpointError(
-            f"Checksum file {sums.name} is missing, so {path.name} is unverified. {how}"
-        )
-    expected = sums.read_text().split()[0] if sums.read_text().split() else ""
-    actual = sha256_file(path)
-    if actual != expected:
-        raise CheckpointError(
-            f"{path.name} is corrupt: SHA-256 {actual[:12]}... != {expected[:12]}... in "
-            f"{sums.name}. It was not loaded. {how}"
-        )
-    payload = load_checkpoint(path)
-    unet_cfg = dict(payload["extra"]["unet"])
-    unet_cfg["channels"] = tuple(unet_cfg["channels"])
-    model = UNet(UNetConfig(**unet_cfg))
-    model.load_state_dict(payload["state"]["model"])
-    return model.to(device).eval(), payload
-
-
-def training_stages(payload: dict) -> list[dict]:
-    """The training runs behind a checkpoint, oldest first: each ``--init`` continuation
-    records the run it started from under ``extra["stages"]``. Items: ``train`` (the
-    TrainConfig as a dict) and ``train_seconds``."""
-    extra = payload["extra"]
-    last = {"train": extra["train"], "train_seconds": extra.get("train_seconds")}
-    return [*extra.get("stages", []), last]
-
-
-def describe_training(payload: dict) -> str:
-    """One line for a checkpoint's provenance, e.g. "5250 steps in 2 stages (2250 at lr
-    0.001, 3000 at lr 0.0003), 53 min on cpu"."""
-    stages = training_stages(payload)
-    steps = sum(s["train"]["num_steps"] for s in stages)
-    seconds = sum(s["train_seconds"] or 0 for s in stages)
-    text = f"{steps} steps"
-    if len(stages) > 1:
-        parts = ", ".join(f"{s['train']['num_steps']} at lr {s['train']['lr']:g}" for s in stages)
-        text += f" in {len(stages)} stages ({parts})"
-    device = payload["extra"].get("device", "?")
-    return f"{text}, {seconds / 60:.0f} min on {device}"
-
-
-# ---------------------------------------------------------------------------------------
-# Command line
-# ---------------------------------------------------------------------------------------
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_lib.diffusion", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    tr = sub.add_parser("train", help="train the notebook-09 U-Net on mnist5k and save it")
-    tr.add_argument("--out", default=str(DEFAULT_CHECKPOINT))
-    d = TrainConfig()
-    tr.add_argument("--steps", type=int, default=d.num_steps)
-    tr.add_argument("--batch-size", type=int, default=d.batch_size)
-    tr.add_argument("--lr", type=float, default=d.lr)
-    tr.add_argument("--schedule", choices=SCHEDULES, default=d.schedule)
-    tr.add_argument("--seed", type=int, default=d.seed)
-    tr.add_argument("--ema", type=float, default=d.ema_decay, help="EMA decay of the weights")
-    tr.add_argument("--device", default="auto", help="cpu | cuda | mps | auto")
-    tr.add_argument("--channels", default="32,64,64", help="U-Net widths, e.g. 16,32,64")
-    tr.add_argument("--threads", type=int, default=None, help="CPU threads (1 on a busy box)")
-    tr.add_argument("--save-every", type=int, default=1000, help="checkpoint every N steps")
-    tr.add_argument(
-        "--init", default=None, help="continue from this checkpoint's weights (checksum checked)"
-    )
-    ck = sub.add_parser("check", help="verify a checkpoint's checksum and load it")
-    ck.add_argument("path", nargs="?", default=str(DEFAULT_CHECKPOINT))
-    args = parser.parse_args(argv)
-    if args.command == "check":
-        model, payload = load_pretrained(args.path)
-        n = sum(p.numel() for p in model.parameters())
-        print(f"OK {Path(args.path).name}: step {payload['step']}, {n} parameters")
-        return 0
-    from .config import get_device
-    from .data import load_images
-    from .train import cpu_threads
-
-    device = get_device(args.device)
-    cfg = TrainConfig(
-        args.steps, args.batch_size, args.lr, args.ema, schedule=args.schedule, seed=args.seed
-    )
-    unet_cfg = UNetConfig(channels=tuple(int(c) for c in args.channels.split(",")))
-    init, before = None, {}
-    if args.init:  # provenance of the starting weights goes into the new checkpoint
-        init, prev = load_pretrained(args.init)
-        unet_cfg = init.config
-        earlier = prev["extra"].get("stages", [])
-        this = {"train": prev["extra"]["train"], "sha256": sha256_file(args.init),
-                "train_seconds": prev["extra"].get("train_seconds")}  # fmt: skip
-        before = {"stages": [*earlier, this] if earlier else [this]}
-    X, _ = load_images("mnist5k", "train")
-    start = time.perf_counter()
-
-    def save(step: int, ema: UNet, history: History) -> str:
-        seconds = round(time.perf_counter() - start, 1)
-        done = TrainConfig(**{**asdict(cfg), "num_steps": step})
-        ema_cpu = copy.deepcopy(ema).cpu()
-        return save_pretrained(args.out, ema_cpu, done, history, device=device.type,
-                               train_seconds=seconds, planned_steps=cfg.num_steps,
-                               **before)  # fmt: skip
-
-    with cpu_threads(args.threads):
-        _, ema, history = train_ddpm(
-            X, cfg, unet_cfg, device=device, callback=save, callback_every=args.save_every,
-            init=init,
-        )  # fmt: skip
-    seconds = time.perf_counter() - start
-    digest = sha256_file(args.out)  # written by the callback after the last step
-    print(f"saved {args.out} ({seconds:.0f} s on {device.type}), sha256 {digest}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,4 +1,5 @@
-"""The original GAN (Goodfellow et al. 2014): MLP networks, step functions, closed forms.
+"""The original GAN (Goodfellow et al. 2014): MLP networks, step functions, closed forms,
+the trainer ``train_gan`` (notebooks 01, 02, 03) and the 1-D experiments of notebook 01.
 
 Notebook 01 prints ``discriminator_step`` and ``generator_step`` with ``inspect.getsource``:
 they are deliberately tiny. Names follow one vocabulary: ``net_G``, ``net_D``, ``X`` (real
@@ -8,11 +9,16 @@ batch), ``Z`` (latent batch), ``trainer_D`` / ``trainer_G`` (optimisers).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
 
+from .config import check_choice, seeded
+from .data import batches, check_images, training_data
 from .losses import GeneratorLoss, discriminator_loss, generator_loss
+from .noise import LATENT_KINDS, sample_latent
+from .train import History, adam, autocast, cpu_threads, model_device, prepare, train_loop
 
 
 def mlp(
@@ -126,7 +132,7 @@ def value_function(d: torch.Tensor, p_data: torch.Tensor, p_g: torch.Tensor, dx:
 
 
 # ---------------------------------------------------------------------------------------
-# Training (notebooks 01 and 03): alternate k discriminator steps and one generator step.
+# Training (notebooks 01, 02 and 03): alternate k discriminator steps and one generator step.
 # ---------------------------------------------------------------------------------------
 class AffineGenerator(nn.Module):
     """G(z) = scale * z + shift on 1-D latents: with z ~ N(0, 1), p_g = N(shift, scale^2) is
@@ -142,78 +148,138 @@ class AffineGenerator(nn.Module):
 
 
 def grad_norm(module: nn.Module) -> torch.Tensor:
-    """L2 norm of all parameter gradients of ``module`` (0 if none), as a tensor (no sync)."""
+    """L2 norm of all parameter gradients of ``module`` (0 if none), as a tensor on the
+    module's device (no host sync)."""
     grads = [p.grad.pow(2).sum() for p in module.parameters() if p.grad is not None]
-    return torch.stack(grads).sum().sqrt() if grads else torch.zeros(())
+    if not grads:
+        return torch.zeros((), device=model_device(module))
+    return torch.stack(grads).sum().sqrt()
+
+
+BCE_LOSSES: tuple[str, ...] = ("saturating", "non_saturating")
+EMPTY_DATA = ("train_gan's data ran out of batches: pass the real samples as a tensor (N, ...) "
+              "or an endless iterator such as course_lib.data.batches")  # fmt: skip
+
+
+def _latents(n: int, latent_dim: int, kind: str, generator, device: torch.device) -> torch.Tensor:
+    """Latents drawn on the CPU (the same numbers on every device), then moved: on CUDA from
+    pinned memory without blocking, so the host never waits for the GPU here."""
+    Z = sample_latent(n, latent_dim, kind, generator)
+    if device.type == "cuda":
+        return Z.pin_memory().to(device, non_blocking=True)
+    return Z.to(device)
+
+
+def _real_batches(data, batch_size: int, generator, device: torch.device) -> Iterator:
+    """An endless iterator of real batches on ``device`` from a tensor or a batch iterator;
+    image data (B, C, H, W) must be in [-1, 1], the range of a Tanh generator."""
+    X, stream = training_data(data, "train_gan", value_range=None)
+    if X.dim() == 4:
+        check_images(X, "train_gan", "signed", shape=None, why="the generators end in Tanh")
+    if stream is None:
+        return batches(X, batch_size, generator=generator, device=device)
+    return (b.to(device) for b in stream)
 
 
 def train_gan(
-    net_G: nn.Module,
-    net_D: nn.Module,
-    real_batches,
+    data: torch.Tensor | Iterable[torch.Tensor],
     num_steps: int,
     *,
+    net_G: nn.Module,
+    net_D: nn.Module,
     latent_dim: int,
     latent_kind: str = "uniform",
     kind: GeneratorLoss = "non_saturating",
+    batch_size: int = 64,
     lr: float = 2e-4,
     betas: tuple[float, float] = (0.5, 0.999),
     d_steps: int = 1,
     train_G: bool = True,
+    trainers: tuple[torch.optim.Optimizer, torch.optim.Optimizer] | None = None,
+    device: torch.device | str | None = None,
     generator: torch.Generator | None = None,
-    callback=None,
+    bf16: bool | None = None,
+    callback: Callable[[int, History], None] | None = None,
     callback_every: int = 0,
     log_every: int = 25,
     desc: str = "GAN",
-    optimizers: tuple | None = None,
     progress: bool = True,
     threads: int | None = None,
-) -> dict[str, list[float]]:
+) -> tuple[tuple[nn.Module, nn.Module], History]:
     """Train a GAN by alternating ``d_steps`` discriminator steps and one generator step
-    (Goodfellow et al. 2014, Algorithm 1) with Adam; returns the history dict.
+    (Goodfellow et al. 2014, Algorithm 1; notebooks 01, 02 and 03).
 
-    ``real_batches`` is an iterator of real batches already on the device (e.g.
-    :func:`course_lib.data.batches`). ``train_G=False`` trains D alone against a fixed G.
-    History keys: loss_D, D_real, D_fake (mean D outputs), and with ``train_G`` loss_G and
-    grad_G (norm of the generator's gradient). ``optimizers=(trainer_D, trainer_G)`` lets a
-    caller resume with existing Adam state. ``threads=1`` suits tiny (1-D, 2-D) models on CPU.
+    Args:
+        data: the real samples: a tensor (N, ...) (shuffled into batches of ``batch_size``
+            with ``generator``) or an endless iterator of batches (e.g.
+            :func:`course_lib.data.batches`). Images must be in [-1, 1].
+        num_steps: training iterations (each: ``d_steps`` D steps, then one G step).
+        net_G, net_D: the networks, trained in place; moved to ``device`` (channels_last for
+            conv nets on CUDA).
+        latent_dim, latent_kind: z ~ U[-1, 1]^latent_dim ("uniform") or N(0, I) ("gaussian").
+        kind: generator loss, "non_saturating" (default) or "saturating".
+        lr, betas: Adam for both networks (fused on CUDA), unless ``trainers=(trainer_D,
+            trainer_G)`` continues with existing optimisers (built on ``device``).
+        train_G: False trains D alone against a fixed G.
+        device: where to train; default the device of ``net_D``.
+        generator: CPU ``torch.Generator`` for the batch order and the latents (seeded runs
+            repeat exactly; the global RNG is neither used nor reseeded when it is given).
+        bf16: bf16 autocast; None (default) = on CUDA only, so CPU numbers are plain fp32.
+        callback, callback_every, log_every, desc, progress: see
+            :func:`course_lib.train.train_loop`.
+        threads: CPU threads while training (1 suits tiny 1-D and 2-D models); ignored off CPU.
+
+    Returns ``((net_G, net_D), history)``; history keys ``step``, ``loss_D``, ``D_real``,
+    ``D_fake`` (mean D outputs) and, with ``train_G``, ``loss_G`` and ``grad_G`` (norm of the
+    generator's gradient).
     """
-    from .noise import sample_latent
-    from .train import adam, cpu_threads, train_loop
+    check_choice("generator loss", kind, BCE_LOSSES, "train_gan trains with the BCE losses.")
+    check_choice("latent kind", latent_kind, LATENT_KINDS)
+    expected = getattr(net_G, "latent_dim", latent_dim)  # the course's generators record it
+    if expected != latent_dim:
+        raise ValueError(f"latent_dim={latent_dim}, but net_G takes latents of size {expected}: "
+                         f"pass latent_dim={expected}")  # fmt: skip
+    if d_steps < 1:
+        raise ValueError(f"d_steps must be >= 1, got {d_steps}")
+    device = torch.device(device) if device is not None else model_device(net_D)
+    convs = (nn.Conv2d, nn.ConvTranspose2d)  # channels_last for conv nets on CUDA
+    net_G, net_D = (prepare(net, device, conv=any(isinstance(m, convs) for m in net.modules()))
+                    for net in (net_G, net_D))  # fmt: skip
+    if trainers is None:
+        trainers = (adam(net_D.parameters(), lr, betas, device),
+                    adam(net_G.parameters(), lr, betas, device))  # fmt: skip
+    trainer_D, trainer_G = trainers
+    real = _real_batches(data, batch_size, generator, device)  # checks the data once
 
-    device = next(net_D.parameters()).device
-    if optimizers is None:
-        optimizers = (
-            adam(net_D.parameters(), lr, betas, device),
-            adam(net_G.parameters(), lr, betas, device),
-        )
-    trainer_D, trainer_G = optimizers
+    def next_real() -> torch.Tensor:
+        try:
+            return next(real)
+        except StopIteration:
+            raise ValueError(EMPTY_DATA) from None
 
     def step_fn(step: int) -> dict[str, torch.Tensor]:
-        for _ in range(d_steps):
-            X = next(real_batches)
-            Z = sample_latent(len(X), latent_dim, latent_kind, generator, device)
-            out = discriminator_step(X, Z, net_D, net_G, trainer_D)
+        with autocast(device, bf16):
+            for _ in range(d_steps):
+                X = next_real()
+                Z = _latents(len(X), latent_dim, latent_kind, generator, device)
+                out = discriminator_step(X, Z, net_D, net_G, trainer_D)
+            if train_G:
+                Z = _latents(len(X), latent_dim, latent_kind, generator, device)
+                out |= generator_step(Z, net_D, net_G, trainer_G, kind)
         if train_G:
-            Z = sample_latent(len(X), latent_dim, latent_kind, generator, device)
-            out |= generator_step(Z, net_D, net_G, trainer_G, kind)
             out["grad_G"] = grad_norm(net_G).detach()
         return out
 
     with cpu_threads(threads if device.type == "cpu" else None):
-        return train_loop(
-            step_fn,
-            num_steps,
-            log_every=log_every,
-            callback=callback,
-            callback_every=callback_every,
-            desc=desc,
-            progress=progress,
-        )
+        history = train_loop(
+            step_fn, num_steps, log_every=log_every, callback=callback,
+            callback_every=callback_every, desc=desc, progress=progress,
+        )  # fmt: skip
+    return (net_G, net_D), history
 
 
 # ---------------------------------------------------------------------------------------
-# 1-D experiments of notebook 01
+# 1-D experiments of notebook 01 (tiny models: CPU, one thread)
 # ---------------------------------------------------------------------------------------
 def discriminator_1d(hidden: int = 64) -> nn.Sequential:
     """A small 1 -> hidden -> hidden -> 1 LeakyReLU MLP discriminator for 1-D data."""
@@ -226,10 +292,11 @@ def compare_with_optimum(net_D, p_data_pdf, p_g_pdf, x: torch.Tensor, min_densit
 
     The error is measured where the mixture m = (p_data + p_g)/2 >= ``min_density``: outside the
     region where samples land, neither D nor its training signal is defined. Returns a dict
-    with ``x``, ``d``, ``d_star``, ``mask`` (tensors) and ``max_error``, ``mass_covered``.
+    with ``x``, ``d``, ``d_star``, ``mask`` (tensors on the CPU) and ``max_error``,
+    ``mass_covered``.
     """
     pd, pg = p_data_pdf(x), p_g_pdf(x)
-    d = torch.sigmoid(net_D(x.unsqueeze(1)).squeeze(-1))
+    d = torch.sigmoid(net_D(x.unsqueeze(1).to(model_device(net_D))).squeeze(-1)).cpu()
     d_star = optimal_discriminator(pd, pg)
     mask = (pd + pg) / 2 >= min_density
     dx = float(x[1] - x[0])
@@ -254,34 +321,27 @@ def saturation_experiment(
     """Train G(z) = start + 0.5 z against the 1-D mixture after D has had ``warmup_steps`` on
     its own, with plain SGD for G as in Goodfellow et al. 2014 (notebook 01, section 3).
 
-    Returns ``history`` (loss_D, D_fake, grad_G, ...) and ``shift`` (G's mean every 25 steps).
-    With ``kind="saturating"`` the generator's gradient is ~D(G(z)) ~ 0 and it stalls.
+    Returns ``history`` (loss_D, D_fake, grad_G, ...), ``shift`` (G's mean every 25 steps as
+    (step, mean) pairs), ``net_G`` and ``net_D``. With ``kind="saturating"`` the generator's
+    gradient is ~D(G(z)) ~ 0 and it stalls. Everything random is seeded by ``seed``; the
+    caller's global RNG is left as it was.
     """
     from .data import GaussianMixture1D, sample_batches
-    from .train import adam
 
-    torch.manual_seed(seed)
-    g = torch.Generator().manual_seed(seed)
-    net_G, net_D = AffineGenerator(start, 0.5), discriminator_1d(32)
+    check_choice("generator loss", kind, BCE_LOSSES)
+    with seeded(seed) as g:  # seeds the nets' initialisation; g: batches and latents
+        net_G, net_D = AffineGenerator(start, 0.5), discriminator_1d(32)
     trainer_D = adam(net_D.parameters(), 1e-3, (0.5, 0.999))
     trainer_G = torch.optim.SGD(net_G.parameters(), lr=lr_G)
     real = sample_batches(GaussianMixture1D(), batch_size, g)
-    common = dict(latent_dim=1, latent_kind="gaussian", generator=g, progress=progress,
-                  optimizers=(trainer_D, trainer_G), threads=1)  # fmt: skip
-    train_gan(net_G, net_D, real, warmup_steps, train_G=False, desc="D warm-up", **common)
+    common = dict(net_G=net_G, net_D=net_D, latent_dim=1, latent_kind="gaussian", generator=g,
+                  progress=progress, trainers=(trainer_D, trainer_G), threads=1)  # fmt: skip
+    train_gan(real, warmup_steps, train_G=False, desc="D warm-up", **common)
     shift = [(0, float(net_G.shift.detach()))]
-    history = train_gan(
-        net_G,
-        net_D,
-        real,
-        num_steps,
-        kind=kind,
-        desc=kind,
-        log_every=25,
-        callback_every=25,
-        callback=lambda step, h: shift.append((step, float(net_G.shift.detach()))),
-        **common,
-    )
+    _, history = train_gan(
+        real, num_steps, kind=kind, desc=kind, log_every=25, callback_every=25,
+        callback=lambda step, h: shift.append((step, float(net_G.shift.detach()))), **common,
+    )  # fmt: skip
     return {"history": history, "shift": shift, "net_G": net_G, "net_D": net_D}
 
 
@@ -300,19 +360,19 @@ def d_star_experiment(
     D* of equation (2) (notebook 01, Goodfellow et al. 2014 Proposition 1).
 
     Returns :func:`compare_with_optimum`'s dict plus ``history``, ``net_D``, ``p_data`` and
-    ``p_g_pdf``. Adam 1e-3, betas (0.9, 0.999), one CPU thread (a tiny model).
+    ``p_g_pdf``. Adam 1e-3, betas (0.9, 0.999), one CPU thread (a tiny model). Seeded by
+    ``seed``; the caller's global RNG is left as it was.
     """
     from .data import GaussianMixture1D, gaussian_pdf, sample_batches
 
-    torch.manual_seed(seed)
-    g = torch.Generator().manual_seed(seed)
     p_data = GaussianMixture1D(means=(-2.0, 2.0), stds=(0.5, 0.5))
     net_G = AffineGenerator(g_shift, g_scale).requires_grad_(False)
-    net_D = discriminator_1d(hidden=64)
-    history = train_gan(
-        net_G, net_D, sample_batches(p_data, batch_size, g), num_steps, latent_dim=1,
-        latent_kind="gaussian", lr=1e-3, betas=(0.9, 0.999), train_G=False, generator=g,
-        desc="D vs fixed G", progress=progress, threads=1,
+    with seeded(seed) as g:  # seeds D's initialisation; g: batches and latents
+        net_D = discriminator_1d(hidden=64)
+    _, history = train_gan(
+        sample_batches(p_data, batch_size, g), num_steps, net_G=net_G, net_D=net_D,
+        latent_dim=1, latent_kind="gaussian", lr=1e-3, betas=(0.9, 0.999), train_G=False,
+        generator=g, desc="D vs fixed G", progress=progress, threads=1,
     )  # fmt: skip
 
     def p_g_pdf(x: torch.Tensor) -> torch.Tensor:

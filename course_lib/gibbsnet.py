@@ -11,7 +11,7 @@ An encoder q(z|x), a decoder p(x|z) and a discriminator D(x, z) on joint pairs.
   flow only through the last step of the unclamped chain.
 
 Making it train in a few CPU minutes (notebook 06 shows the diagnosis, measured with
-:func:`latent_diagnostics`): small DCGAN-style convolutional networks (``arch="conv"``) and a
+:func:`latent_diagnostics`): small DCGAN-style convolutional networks and a
 joint discriminator with separate x and z branches and dropout, as in ALI; the chain length
 N drawn uniformly from 1..``chain_steps`` for every update (``random_chain``: the N = 1
 updates are ALI updates, the only ones whose model pairs carry z ~ N(0, I), so they tie the
@@ -19,9 +19,10 @@ marginal of q(z | x) to the prior the chain starts from; with a fixed N = 3 the 
 codes drifted to means of several hundred; notebook 06 draws N from 1..5, because with
 1..3 the samples degraded along the chain after N = 3); and a floor on the encoder's
 standard deviation (``min_std``: without it sigma(x) shrank to ~0.01, x -> G(E(x))
-acquired attracting fixed points and the chain stopped moving).
+acquired attracting fixed points and the chain stopped moving). The one-hidden-layer MLP
+variant with a fixed N = 3 that the notebook started from is experiments/latent/gibbsnet_mlp.py.
 
-The training step keeps two optimisers and a strict order (:func:`train_step`):
+The training step keeps two optimisers and a strict order (:func:`gibbsnet_step`):
 0. both chains once, keeping the graph through E (clamped) and the last G step (unclamped);
 1. D: zero D's grads, D loss on the detached pairs, backward, step D only;
 2. G, E: zero G/E grads, the same pairs through the *updated* D, backward, step G/E only.
@@ -33,44 +34,38 @@ same parameters in opposite directions and blow up. tests/test_gibbsnet.py check
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import torch
 from torch import nn
 from torch.nn.functional import binary_cross_entropy_with_logits as bce
 
+from .config import seeded
+from .data import training_data
 from .dcgan import DCGANGenerator, dcgan_init
-from .train import adam, train_loop
+from .train import History, adam, autocast, model_device, prepare, train_loop
 
 
 class Encoder(nn.Module):
     """q(z | x): Gaussian with a diagonal covariance; x (B, 1, 28, 28) in [-1, 1] -> z (B, d).
 
-    ``arch="conv"``: two stride-2 convolutions (28 -> 14 -> 7, LeakyReLU 0.2) and a linear
-    layer to (mu, log sigma), DCGAN-style without BatchNorm (its batch statistics would differ
-    between the clamped and unclamped chains); ``arch="mlp"``: one hidden layer."""
+    Two stride-2 convolutions with ``hidden`` and 2 * ``hidden`` channels (28 -> 14 -> 7,
+    LeakyReLU 0.2) and a linear layer to (mu, log sigma), DCGAN-style without BatchNorm (its
+    batch statistics would differ between the clamped and unclamped chains). ``min_std``
+    floors sigma (0: a floor of e^-5)."""
 
-    def __init__(
-        self, latent_dim: int = 32, hidden: int = 512, arch: str = "mlp", min_std: float = 0.0
-    ):
+    def __init__(self, latent_dim: int = 16, hidden: int = 16, min_std: float = 0.0):
         super().__init__()
         self.min_log_std = math.log(min_std) if min_std > 0 else -5.0
-        if arch == "conv":
-            c = hidden
-            self.net = nn.Sequential(
-                nn.Conv2d(1, c, 4, 2, 1),  # 28 -> 14
-                nn.LeakyReLU(0.2),
-                nn.Conv2d(c, 2 * c, 4, 2, 1),  # 14 -> 7
-                nn.LeakyReLU(0.2),
-                nn.Flatten(),
-                nn.Linear(2 * c * 49, 2 * latent_dim),
-            )
-        else:
-            self.net = nn.Sequential(
-                nn.Flatten(),
-                nn.Linear(784, hidden),
-                nn.LeakyReLU(0.2),
-                nn.Linear(hidden, 2 * latent_dim),
-            )
+        c = hidden
+        self.net = nn.Sequential(
+            nn.Conv2d(1, c, 4, 2, 1),  # 28 -> 14
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(c, 2 * c, 4, 2, 1),  # 14 -> 7
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),
+            nn.Linear(2 * c * 49, 2 * latent_dim),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mu, log_std = self.net(x).chunk(2, dim=1)
@@ -78,22 +73,13 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """p(x | z) as a deterministic map z (B, d) -> x (B, 1, 28, 28) in [-1, 1] (tanh).
+    """p(x | z) as a deterministic map z (B, d) -> x (B, 1, 28, 28) in [-1, 1] (tanh): the
+    DCGAN generator of notebook 02 (7x7 -> 14x14 -> 28x28 transposed convolutions, BatchNorm
+    + ReLU) with ``hidden`` channels in its 14x14 layer."""
 
-    ``arch="conv"``: the DCGAN generator of notebook 02 (7x7 -> 14x14 -> 28x28 transposed
-    convolutions, BatchNorm + ReLU); ``arch="mlp"``: one hidden layer."""
-
-    def __init__(self, latent_dim: int = 32, hidden: int = 512, arch: str = "mlp"):
+    def __init__(self, latent_dim: int = 16, hidden: int = 16):
         super().__init__()
-        if arch == "conv":
-            self.net = DCGANGenerator(latent_dim, hidden)
-        else:
-            self.net = nn.Sequential(
-                nn.Linear(latent_dim, hidden),
-                nn.LeakyReLU(0.2),
-                nn.Linear(hidden, 784),
-                nn.Tanh(),
-            )
+        self.net = DCGANGenerator(latent_dim, hidden)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).view(-1, 1, 28, 28)
@@ -101,31 +87,22 @@ class Decoder(nn.Module):
 
 class JointDiscriminator(nn.Module):
     """D(x, z): one logit per (image, latent) pair (paper sec. 3), built like ALI's: an x
-    branch and a z branch processed separately, then a joint MLP on both features; dropout
-    in every layer, as in ALI. ``arch="conv"`` gives the x branch two stride-2 convolutions,
-    ``arch="mlp"`` one linear layer."""
+    branch (two stride-2 convolutions) and a z branch (one linear layer) processed
+    separately, then a joint MLP on both features; dropout in every layer, as in ALI."""
 
-    def __init__(
-        self, latent_dim: int = 32, hidden: int = 512, dropout: float = 0.2, arch: str = "mlp"
-    ):
+    def __init__(self, latent_dim: int = 16, hidden: int = 16, dropout: float = 0.2):
         super().__init__()
-        if arch == "conv":
-            c = hidden
-            self.x_net = nn.Sequential(
-                nn.Conv2d(1, c, 4, 2, 1),  # 28 -> 14
-                nn.LeakyReLU(0.2),
-                nn.Conv2d(c, 2 * c, 4, 2, 1, bias=False),  # 14 -> 7
-                nn.BatchNorm2d(2 * c),
-                nn.LeakyReLU(0.2),
-                nn.Dropout(dropout),
-                nn.Flatten(),
-            )
-            x_features, width = 2 * c * 49, 8 * c
-        else:
-            self.x_net = nn.Sequential(
-                nn.Flatten(), nn.Linear(784, hidden), nn.LeakyReLU(0.2), nn.Dropout(dropout)
-            )
-            x_features, width = hidden, hidden
+        c = hidden
+        self.x_net = nn.Sequential(
+            nn.Conv2d(1, c, 4, 2, 1),  # 28 -> 14
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(c, 2 * c, 4, 2, 1, bias=False),  # 14 -> 7
+            nn.BatchNorm2d(2 * c),
+            nn.LeakyReLU(0.2),
+            nn.Dropout(dropout),
+            nn.Flatten(),
+        )
+        x_features, width = 2 * c * 49, 8 * c
         self.z_net = nn.Sequential(
             nn.Linear(latent_dim, width), nn.LeakyReLU(0.2), nn.Dropout(dropout)
         )
@@ -141,19 +118,17 @@ class JointDiscriminator(nn.Module):
 
 
 class GibbsNet(nn.Module):
-    """The three networks of notebook 06, part 2: ``net_E``, ``net_G``, ``net_D``."""
+    """The three networks of notebook 06, part 2: ``net_E``, ``net_G``, ``net_D``, with
+    DCGAN's N(0, 0.02) initialisation. ``hidden``: channels of the 14x14 layers."""
 
-    def __init__(self, latent_dim: int = 32, hidden: int = 512, arch: str = "mlp",
-                 dropout: float = 0.2, min_std: float = 0.0):  # fmt: skip
+    def __init__(self, latent_dim: int = 16, hidden: int = 16, dropout: float = 0.2,
+                 min_std: float = 0.3):  # fmt: skip
         super().__init__()
-        if arch not in ("mlp", "conv"):
-            raise ValueError(f"arch must be 'mlp' or 'conv', got {arch!r}")
-        self.latent_dim, self.arch = latent_dim, arch
-        self.net_E = Encoder(latent_dim, hidden, arch, min_std)
-        self.net_G = Decoder(latent_dim, hidden, arch)
-        self.net_D = JointDiscriminator(latent_dim, hidden, dropout, arch)
-        if arch == "conv":
-            dcgan_init(self)  # N(0, 0.02) weights, as in DCGAN
+        self.latent_dim = latent_dim
+        self.net_E = Encoder(latent_dim, hidden, min_std)
+        self.net_G = Decoder(latent_dim, hidden)
+        self.net_D = JointDiscriminator(latent_dim, hidden, dropout)
+        dcgan_init(self)
 
 
 def clamped_pair(model: GibbsNet, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -162,29 +137,30 @@ def clamped_pair(model: GibbsNet, X: torch.Tensor) -> tuple[torch.Tensor, torch.
 
 
 def unclamped_pair(
-    model: GibbsNet, batch_size: int, num_steps: int, device: torch.device | str = "cpu"
+    model: GibbsNet, batch_size: int, chain_steps: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The model's joint (eq. 3): N steps of the unclamped chain from z_0 ~ N(0, I).
+    """The model's joint (eq. 3): N = ``chain_steps`` steps of the unclamped chain from
+    z_0 ~ N(0, I), drawn on the model's device.
 
     Steps 1..N-1 run without gradients; the last step x_N = G(z_{N-1}) keeps them. Returns
     (x_N, z_{N-1}).
     """
-    if not isinstance(num_steps, int) or num_steps < 1:
-        raise ValueError(f"num_steps (unclamped chain length N) must be an integer >= 1, "
-                         f"got {num_steps!r}")  # fmt: skip
-    z = torch.randn(batch_size, model.latent_dim, device=device)
+    if not isinstance(chain_steps, int) or chain_steps < 1:
+        raise ValueError(f"chain_steps (unclamped chain length N) must be an integer >= 1, "
+                         f"got {chain_steps!r}")  # fmt: skip
+    z = torch.randn(batch_size, model.latent_dim, device=model_device(model))
     with torch.no_grad():
-        for _ in range(num_steps - 1):
+        for _ in range(chain_steps - 1):
             z = model.net_E(model.net_G(z))
     return model.net_G(z), z
 
 
 def joint_pairs(
-    model: GibbsNet, X: torch.Tensor, num_steps: int
+    model: GibbsNet, X: torch.Tensor, chain_steps: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Both joints for one update: (x_c, z_c) from the clamped chain (eq. 4) and (x_u, z_u)
     from N unclamped steps (eq. 3), with gradients through z_c = E(x) and x_u = G(z_{N-1})."""
-    return (*clamped_pair(model, X), *unclamped_pair(model, len(X), num_steps, X.device))
+    return (*clamped_pair(model, X), *unclamped_pair(model, len(X), chain_steps))
 
 
 def discriminator_loss(net_D: nn.Module, pairs) -> torch.Tensor:
@@ -203,129 +179,138 @@ def generator_loss(net_D: nn.Module, pairs) -> torch.Tensor:
     return bce(d_c, torch.zeros_like(d_c)) + bce(d_u, torch.ones_like(d_u))
 
 
-def make_optimizers(
-    model: GibbsNet,
-    lr: float = 2e-4,
-    betas=(0.5, 0.999),
-    device="cpu",
-    lr_GE: float | None = None,
+def make_trainers(
+    model: GibbsNet, lr: float = 2e-4, lr_GE: float | None = None, betas=(0.5, 0.999)
 ) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
-    """Two optimisers: ``opt_D`` over D only (learning rate ``lr``) and ``opt_GE`` over G and
-    E only (``lr_GE``, default ``lr``)."""
+    """Two Adam optimisers on the model's device: ``trainer_D`` over D only (learning rate
+    ``lr``) and ``trainer_GE`` over G and E only (``lr_GE``, default ``lr``)."""
+    device = model_device(model)
     lr_GE = lr if lr_GE is None else lr_GE
-    opt_D = adam(model.net_D.parameters(), lr, betas, device)
-    opt_GE = adam([*model.net_G.parameters(), *model.net_E.parameters()], lr_GE, betas, device)
-    return opt_D, opt_GE
+    trainer_D = adam(model.net_D.parameters(), lr, betas, device)
+    trainer_GE = adam([*model.net_G.parameters(), *model.net_E.parameters()], lr_GE, betas,
+                      device)  # fmt: skip
+    return trainer_D, trainer_GE
 
 
-def train_step(
-    model: GibbsNet,
+def gibbsnet_step(
     X: torch.Tensor,
-    opt_D: torch.optim.Optimizer,
-    opt_GE: torch.optim.Optimizer,
-    num_steps: int = 3,
+    model: GibbsNet,
+    trainer_D: torch.optim.Optimizer,
+    trainer_GE: torch.optim.Optimizer,
+    *,
+    chain_steps: int = 3,
 ) -> dict[str, torch.Tensor]:
     """One GibbsNet update in the correct order (notebook 06, part 2):
 
     0. run both chains once (:func:`joint_pairs`), keeping the graph through E and G;
-    1. ``opt_D.zero_grad()``; D loss on the *detached* pairs; backward; ``opt_D.step()``;
-    2. ``opt_GE.zero_grad()``; G/E loss on the same pairs through the *updated* D; backward;
-       ``opt_GE.step()``. (This backward also leaves gradients on D's parameters; step 1 of
-       the next update zeroes them before they are ever used.)
+    1. ``trainer_D.zero_grad()``; D loss on the *detached* pairs; backward; ``trainer_D.step()``;
+    2. ``trainer_GE.zero_grad()``; G/E loss on the same pairs through the *updated* D;
+       backward; ``trainer_GE.step()``. (This backward also leaves gradients on D's
+       parameters; step 1 of the next update zeroes them before they are ever used.)
     """
-    pairs = joint_pairs(model, X, num_steps)
-    opt_D.zero_grad(set_to_none=True)
+    pairs = joint_pairs(model, X, chain_steps)
+    trainer_D.zero_grad(set_to_none=True)
     loss_D = discriminator_loss(model.net_D, pairs)
     loss_D.backward()
-    opt_D.step()
+    trainer_D.step()
 
-    opt_GE.zero_grad(set_to_none=True)
+    trainer_GE.zero_grad(set_to_none=True)
     loss_G = generator_loss(model.net_D, pairs)
     loss_G.backward()
-    opt_GE.step()
+    trainer_GE.step()
     return {"loss_D": loss_D.detach(), "loss_G": loss_G.detach()}
 
 
 def train_gibbsnet(
-    X: torch.Tensor,
+    data: torch.Tensor | Iterable[torch.Tensor],
     num_steps: int,
-    latent_dim: int = 32,
-    hidden: int = 512,
-    chain_steps: int = 3,
+    *,
+    latent_dim: int = 16,
+    hidden: int = 16,
+    chain_steps: int = 5,
+    random_chain: bool = True,
+    min_std: float = 0.3,
+    dropout: float = 0.2,
     batch_size: int = 64,
     lr: float = 2e-4,
-    lr_GE: float | None = None,
-    arch: str = "mlp",
-    dropout: float = 0.2,
-    random_chain: bool = False,
-    min_std: float = 0.0,
+    lr_GE: float | None = 5e-4,
     seed: int = 0,
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
+    bf16: bool | None = None,
     log_every: int = 50,
     progress: bool = True,
-) -> tuple[GibbsNet, dict[str, list[float]]]:
-    """Train GibbsNet on images X (N, 1, 28, 28) in [-1, 1] with Adam (betas 0.5, 0.999).
+) -> tuple[GibbsNet, History]:
+    """Train GibbsNet with :func:`gibbsnet_step` and Adam (betas 0.5, 0.999) (notebook 06).
 
+    data: images (N, 1, 28, 28) in [-1, 1], drawn in batches of ``batch_size`` (with
+    replacement), or an endless iterator of such batches (the first one is checked).
     Each update runs ``chain_steps`` unclamped steps (the paper uses 3), or, with
     ``random_chain``, a length drawn uniformly from 1..``chain_steps`` for that update
     (notebook 06: 1..5; on seed 0 the chain then stays near digits beyond N = 3, where with
     1..3 its classifier-FID rose from about 160 at N = 1 to 580 at N = 3; other seeds drift
     sooner).
-    D learns at ``lr``, G and E at ``lr_GE`` (default ``lr``; notebook 06 uses 5e-4 against
+    D learns at ``lr``, G and E at ``lr_GE`` (None: ``lr``; notebook 06 uses 5e-4 against
     2e-4 for D: with equal rates D won outright for the first few hundred updates, with 1e-3
-    D sat at chance). ``min_std`` floors the encoder's standard deviation. Returns (model,
-    history with ``loss_D``, ``loss_G`` and ``chain``, the mean chain length)."""
-    if X.dim() != 4 or tuple(X.shape[1:]) != (1, 28, 28):
-        raise ValueError(f"X must be images (N, 1, 28, 28) in [-1, 1], got {tuple(X.shape)}")
+    D sat at chance). ``min_std`` floors the encoder's standard deviation. ``seed`` seeds
+    everything (the caller's global RNG is left as it was); ``device`` defaults to the
+    data's, ``bf16`` autocast to CUDA only. Returns (model, history with ``loss_D``,
+    ``loss_G`` and ``chain``, the mean chain length)."""
     if not isinstance(chain_steps, int) or chain_steps < 1:
         raise ValueError(f"chain_steps must be an integer >= 1, got {chain_steps!r}")
-    device = torch.device(device)
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    X = X.to(device)
-    model = GibbsNet(latent_dim, hidden, arch, dropout, min_std).to(device)
-    opt_D, opt_GE = make_optimizers(model, lr, device=device, lr_GE=lr_GE)
+    data, rest = training_data(data, "train_gibbsnet", why="the decoder ends in tanh")
+    device = torch.device(device) if device is not None else data.device
+    X = data.to(device)
+    with seeded(seed) as gen:  # the global RNG (nets, chains, dropout) and gen (batches, N)
+        model = prepare(GibbsNet(latent_dim, hidden, dropout, min_std), device, conv=True)
+        trainer_D, trainer_GE = make_trainers(model, lr, lr_GE)
 
-    def step_fn(step: int) -> dict[str, torch.Tensor]:
-        idx = torch.randint(0, len(X), (batch_size,), generator=gen).to(device)
-        n = chain_steps
-        if random_chain:
-            n = int(torch.randint(1, chain_steps + 1, (1,), generator=gen))
-        out = train_step(model, X[idx], opt_D, opt_GE, n)
-        return {**out, "chain": float(n)}
+        def step_fn(step: int) -> dict[str, torch.Tensor]:
+            if rest is None:
+                batch = X[torch.randint(0, len(X), (batch_size,), generator=gen).to(device)]
+            else:
+                batch = next(rest).to(device)
+            n = chain_steps
+            if random_chain:
+                n = int(torch.randint(1, chain_steps + 1, (1,), generator=gen))
+            with autocast(device, bf16):
+                out = gibbsnet_step(batch, model, trainer_D, trainer_GE, chain_steps=n)
+            return {**out, "chain": float(n)}
 
-    history = train_loop(step_fn, num_steps, log_every=log_every, desc="GibbsNet",
-                         progress=progress)  # fmt: skip
+        history = train_loop(step_fn, num_steps, log_every=log_every, desc="GibbsNet",
+                             progress=progress)  # fmt: skip
     return model, history
 
 
+# ---------------------------------------------------------------------------------------
+# Sampling and diagnostics (eval mode, on the model's device, seeded without side effects)
+# ---------------------------------------------------------------------------------------
 @torch.no_grad()
-def sample(
-    model: GibbsNet, n: int, num_steps: int, seed: int = 0, device: torch.device | str = "cpu"
-) -> torch.Tensor:
-    """Images x_N after N unclamped steps (eq. 3), (n, 1, 28, 28) in [-1, 1]; eval mode."""
+def sample(model: GibbsNet, n: int, chain_steps: int, seed: int = 0) -> torch.Tensor:
+    """Images x_N after N = ``chain_steps`` unclamped steps (eq. 3), (n, 1, 28, 28) in
+    [-1, 1] on the model's device."""
     was_training = model.training
     model.eval()
-    torch.manual_seed(seed)
-    x, _ = unclamped_pair(model, n, num_steps, device)
+    with seeded(seed):
+        x, _ = unclamped_pair(model, n, chain_steps)
     model.train(was_training)
-    return x.cpu()
+    return x
 
 
 @torch.no_grad()
 def samples_per_step(
-    model: GibbsNet, n: int, max_steps: int = 10, seed: int = 0, device="cpu"
+    model: GibbsNet, n: int, max_steps: int = 10, seed: int = 0
 ) -> dict[int, torch.Tensor]:
-    """{N: x_N} for N = 1..max_steps along *one* set of chains (the same z_0 for every N)."""
+    """{N: x_N} for N = 1..max_steps along *one* set of chains (the same z_0 for every N),
+    each (n, 1, 28, 28) in [-1, 1] on the model's device."""
     was_training = model.training
     model.eval()
-    torch.manual_seed(seed)
-    z = torch.randn(n, model.latent_dim, device=device)
     out = {}
-    for step in range(1, max_steps + 1):
-        x = model.net_G(z)
-        out[step] = x.cpu()
-        z = model.net_E(x)
+    with seeded(seed):
+        z = torch.randn(n, model.latent_dim, device=model_device(model))
+        for step in range(1, max_steps + 1):
+            x = model.net_G(z)
+            out[step] = x
+            z = model.net_E(x)
     model.train(was_training)
     return out
 
@@ -344,11 +329,11 @@ def latent_diagnostics(model: GibbsNet, X: torch.Tensor, max_steps: int = 10, se
     """
     was_training = model.training
     model.eval()
-    torch.manual_seed(seed)
-    mu, log_std = model.net_E.net(X).chunk(2, dim=1)
-    sigma = log_std.clamp(model.net_E.min_log_std, 2).exp()
-    z = mu + sigma * torch.randn_like(mu)
-    chain = samples_per_step(model, len(X), max_steps, seed, X.device)
+    with seeded(seed):
+        mu, log_std = model.net_E.net(X.to(model_device(model))).chunk(2, dim=1)
+        sigma = log_std.clamp(model.net_E.min_log_std, 2).exp()
+        z = mu + sigma * torch.randn_like(mu)
+    chain = samples_per_step(model, len(X), max_steps, seed)
     model.train(was_training)
     return {
         "sigma": float(sigma.mean()),

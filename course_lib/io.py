@@ -185,15 +185,19 @@ def git_commit(cwd: str | Path | None = None) -> str:
         return "unknown"
 
 
-def provenance(command: str, steps: int, seed: int, wall_time_s: float, **extra: Any) -> dict:
+def provenance(
+    command: str, steps: int, seed: int, wall_time_s: float | None, **extra: Any
+) -> dict:
     """The record every shipped artefact carries: how to rebuild it and what it cost.
 
-    ``command`` rebuilds the artefact exactly; ``extra`` adds anything else worth keeping
-    (device, batch size, earlier training stages). Adds the commit, date and versions.
+    ``command`` rebuilds the artefact exactly; ``wall_time_s`` is None when it was not
+    recorded; ``extra`` adds anything else worth keeping (device, batch size, earlier
+    training stages). Adds the commit, date and versions.
     """
     return {
         "command": command, "steps": int(steps), "seed": int(seed),
-        "wall_time_s": round(float(wall_time_s), 1), "commit": git_commit(),
+        "wall_time_s": None if wall_time_s is None else round(float(wall_time_s), 1),
+        "commit": git_commit(),
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%MZ"),
         "torch": torch.__version__, **extra,
     }  # fmt: skip

@@ -152,9 +152,9 @@ def classifier_kid(
     """Kernel inception distance (Binkowski et al. 2018) on classifier features scaled to
     unit RMS (:func:`_kid_scale`): the unbiased estimate of the squared MMD with the cubic
     polynomial kernel k(x, y) = (x.y / d + 1)^3, averaged over ``subsets`` random subsets
-    of ``subset_size`` per set (seeded, so reruns agree). Returns (mean, std) over the subsets, both x 10^3
-    (the usual unit). Unlike FID it is unbiased, so it means the same at any N; it can be
-    slightly negative for two samples of one distribution.
+    of ``subset_size`` per set (seeded, so reruns agree). Returns (mean, std) over the
+    subsets, both x 10^3 (the usual unit). Unlike FID it is unbiased, so it means the same
+    at any N; it can be slightly negative for two samples of one distribution.
     """
     from torchmetrics.image.kid import KernelInceptionDistance
 

@@ -1,5 +1,6 @@
 """Binary restricted Boltzmann machines (notebook 06): energy, Gibbs sampling, CD-k / PCD
-training, pseudo-likelihood and an annealed-importance-sampling (AIS) estimate of log Z.
+training. Measuring them (pseudo-likelihood, AIS estimates of log Z, test log-likelihood)
+lives in :mod:`course_lib.rbm_eval`.
 
 Notation (Hinton 2002; Salakhutdinov & Murray 2008, "On the quantitative analysis of deep
 belief networks", ICML): visible units v in {0,1}^D, hidden units h in {0,1}^H, weights
@@ -12,19 +13,22 @@ W (D, H), visible bias b (D,), hidden bias c (H,).
 - CD-k / PCD gradient (eq. 4):     dW = <v h>_data - <v h>_chain
 
 Every function works on batches of flattened binary images (B, D) with values in {0, 1}
-and on any device (the notebook trains on CPU, the full profile on a GPU).
+and on the model's device (the notebook trains on CPU, the full profile on a GPU).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Literal
 
 import torch
 from torch import nn
 from torch.nn.functional import softplus
 
-from .train import train_loop
+from .config import check_choice, seeded
+from .data import training_data
+from .train import History, linear_decay, model_device, train_loop
 from .vae import dynamic_binarize
 
 Method = Literal["cd", "pcd"]
@@ -32,7 +36,7 @@ METHODS: tuple[str, ...] = ("cd", "pcd")
 CHAIN_STARTS: tuple[str, ...] = ("data", "noise")
 
 
-def _bernoulli(p: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+def sample_bernoulli(p: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Binary sample of Bernoulli(p), drawn on p's device (generator must live there too)."""
     return (torch.rand(p.shape, generator=generator, device=p.device) < p).to(p.dtype)
 
@@ -85,10 +89,10 @@ class RBM(nn.Module):
         return torch.sigmoid(h @ self.W.T + self.b if use_biases else h @ self.W.T)
 
     def sample_h(self, v, generator=None, use_biases: bool = True) -> torch.Tensor:
-        return _bernoulli(self.p_h_given_v(v, use_biases), generator)
+        return sample_bernoulli(self.p_h_given_v(v, use_biases), generator)
 
     def sample_v(self, h, generator=None, use_biases: bool = True) -> torch.Tensor:
-        return _bernoulli(self.p_v_given_h(h, use_biases), generator)
+        return sample_bernoulli(self.p_v_given_h(h, use_biases), generator)
 
     @torch.no_grad()
     def gibbs(
@@ -109,22 +113,22 @@ class RBM(nn.Module):
         for _ in range(k):
             h = self.sample_h(v, generator, use_biases)
             p = self.p_v_given_h(h, use_biases)
-            v = _bernoulli(p, generator)
+            v = sample_bernoulli(p, generator)
         return v, p
 
 
 # ---------------------------------------------------------------------------------------
 # Training: CD-k (Hinton 2002) and persistent CD (Tieleman 2008)
 # ---------------------------------------------------------------------------------------
-def init_visible_bias(rbm: RBM, X: torch.Tensor, eps: float = 1e-3) -> None:
+def init_visible_bias(model: RBM, X: torch.Tensor, eps: float = 1e-3) -> None:
     """b_i = log(p_i / (1 - p_i)) with p_i the mean of pixel i (Hinton's practical guide)."""
     p = X.float().mean(0).clamp(eps, 1 - eps)
     with torch.no_grad():
-        rbm.b.copy_((p / (1 - p)).log())
+        model.b.copy_((p / (1 - p)).log())
 
 
 def cd_gradients(
-    rbm: RBM,
+    model: RBM,
     v0: torch.Tensor,
     v_neg_start: torch.Tensor,
     k: int,
@@ -135,33 +139,59 @@ def cd_gradients(
 
     Positive phase: <v h> with v = data v0 and h = p(h | v0). Negative phase: start a chain
     at ``v_neg_start`` (the data for CD-k, the persistent fantasy particles for PCD), run k
-    Gibbs steps, use <v_k p(h | v_k)>. Returns ``(v_k, p(v | h_{k-1}))``; the caller keeps
-    v_k as the next persistent state for PCD. Each phase is averaged over its own rows, so
+    Gibbs steps, use <v_k p(h | v_k)>. Returns ``(v_k, p(v | h_{k-1}))``; :func:`cd_step`
+    keeps v_k as the next persistent state for PCD. Each phase is averaged over its own rows, so
     PCD may keep more chains than the batch has images. ``.grad`` holds minus the gradient,
     so an ordinary torch optimiser *ascends* the log-likelihood.
     """
     with torch.no_grad():
-        ph0 = rbm.p_h_given_v(v0, use_biases)
-        vk, pvk = rbm.gibbs(v_neg_start, k, generator, use_biases)
-        phk = rbm.p_h_given_v(vk, use_biases)
+        ph0 = model.p_h_given_v(v0, use_biases)
+        vk, pvk = model.gibbs(v_neg_start, k, generator, use_biases)
+        phk = model.p_h_given_v(vk, use_biases)
         # The two phases are averages over their own rows: PCD may keep more fantasy
         # particles than there are data vectors in the batch.
-        rbm.W.grad = -(v0.T @ ph0 / len(v0) - vk.T @ phk / len(vk))
-        rbm.b.grad = -(v0.mean(0) - vk.mean(0))
-        rbm.c.grad = -(ph0.mean(0) - phk.mean(0))
+        model.W.grad = -(v0.T @ ph0 / len(v0) - vk.T @ phk / len(vk))
+        model.b.grad = -(v0.mean(0) - vk.mean(0))
+        model.c.grad = -(ph0.mean(0) - phk.mean(0))
     return vk, pvk
 
 
 @torch.no_grad()
-def reconstruction_error(rbm: RBM, v: torch.Tensor, use_biases: bool = True) -> torch.Tensor:
-    """Mean over images of ||v - p(v | h)||^2 with h ~ p(h | v) replaced by its mean (B,)->()."""
-    p = rbm.p_v_given_h(rbm.p_h_given_v(v, use_biases), use_biases)
+def reconstruction_error(model: RBM, v: torch.Tensor, use_biases: bool = True) -> torch.Tensor:
+    """Mean over images of ||v - p(v | h)||^2 with h ~ p(h | v) replaced by its mean (eq. 5);
+    (B, D) -> 0-d tensor on v's device (no host sync)."""
+    p = model.p_v_given_h(model.p_h_given_v(v, use_biases), use_biases)
     return ((v - p) ** 2).sum(1).mean()
 
 
+def cd_step(
+    v: torch.Tensor,
+    model: RBM,
+    trainer: torch.optim.Optimizer,
+    *,
+    k: int = 1,
+    chains: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    use_biases: bool = True,
+) -> dict[str, torch.Tensor]:
+    """One CD-k or PCD update of an RBM on a binary batch v (B, D) (notebook 06, eq. 4).
+
+    ``chains=None``: CD-k, the negative chain starts at the data. Otherwise ``chains`` holds
+    PCD's persistent fantasy particles (M, D); they are advanced by k Gibbs steps and
+    overwritten in place with the new state. :func:`cd_gradients` fills ``.grad``, the
+    trainer steps. Returns ``{"recon": reconstruction error of v after the update}``.
+    """
+    vk, _ = cd_gradients(model, v, v if chains is None else chains, k, generator, use_biases)
+    if chains is not None:
+        chains.copy_(vk)
+    trainer.step()
+    return {"recon": reconstruction_error(model, v, use_biases)}
+
+
 def train_rbm(
-    X: torch.Tensor,
+    data: torch.Tensor | Iterable[torch.Tensor],
     num_steps: int,
+    *,
     method: Method = "cd",
     k: int = 1,
     n_hidden: int = 500,
@@ -172,224 +202,79 @@ def train_rbm(
     use_biases: bool = True,
     num_chains: int | None = None,
     seed: int = 0,
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
     log_every: int = 50,
     desc: str | None = None,
     progress: bool = True,
-) -> tuple[RBM, dict[str, list[float]]]:
-    """Train an RBM on binary data X (N, D) in {0,1}... or [0, 1] (notebook 06, section 3).
+) -> tuple[RBM, History]:
+    """Train an RBM with :func:`cd_step` (notebook 06, section 3); returns ``(model, history)``.
 
-    Grey-level X is binarised afresh for every batch (``dynamic_binarize``). ``method="cd"``
-    restarts the negative chain at the data (CD-k); ``"pcd"`` keeps ``num_chains`` fantasy
-    particles (default ``batch_size``) from step to step, each advanced by k Gibbs steps per
-    update (Tieleman 2008; more particles give a less noisy negative phase). SGD with
-    momentum (0.5 for the first 5% of steps, then ``momentum``), L2 weight decay on W only,
-    learning rate decayed linearly to 0. ``use_biases=False`` trains with the pitfall's
-    sampler (biases learned, never used).
-    History: ``recon`` (reconstruction error per image, eq. 5) every ``log_every`` steps.
+    data: binary or [0, 1] values (N, D) or images (N, 1, 28, 28), flattened; grey levels are
+    binarised afresh for every batch of ``batch_size`` rows (drawn with replacement); or an
+    endless iterator of such batches (its first batch also sets the initial visible biases).
+    ``method="cd"`` restarts the negative chain at the data (CD-k); ``"pcd"`` keeps
+    ``num_chains`` fantasy particles (default ``batch_size``) from step to step, each
+    advanced by k Gibbs steps per update (Tieleman 2008). SGD with momentum (0.5 for the
+    first 5% of steps, then ``momentum``), L2 weight decay on W only, learning rate decayed
+    linearly to 0. ``use_biases=False`` trains with the pitfall's sampler (biases learned,
+    never used). ``seed`` seeds everything (the caller's global RNG is left as it was);
+    ``device`` defaults to the data's. History: ``recon`` (eq. 5) every ``log_every`` steps.
     """
-    if method not in METHODS:
-        raise ValueError(f"Unknown method {method!r}. Allowed values: {', '.join(METHODS)}")
+    check_choice("method", method, METHODS, "cd: contrastive divergence, pcd: persistent CD")
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"k (Gibbs steps per update) must be an integer >= 1, got {k!r}")
-    device = torch.device(device)
-    torch.manual_seed(seed)
-    gen = torch.Generator(device=device).manual_seed(seed)
-    X = X.to(device).flatten(1)
-    rbm = RBM(X.shape[1], n_hidden).to(device)
-    init_visible_bias(rbm, X)
-    opt = torch.optim.SGD(
-        [
-            {"params": [rbm.W], "weight_decay": weight_decay},
-            {"params": [rbm.b, rbm.c], "weight_decay": 0.0},
-        ],
-        lr=lr,
-        momentum=0.5,
-    )
     num_chains = batch_size if num_chains is None else num_chains
     if not isinstance(num_chains, int) or num_chains < 1:
         raise ValueError(f"num_chains (PCD fantasy particles) must be an integer >= 1, "
                          f"got {num_chains!r}")  # fmt: skip
-    persistent = _bernoulli(torch.full((num_chains, X.shape[1]), 0.5, device=device), gen)
-    n = len(X)
+    # the first batch (or all the data) is checked, sets b, then is trained on
+    data, it = training_data(data, "train_rbm", "unit", shape=None,
+                             why="binary, or probabilities of binary pixels")  # fmt: skip
+    device = torch.device(device) if device is not None else data.device
+    X = data.to(device).flatten(1)
+    with seeded(seed):  # the initial weights
+        model = RBM(X.shape[1], n_hidden)
+    model = model.to(device)
+    init_visible_bias(model, X)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    trainer = torch.optim.SGD(
+        [
+            {"params": [model.W], "weight_decay": weight_decay},
+            {"params": [model.b, model.c], "weight_decay": 0.0},
+        ],
+        lr=lr,
+        momentum=0.5,
+    )
+    (schedule,) = linear_decay([trainer], num_steps)
+    # Drawn for CD too, so CD-k and PCD runs with the same seed see the same batches.
+    chains = sample_bernoulli(torch.full((num_chains, X.shape[1]), 0.5, device=device), gen)
+    rest = it  # None: draw rows of X; else the batches, from the first one
 
     def step_fn(step: int) -> dict[str, torch.Tensor]:
-        nonlocal persistent
-        idx = torch.randint(0, n, (batch_size,), generator=gen, device=device)
-        v0 = _bernoulli(X[idx], gen)  # dynamic binarisation (binary X is unchanged)
-        for group in opt.param_groups:
-            group["lr"] = lr * (1 - step / num_steps)
+        if rest is None:
+            idx = torch.randint(0, len(X), (batch_size,), generator=gen, device=device)
+            batch = X[idx]
+        else:
+            batch = next(rest).to(device).flatten(1)
+        v = sample_bernoulli(batch, gen)  # dynamic binarisation (binary data is unchanged)
+        for group in trainer.param_groups:
             group["momentum"] = 0.5 if step < 0.05 * num_steps else momentum
-        start = v0 if method == "cd" else persistent
-        vk, _ = cd_gradients(rbm, v0, start, k, gen, use_biases)
-        if method == "pcd":
-            persistent = vk
-        opt.step()
-        return {"recon": reconstruction_error(rbm, v0, use_biases)}
+        out = cd_step(v, model, trainer, k=k, chains=chains if method == "pcd" else None,
+                      generator=gen, use_biases=use_biases)  # fmt: skip
+        schedule.step()
+        return out
 
     name = desc or (f"{method.upper()}-{k}" if method == "cd" else "PCD")
     history = train_loop(step_fn, num_steps, log_every=log_every, desc=name, progress=progress)
-    return rbm, history
+    return model, history
 
 
 # ---------------------------------------------------------------------------------------
-# Evaluation: pseudo-likelihood, AIS estimate of log Z, test log-likelihood
+# Looking at an RBM: chains from data or noise, filters
 # ---------------------------------------------------------------------------------------
 @torch.no_grad()
-def pseudo_log_likelihood(
-    rbm: RBM, v: torch.Tensor, generator: torch.Generator | None = None
-) -> float:
-    """Stochastic pseudo-log-likelihood per image (eq. 6), in nats (higher is better).
-
-    PLL(v) = sum_i log p(v_i | v_-i) ~= D * log sigmoid(F(v~) - F(v)), with v~ equal to v
-    with one randomly chosen bit flipped (one bit per image; the scikit-learn estimator).
-    """
-    idx = torch.randint(0, v.shape[1], (v.shape[0],), generator=generator, device=v.device)
-    flipped = v.clone()
-    rows = torch.arange(v.shape[0], device=v.device)
-    flipped[rows, idx] = 1 - flipped[rows, idx]
-    delta = rbm.free_energy(flipped) - rbm.free_energy(v)
-    return float(v.shape[1] * torch.nn.functional.logsigmoid(delta).mean())
-
-
-@torch.no_grad()
-def exact_log_partition(rbm: RBM) -> float:
-    """log Z by enumerating all 2^min(D, H) states of the smaller layer (tests, tiny RBMs)."""
-    D, H = rbm.n_visible, rbm.n_hidden
-    if min(D, H) > 24:
-        raise ValueError(f"exact log Z enumerates 2^{min(D, H)} states; use ais_log_partition")
-    W, b, c = rbm.W.double(), rbm.b.double(), rbm.c.double()
-    n = min(D, H)
-    states = ((torch.arange(2**n, device=W.device)[:, None] >> torch.arange(n, device=W.device))
-              & 1).double()  # fmt: skip
-    if H <= D:  # sum over h analytically over v: log sum_h exp(c.h) prod_i (1 + e^{b_i + W h})
-        terms = states @ c + softplus(states @ W.T + b).sum(1)
-    else:
-        terms = states @ b + softplus(states @ W + c).sum(1)
-    return float(torch.logsumexp(terms, 0))
-
-
-def base_rate_bias(X: torch.Tensor, pseudocount: float = 5.0) -> torch.Tensor:
-    """Visible biases of the base-rate model p_A(v) = prod_i Bernoulli(p_i) (S&M 2008 sec 4.1).
-
-    p_i is the smoothed mean of pixel i over the training set (``pseudocount`` pseudo-images
-    of probability 1/2 keep p_i away from 0 and 1); returns b_A = log(p_i / (1 - p_i)).
-    """
-    X = X.flatten(1).double()
-    p = (X.sum(0) + 0.5 * pseudocount) / (len(X) + pseudocount)
-    return (p / (1 - p)).log().float()
-
-
-def ais_betas(num_betas: int) -> torch.Tensor:
-    """Inverse temperatures 0 = beta_0 < ... < beta_K = 1, spaced as in Salakhutdinov &
-    Murray (2008): 500/14500 of them in [0, 0.5), 4000/14500 in [0.5, 0.9), the rest in
-    [0.9, 1] (more where the distributions change fastest)."""
-    if num_betas < 10:
-        raise ValueError(f"num_betas must be >= 10, got {num_betas}")
-    n1 = max(1, round(num_betas * 500 / 14500))
-    n2 = max(1, round(num_betas * 4000 / 14500))
-    n3 = num_betas - n1 - n2
-    return torch.cat(
-        [
-            torch.linspace(0, 0.5, n1 + 1)[:-1],
-            torch.linspace(0.5, 0.9, n2 + 1)[:-1],
-            torch.linspace(0.9, 1.0, n3 + 1),
-        ]
-    ).double()
-
-
-@torch.no_grad()
-def ais_log_partition(
-    rbm: RBM,
-    base_bias: torch.Tensor | None = None,
-    num_betas: int = 14500,
-    num_chains: int = 100,
-    generator: torch.Generator | None = None,
-) -> dict[str, float]:
-    """Annealed importance sampling estimate of log Z (Neal 2001; S&M 2008, eqs. 7-9).
-
-    Intermediate distributions p_k(v) ∝ p*_k(v), with h summed out analytically:
-        log p*_k(v) = (1 - beta_k) b_A.v + beta_k b.v + sum_j softplus(beta_k (c_j + (vW)_j))
-    so p_0 is the base-rate model (log Z_0 = H log 2 + sum_i softplus(b_A,i)) and p_K the RBM.
-    Each chain starts with v ~ p_0 and moves by one Gibbs sweep per beta; its log importance
-    weight is sum_k [log p*_k(v_k) - log p*_{k-1}(v_k)]. Returns ``log_z`` = log Z_0 +
-    log mean exp(w), the spread ``log_z_std`` (std of log of bootstrap means, nats) and
-    ``ess`` (effective sample size of the weights).
-    """
-    device = rbm.W.device
-    W, b, c = rbm.W, rbm.b, rbm.c
-    D, H = rbm.n_visible, rbm.n_hidden
-    b_A = torch.zeros(D, device=device) if base_bias is None else base_bias.to(device).float()
-    betas = ais_betas(num_betas).tolist()
-    log_z0 = H * math.log(2) + float(softplus(b_A.double()).sum())
-
-    def log_p_star(v: torch.Tensor, vW: torch.Tensor, beta: float) -> torch.Tensor:
-        return ((1 - beta) * (v @ b_A) + beta * (v @ b) + softplus(beta * (vW + c)).sum(1)).double()
-
-    v = _bernoulli(torch.sigmoid(b_A).expand(num_chains, D), generator)
-    log_w = torch.zeros(num_chains, dtype=torch.float64, device=device)
-    for beta_prev, beta in zip(betas[:-1], betas[1:]):
-        vW = v @ W
-        log_w += log_p_star(v, vW, beta) - log_p_star(v, vW, beta_prev)
-        if beta == 1.0:
-            break
-        # One Gibbs sweep that leaves p_k invariant: h ~ p_k(h | v), v ~ p_k(v | h).
-        h = _bernoulli(torch.sigmoid(beta * (vW + c)), generator)
-        v = _bernoulli(torch.sigmoid((1 - beta) * b_A + beta * (h @ W.T + b)), generator)
-    log_mean_w = float(torch.logsumexp(log_w, 0)) - math.log(num_chains)
-    weights = torch.softmax(log_w, 0)
-    boot = torch.randint(0, num_chains, (200, num_chains), generator=generator, device=device)
-    boot_lz = torch.logsumexp(log_w[boot], 1) - math.log(num_chains)
-    return {
-        "log_z": log_z0 + log_mean_w,
-        "log_z_std": float(boot_lz.std()),
-        "ess": float(1.0 / (weights**2).sum()),
-        "log_z0": log_z0,
-    }
-
-
-@torch.no_grad()
-def average_log_likelihood(rbm: RBM, v: torch.Tensor, log_z: float) -> float:
-    """Mean log p(v) = -F(v) - log Z over the rows of v (eq. 10), in nats."""
-    return float((-rbm.free_energy(v)).double().mean()) - log_z
-
-
-def evaluate_rbm(
-    rbm: RBM,
-    X_test: torch.Tensor,
-    base_bias: torch.Tensor,
-    num_betas: int,
-    num_chains: int,
-    ais_runs: int = 2,
-    seed: int = 0,
-) -> dict[str, float]:
-    """Everything notebook 06 and benchmarks/bench_rbm.py report for one trained RBM.
-
-    X_test: binary (N, D) on the RBM's device. ``ais_runs`` independent AIS runs (seeds
-    seed, seed+1, ...) give log Z; ``test_ll_ais`` uses their mean and ``ais_spread`` is
-    max - min of the runs' test log-likelihoods (how far repeated runs disagree, nats).
-    """
-    device = rbm.W.device
-    runs = []
-    for r in range(ais_runs):
-        gen = torch.Generator(device=device).manual_seed(seed + r)
-        runs.append(ais_log_partition(rbm, base_bias, num_betas, num_chains, gen))
-    log_zs = [r["log_z"] for r in runs]
-    lls = [average_log_likelihood(rbm, X_test, lz) for lz in log_zs]
-    gen = torch.Generator(device=device).manual_seed(seed)
-    return {
-        "test_ll_ais": sum(lls) / len(lls),
-        "ais_spread": max(lls) - min(lls),
-        "log_z": sum(log_zs) / len(log_zs),
-        "log_z_runs": log_zs,
-        "ess": min(r["ess"] for r in runs),
-        "pll": pseudo_log_likelihood(rbm, X_test, gen),
-        "recon": float(reconstruction_error(rbm, X_test)),
-    }
-
-
 def gibbs_from(
-    rbm: RBM,
+    model: RBM,
     start: str,
     k: int,
     data: torch.Tensor | None = None,
@@ -401,27 +286,27 @@ def gibbs_from(
     (notebook 06: chains from data and from noise; the Gibbs-steps widget).
 
     data: binary (N, D); the first ``num_chains`` rows start the chains when start="data".
-    Noise chains start from v ~ Bernoulli(1/2). Returns (num_chains, 1, 28, 28) in [-1, 1].
+    Noise chains start from v ~ Bernoulli(1/2). Runs on the model's device and returns
+    (num_chains, 1, 28, 28) in [-1, 1] there. Seeded by ``seed``; the caller's RNG is left
+    as it was.
     """
-    if start not in CHAIN_STARTS:
-        allowed = ", ".join(CHAIN_STARTS)
-        raise ValueError(f"Unknown chain start {start!r}. Allowed values: {allowed}")
-    device = rbm.W.device
-    gen = torch.Generator(device=device).manual_seed(seed)
-    if start == "data":
-        if data is None:
-            raise ValueError("start='data' needs data: binary images (N, 784)")
-        v0 = data[:num_chains].to(device).float()
-    else:
-        v0 = _bernoulli(torch.full((num_chains, rbm.n_visible), 0.5, device=device), gen)
-    _, p = rbm.gibbs(v0, k, gen, use_biases)
-    side = int(math.isqrt(rbm.n_visible))
-    return (p * 2 - 1).view(-1, 1, side, side).cpu()
+    check_choice("chain start", start, CHAIN_STARTS)
+    device = model_device(model)
+    if start == "data" and data is None:
+        raise ValueError("start='data' needs data: binary images (N, 784)")
+    with seeded(seed):  # the same random stream as torch.Generator(device).manual_seed(seed)
+        if start == "data":
+            v0 = data[:num_chains].to(device).float()
+        else:
+            v0 = sample_bernoulli(torch.full((num_chains, model.n_visible), 0.5, device=device))
+        _, p = model.gibbs(v0, k, None, use_biases)
+    side = int(math.isqrt(model.n_visible))
+    return (p * 2 - 1).view(-1, 1, side, side)
 
 
-def filters(rbm: RBM, n: int = 64) -> torch.Tensor:
-    """The first n columns of W as images (n, 1, 28, 28), each scaled to [-1, 1]."""
-    w = rbm.W.detach().T[:n].cpu()
+def filters(model: RBM, n: int = 64) -> torch.Tensor:
+    """The first n columns of W as images (n, 1, 28, 28) on the CPU, each scaled to [-1, 1]."""
+    w = model.W.detach().T[:n].cpu()
     w = w / w.abs().amax(1, keepdim=True).clamp_min(1e-8)
-    side = int(math.isqrt(rbm.n_visible))
+    side = int(math.isqrt(model.n_visible))
     return w.view(-1, 1, side, side)

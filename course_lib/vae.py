@@ -13,7 +13,7 @@ the equation they implement:
 - training: :func:`vae_step` (one gradient step, small enough to print), :func:`kl_weight`
   (KL warm-up) and :func:`train_vae` (the loop, through :func:`course_lib.train.train_loop`);
 - evaluation: :func:`evaluate_elbo`, :func:`evaluate_iwae`, :func:`active_units`,
-  :func:`psnr` and :func:`evaluate_psnr`.
+  :func:`kl_per_dim`, :func:`psnr` and :func:`evaluate_psnr`, each on the model's device.
 
 Conventions: images enter these functions in [0, 1] (use :func:`course_lib.data.to_unit`
 on the course's [-1, 1] tensors), shape (B, 1, 28, 28). Log-likelihoods and bounds are in
@@ -24,14 +24,16 @@ negation ("-ELBO", "NLL") the way papers report them.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .data import batches
+from .config import seeded
+from .data import batches, training_data
 from .gan import mlp
-from .train import History, adam, train_loop
+from .train import History, adam, autocast, model_device, prepare, train_loop
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -133,7 +135,7 @@ def log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch
 
 
 def elbo(
-    net: VAE,
+    model: VAE,
     X: torch.Tensor,
     X_input: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
@@ -144,15 +146,15 @@ def elbo(
     sees ``X_input`` (default ``X``): passing a corrupted copy gives the denoising ELBO of
     notebook 05. Returns per-image tensors (B,): ``elbo``, ``rec`` (log p(x|z)), ``kl``.
     """
-    mu, logvar = net.encode(X if X_input is None else X_input)
-    logits = net.decode(reparameterize(mu, logvar, generator))
+    mu, logvar = model.encode(X if X_input is None else X_input)
+    logits = model.decode(reparameterize(mu, logvar, generator))
     rec, kl = bernoulli_log_likelihood(logits, X), gaussian_kl(mu, logvar)
     return {"elbo": rec - kl, "rec": rec, "kl": kl}
 
 
 @torch.no_grad()
 def iwae_bound(
-    net: VAE,
+    model: VAE,
     X: torch.Tensor,
     k: int,
     generator: torch.Generator | None = None,
@@ -167,7 +169,7 @@ def iwae_bound(
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    mu, logvar = net.encode(X)
+    mu, logvar = model.encode(X)
     target = X.flatten(1)
     eps = _randn((k, *mu.shape), mu, generator)  # (k, B, D), drawn at once: chunk-independent
     chunk = max(1, max_elements // (len(X) * target.shape[1]))
@@ -175,7 +177,7 @@ def iwae_bound(
     for start in range(0, k, chunk):
         Z = mu + torch.exp(0.5 * logvar) * eps[start : start + chunk]  # (c, B, D)
         c = len(Z)
-        logits = net.decode(Z.flatten(0, 1)).view(c, len(X), -1)
+        logits = model.decode(Z.flatten(0, 1)).view(c, len(X), -1)
         log_px = -F.binary_cross_entropy_with_logits(
             logits, target.expand_as(logits), reduction="none"
         ).sum(-1)
@@ -238,8 +240,9 @@ def kl_weight(step: int, warmup_steps: int = 0) -> float:
 
 def vae_step(
     X: torch.Tensor,
-    net: VAE,
+    model: VAE,
     trainer: torch.optim.Optimizer,
+    *,
     beta: float = 1.0,
     binarize: bool = True,
     noise_factor: float = 0.0,
@@ -255,7 +258,7 @@ def vae_step(
     target = dynamic_binarize(X, generator) if binarize else X
     X_input = corrupt(target, noise_factor, generator) if noise_factor > 0 else target
     trainer.zero_grad(set_to_none=True)
-    terms = elbo(net, target, X_input, generator)
+    terms = elbo(model, target, X_input, generator)
     loss = -(terms["rec"] - beta * terms["kl"]).mean()
     loss.backward()
     trainer.step()
@@ -264,8 +267,9 @@ def vae_step(
 
 
 def train_vae(
-    X_train: torch.Tensor,
+    data: torch.Tensor | Iterable[torch.Tensor],
     num_steps: int,
+    *,
     latent_dim: int = 20,
     hidden: int = 400,
     batch_size: int = 100,
@@ -275,37 +279,55 @@ def train_vae(
     binarize: bool = True,
     noise_factor: float = 0.0,
     seed: int = 0,
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
+    bf16: bool | None = None,
+    log_every: int = 25,
     desc: str = "VAE",
     progress: bool = True,
 ) -> tuple[VAE, History]:
-    """Build a :class:`VAE` and train it with :func:`vae_step` (notebooks 04, 05, benchmarks).
+    """Build a :class:`VAE` and train it with :func:`vae_step` and Adam (notebooks 04, 05).
 
-    X_train: (N, 1, 28, 28) in [0, 1]. The KL weight is ``beta * kl_weight(step,
-    warmup_steps)``. Model initialisation, batches, binarisation and corruption are all
-    seeded by ``seed``, so a run is reproducible. Returns ``(net, history)`` with history
-    keys ``loss``, ``neg_elbo``, ``kl`` (nats per image) logged every 25 steps.
+    data: images (N, 1, 28, 28) in [0, 1] (``course_lib.data.to_unit`` maps the course's
+    [-1, 1] images), shuffled into batches of ``batch_size``, or an endless iterator of such
+    batches (the first one is checked). The KL weight is ``beta * kl_weight(step,
+    warmup_steps)``; ``binarize`` trains on a fresh binarisation of every batch (notebook 04),
+    ``noise_factor`` > 0 corrupts the encoder's input (eq. 05.1, notebook 05). ``seed`` seeds
+    the initialisation, batches, binarisation and corruption (the caller's global RNG is left
+    as it was); ``device`` defaults to the data's, ``bf16`` autocast to CUDA only. Returns
+    ``(model, history)``, the model in eval mode, history keys ``step``, ``loss``,
+    ``neg_elbo``, ``kl`` (nats per image, means over ``log_every`` steps).
     """
-    if num_steps < 1:
-        raise ValueError(f"num_steps must be >= 1, got {num_steps}")
-    if float(X_train.min()) < 0 or float(X_train.max()) > 1:
-        raise ValueError("train_vae needs images in [0, 1]; convert with course_lib.data.to_unit")
-    torch.manual_seed(seed)
-    net = VAE(latent_dim, hidden).to(device)
-    trainer = adam(net.parameters(), lr=lr, device=device)
-    gen = torch.Generator().manual_seed(seed)
-    data = batches(X_train, batch_size, generator=gen, device=device)
+    if num_steps < 1 or not beta >= 0 or warmup_steps < 0:
+        raise ValueError(f"need num_steps >= 1, beta >= 0, warmup_steps >= 0; got {num_steps}, "
+                         f"{beta}, {warmup_steps}")  # fmt: skip
+    if not 0 <= noise_factor <= 1:  # also catches NaN
+        raise ValueError(
+            f"noise_factor is the std of the noise added to [0, 1] pixels: use a "
+            f"value in [0, 1] (notebook 05: 0.25; 0 = none), got {noise_factor}"
+        )
+    data, it = training_data(data, "train_vae", "unit")
+    device = torch.device(device) if device is not None else data.device
+    with seeded(seed) as gen:  # gen: batches, binarisation and corruption
+        model = VAE(latent_dim, hidden)
+    model = prepare(model, device)
+    trainer = adam(model.parameters(), lr=lr, device=device)
+    if it is None:
+        stream = batches(data, batch_size, generator=gen, device=device)
+    else:
+        stream = (X.to(device) for X in it)
 
     def step_fn(step: int) -> dict[str, torch.Tensor]:
         b = beta * kl_weight(step, warmup_steps)
-        return vae_step(next(data), net, trainer, b, binarize, noise_factor, gen)
+        with autocast(device, bf16):
+            return vae_step(next(stream), model, trainer, beta=b, binarize=binarize,
+                            noise_factor=noise_factor, generator=gen)  # fmt: skip
 
-    history = train_loop(step_fn, num_steps, desc=desc, progress=progress)
-    return net.eval(), history
+    history = train_loop(step_fn, num_steps, log_every=log_every, desc=desc, progress=progress)
+    return model.eval(), history
 
 
 # ---------------------------------------------------------------------------------------
-# Evaluation
+# Evaluation (on the model's device; X may live anywhere)
 # ---------------------------------------------------------------------------------------
 def _chunks(X: torch.Tensor, batch_size: int):
     return (X[i : i + batch_size] for i in range(0, len(X), batch_size))
@@ -313,7 +335,7 @@ def _chunks(X: torch.Tensor, batch_size: int):
 
 @torch.no_grad()
 def evaluate_elbo(
-    net: VAE,
+    model: VAE,
     X: torch.Tensor,
     num_samples: int = 10,
     X_input: torch.Tensor | None = None,
@@ -325,14 +347,14 @@ def evaluate_elbo(
 
     Returns ``elbo`` (negative; papers print -ELBO), ``rec`` and ``kl`` in nats per image.
     """
-    net.eval()
-    device = next(net.parameters()).device
+    model.eval()
+    device = model_device(model)
     gen = torch.Generator().manual_seed(seed)
     X_input = X if X_input is None else X_input
     sums = {"elbo": 0.0, "rec": 0.0, "kl": 0.0}
     for xb, xi in zip(_chunks(X, batch_size), _chunks(X_input, batch_size)):
         for _ in range(num_samples):
-            terms = elbo(net, xb.to(device), xi.to(device), gen)
+            terms = elbo(model, xb.to(device), xi.to(device), gen)
             for key in sums:
                 sums[key] += float(terms[key].sum())
     return {key: v / (len(X) * num_samples) for key, v in sums.items()}
@@ -340,56 +362,59 @@ def evaluate_elbo(
 
 @torch.no_grad()
 def evaluate_iwae(
-    net: VAE, X: torch.Tensor, k: int = 5000, seed: int = 0, batch_size: int = 100
+    model: VAE, X: torch.Tensor, k: int = 5000, seed: int = 0, batch_size: int = 100
 ) -> float:
     """Mean importance-weighted bound L_k over the images X (notebook 04). -L_k for large k
     (Burda et al. use k = 5000) is the usual test NLL estimate, in nats."""
-    net.eval()
-    device = next(net.parameters()).device
+    model.eval()
+    device = model_device(model)
     gen = torch.Generator().manual_seed(seed)
     total = sum(
-        float(iwae_bound(net, xb.to(device), k, gen).sum()) for xb in _chunks(X, batch_size)
+        float(iwae_bound(model, xb.to(device), k, gen).sum()) for xb in _chunks(X, batch_size)
     )
     return total / len(X)
 
 
 @torch.no_grad()
-def active_units(net: VAE, X: torch.Tensor, threshold: float = 0.01) -> tuple[int, torch.Tensor]:
+def active_units(model: VAE, X: torch.Tensor, threshold: float = 0.01) -> tuple[int, torch.Tensor]:
     """Burda et al. (2016) activity: A_u = Cov_x(E_q(z|x)[z_u]) per latent dim (notebook 04).
 
     A unit is active when A_u > ``threshold`` (0.01 in the paper). Returns the count and the
-    (latent_dim,) activities. Inactive units are collapsed: q(z_u|x) = p(z_u) for every x.
+    (latent_dim,) activities on the CPU. Inactive units are collapsed: q(z_u|x) = p(z_u) for
+    every x.
     """
-    net.eval()
-    mu = torch.cat([net.encode(xb.to(next(net.parameters()).device))[0] for xb in _chunks(X, 500)])
+    model.eval()
+    device = model_device(model)
+    mu = torch.cat([model.encode(xb.to(device))[0] for xb in _chunks(X, 500)])
     activity = mu.var(dim=0).cpu()
     return int((activity > threshold).sum()), activity
 
 
 @torch.no_grad()
-def kl_per_dim(net: VAE, X: torch.Tensor) -> torch.Tensor:
-    """Mean KL(q(z_u|x) || N(0, 1)) over the images X, per latent dim (latent_dim,) (nb 04)."""
-    net.eval()
-    device = next(net.parameters()).device
-    total = torch.zeros(net.latent_dim)
+def kl_per_dim(model: VAE, X: torch.Tensor) -> torch.Tensor:
+    """Mean KL(q(z_u|x) || N(0, 1)) over the images X, per latent dim (latent_dim,), on the
+    CPU (notebook 04). The entries sum to the mean of :func:`gaussian_kl`."""
+    model.eval()
+    device = model_device(model)
+    total = torch.zeros(model.latent_dim)
     for xb in _chunks(X, 500):
-        mu, logvar = net.encode(xb.to(device))
+        mu, logvar = model.encode(xb.to(device))
         total += (0.5 * (mu.pow(2) + logvar.exp() - logvar - 1)).sum(0).cpu()
     return total / len(X)
 
 
 @torch.no_grad()
 def evaluate_psnr(
-    net: VAE, X: torch.Tensor, noise_factor: float, seed: int = 0, batch_size: int = 500
+    model: VAE, X: torch.Tensor, noise_factor: float, seed: int = 0, batch_size: int = 500
 ) -> float:
-    """Mean PSNR (dB) of ``net.reconstruct(corrupt(X, noise_factor))`` against the clean X
+    """Mean PSNR (dB) of ``model.reconstruct(corrupt(X, noise_factor))`` against the clean X
     (notebook 05). X in [0, 1]; the corruption is seeded, so every model sees the same noise.
     """
-    net.eval()
-    device = next(net.parameters()).device
+    model.eval()
+    device = model_device(model)
     gen = torch.Generator().manual_seed(seed)
     scores = [
-        psnr(net.reconstruct(corrupt(xb, noise_factor, gen).to(device)).cpu(), xb.cpu())
+        psnr(model.reconstruct(corrupt(xb, noise_factor, gen).to(device)).cpu(), xb.cpu())
         for xb in _chunks(X, batch_size)
     ]
     return float(torch.cat(scores).mean())

@@ -12,34 +12,29 @@ The critic has no sigmoid (its output is a score, not a probability) and no Batc
 penalty is per sample; BatchNorm couples samples in a batch, so the gradient with respect to
 one input is no longer that of a function of that input alone).
 
-Shapes: any ``net_G`` mapping Z (B, latent_dim) to samples and any ``net_D`` mapping samples
-to scores (B,) work: MLPs on 2-D toys (B, 2) or on digits (B, 1, 28, 28) in [-1, 1].
+:func:`critic_step` is the one critic update of the course (clipping and/or penalty); the
+generator's update is :func:`course_lib.gan.generator_step` with ``kind="wasserstein"``.
+:func:`train_wgan` trains MLPs on digits; the 2-D toys train with
+:func:`course_lib.toy_train.train_toy_gan` (methods ``wgan_clip`` and ``wgan_gp``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from .data import sample_batches, toy_distribution
+from .config import check_choice, seeded
+from .data import check_images
 from .gan import discriminator_step, generator_step, mlp, xavier_init
 from .losses import gradient_penalty
-from .metrics import mode_coverage
 from .noise import sample_latent
-from .train import adam, cpu_threads, train_loop
+from .train import History, adam, autocast, cpu_threads, train_loop
 
 METHODS: tuple[str, ...] = ("vanilla", "wgan_clip", "wgan_gp")
-
-
-def check_method(method: str) -> str:
-    """Return ``method`` if known, else raise a ValueError listing the allowed values."""
-    if method not in METHODS:
-        raise ValueError(f"Unknown method {method!r}. Allowed values: {', '.join(METHODS)}")
-    return method
+DEFAULT_LR: dict[str, float] = {"vanilla": 2e-4, "wgan_clip": 5e-5, "wgan_gp": 1e-4}
 
 
 # ---------------------------------------------------------------------------------------
@@ -111,29 +106,33 @@ class MLPGenerator(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------
-# Step functions (Gulrajani et al. 2017, Algorithm 1; Arjovsky et al. 2017, Algorithm 1)
+# The critic step (Gulrajani et al. 2017, Algorithm 1; Arjovsky et al. 2017, Algorithm 1)
 # ---------------------------------------------------------------------------------------
 def critic_step(
-    X, Z, net_D, net_G, trainer_D, *, method: str = "wgan_gp", gp_weight: float = 10.0,
-    clip: float = 0.01, generator: torch.Generator | None = None,
+    X, Z, net_D, net_G, trainer_D, *, gp_weight: float = 10.0, clip: float | None = None,
+    generator: torch.Generator | None = None, scale: float = 1.0,
 ) -> dict[str, torch.Tensor]:  # fmt: skip
-    """One critic update (notebook 08): minimise E f(G(z)) - E f(x) [+ GP], or clip after.
+    """One critic update (notebook 08): minimise E f(G(z)) - E f(x) + GP, then clip.
 
+    ``gp_weight`` > 0 adds the gradient penalty (WGAN-GP, eq. 3); ``clip`` = c clamps every
+    critic weight to [-c, c] after the step (WGAN); weight clipping uses ``gp_weight=0``.
     ``w_estimate`` = E f(x) - E f(G(z)) is the critic's estimate of the Wasserstein distance
-    (up to the Lipschitz constant; exact for an optimal 1-Lipschitz critic).
+    (up to the Lipschitz constant; exact for an optimal 1-Lipschitz critic). ``scale``
+    multiplies the loss before ``backward``: an ensemble of S toy critics passes S, so each
+    member gets exactly the gradient of its own loss (see :mod:`course_lib.toy_train`).
     """
     trainer_D.zero_grad(set_to_none=True)
     fake = net_G(Z).detach()
     w_est = net_D(X).mean() - net_D(fake).mean()
     loss_D = -w_est
     out = {"w_estimate": w_est.detach()}
-    if method == "wgan_gp":
+    if gp_weight > 0:
         gp = gradient_penalty(net_D, X, fake, gp_weight, generator=generator)
         loss_D = loss_D + gp
         out["gp"] = gp.detach()
-    loss_D.backward()
+    (loss_D * scale).backward()
     trainer_D.step()
-    if method == "wgan_clip":
+    if clip is not None:
         with torch.no_grad():
             for p in net_D.parameters():
                 p.clamp_(-clip, clip)
@@ -141,83 +140,117 @@ def critic_step(
     return out
 
 
-def wgan_generator_step(Z, net_D, net_G, trainer_G) -> dict[str, torch.Tensor]:
-    """One generator update: minimise -E f(G(z)) (notebook 08)."""
-    trainer_G.zero_grad(set_to_none=True)
-    loss_G = -net_D(net_G(Z)).mean()
-    loss_G.backward()
-    trainer_G.step()
-    return {"loss_G": loss_G.detach()}
+# ---------------------------------------------------------------------------------------
+# Digits (notebook 08, section 6): MLPs on mnist5k, classifier-FID and W estimate
+# ---------------------------------------------------------------------------------------
+@dataclass
+class WGANResult:
+    """What :func:`train_wgan` returns besides the history: the trained nets, the fixed
+    evaluation latents ``eval_Z`` and ``curve`` (dicts step / fid / w_estimate)."""
 
+    method: str
+    net_G: nn.Module
+    net_D: nn.Module
+    eval_Z: torch.Tensor
+    curve: list[dict] = field(default_factory=list)
 
-@dataclass(frozen=True)
-class WGANConfig:
-    """Hyper-parameters of one run of :func:`train_wgan` (defaults: the WGAN-GP paper's)."""
-
-    method: str = "wgan_gp"  # vanilla | wgan_clip | wgan_gp
-    n_critic: int = 5  # critic steps per generator step (1 for vanilla)
-    gp_weight: float = 10.0  # lambda of eq. 3
-    clip: float = 0.01  # weight-clipping bound c (WGAN)
-    lr: float = 1e-4  # Adam learning rate (RMSProp for wgan_clip, as in the WGAN paper)
-    betas: tuple[float, float] = (0.0, 0.9)  # Adam betas (vanilla uses (0.5, 0.999))
-    latent_dim: int = 64
-    latent_kind: str = "gaussian"
+    @property
+    def fid(self) -> float:
+        """Classifier-FID at the last evaluation."""
+        if not self.curve:
+            raise ValueError("no evaluation ran: pass X_test (and evals >= 1) to train_wgan")
+        return self.curve[-1]["fid"]
 
 
 def train_wgan(
-    net_G: nn.Module,
-    net_D: nn.Module,
-    real_batches,
-    num_steps: int,
-    cfg: WGANConfig = WGANConfig(),
-    *,
-    generator: torch.Generator | None = None,
-    callback: Callable | None = None,
-    callback_every: int = 0,
-    log_every: int = 25,
-    desc: str = "WGAN",
-    progress: bool = True,
-    threads: int | None = None,
-) -> dict[str, list[float]]:
-    """Train G and a critic with ``cfg.method`` for ``num_steps`` generator steps (nb 08).
+    X: torch.Tensor, num_steps: int, *, method: str = "wgan_gp", X_test: torch.Tensor | None = None,
+    evals: int = 4, fid_samples: int = 500, seed: int = 0, batch_size: int = 64,
+    hidden: int = 256, latent_dim: int = 64, lr: float | None = None, n_critic: int = 5,
+    gp_weight: float = 10.0, clip: float = 0.01, betas: tuple[float, float] = (0.0, 0.9),
+    device: torch.device | str | None = None, bf16: bool | None = None,
+    threads: int | None = 1, progress: bool = True,
+) -> tuple[WGANResult, History]:  # fmt: skip
+    """Train an MLP generator and an MLP critic on the digits ``X`` with ``method`` (nb 08).
 
-    vanilla: :func:`course_lib.gan.discriminator_step` / ``generator_step`` (non-saturating,
-    Adam betas (0.5, 0.999)); wgan_clip: RMSProp, clip weights to [-c, c] after each critic
-    step; wgan_gp: Adam with ``cfg.betas`` and the gradient penalty. History keys: loss_D,
-    loss_G, and for WGANs w_estimate (and gp).
+    Args:
+        X: training images (N, 1, 28, 28) in [-1, 1], e.g. ``load_images("mnist5k")[0]``.
+        num_steps: generator steps; each follows ``n_critic`` critic steps (1 for vanilla).
+        method: "vanilla" (non-saturating GAN, :func:`course_lib.gan.discriminator_step`,
+            Adam betas (0.5, 0.999)), "wgan_clip" (RMSProp, weights clipped to [-clip, clip])
+            or "wgan_gp" (Adam with ``betas``, penalty weight ``gp_weight``).
+        X_test: held-out images; ``evals`` times during training (and at the end) the
+            classifier-FID of ``fid_samples`` digits against ``X_test`` and the critic's
+            W estimate E f(x) - E f(G(z)) on 500 held-out real and fake digits are measured.
+        seed: initial weights (drawn inside :func:`course_lib.config.seeded`, so the caller's
+            global RNG is untouched), batch order, latents and penalty points.
+        lr: default 2e-4 vanilla, 5e-5 clipping (WGAN paper), 1e-4 WGAN-GP (its paper).
+        device: default the device of ``X``; bf16: autocast, None = on CUDA only.
+
+    Returns ``(result, history)``: :class:`WGANResult` and the loss log (``loss_D``,
+    ``loss_G``; ``w_estimate`` and ``gp`` for WGANs, ``D_real`` / ``D_fake`` for vanilla).
     """
-    check_method(cfg.method)
-    device = next(net_D.parameters()).device
-    if cfg.method == "wgan_clip":
-        trainer_D = torch.optim.RMSprop(net_D.parameters(), lr=cfg.lr)
-        trainer_G = torch.optim.RMSprop(net_G.parameters(), lr=cfg.lr)
+    from .data import batches
+    from .metrics import classifier_fid
+
+    check_choice("method", method, METHODS)
+    check_images(X, "train_wgan", why="G ends in Tanh")
+    lr = lr if lr is not None else DEFAULT_LR[method]
+    device = torch.device(device) if device is not None else X.device
+    g = torch.Generator().manual_seed(seed)
+    with seeded(seed):
+        net_G = MLPGenerator(latent_dim, hidden, 2).to(device)
+        net_D = MLPCritic(784, hidden, 2).to(device)
+    if method == "wgan_clip":
+        trainer_D = torch.optim.RMSprop(net_D.parameters(), lr=lr)
+        trainer_G = torch.optim.RMSprop(net_G.parameters(), lr=lr)
     else:
-        betas = (0.5, 0.999) if cfg.method == "vanilla" else cfg.betas
-        trainer_D = adam(net_D.parameters(), cfg.lr, betas, device)
-        trainer_G = adam(net_G.parameters(), cfg.lr, betas, device)
-    n_critic = 1 if cfg.method == "vanilla" else cfg.n_critic
+        opt_betas = (0.5, 0.999) if method == "vanilla" else betas
+        trainer_D = adam(net_D.parameters(), lr, opt_betas, device)
+        trainer_G = adam(net_G.parameters(), lr, opt_betas, device)
+    eval_Z = sample_latent(max(fid_samples, 500), latent_dim, "gaussian",
+                           torch.Generator().manual_seed(seed + 1000), device)  # fmt: skip
+    result = WGANResult(method, net_G, net_D, eval_Z)
+    real = batches(X, batch_size, generator=g, device=device)
 
     def latents(n: int) -> torch.Tensor:
-        return sample_latent(n, cfg.latent_dim, cfg.latent_kind, generator, device)
+        return sample_latent(n, latent_dim, "gaussian", g, device)
 
     def step_fn(step: int) -> dict[str, torch.Tensor]:
-        for _ in range(n_critic):
-            X = next(real_batches)
-            if cfg.method == "vanilla":
-                out = discriminator_step(X, latents(len(X)), net_D, net_G, trainer_D)
-            else:
-                out = critic_step(X, latents(len(X)), net_D, net_G, trainer_D,
-                                  method=cfg.method, gp_weight=cfg.gp_weight, clip=cfg.clip,
-                                  generator=generator)  # fmt: skip
-        if cfg.method == "vanilla":
-            out |= generator_step(latents(len(X)), net_D, net_G, trainer_G)
-        else:
-            out |= wgan_generator_step(latents(len(X)), net_D, net_G, trainer_G)
-        return out
+        with autocast(device, bf16):
+            for _ in range(1 if method == "vanilla" else n_critic):
+                X_real = next(real)
+                if method == "vanilla":
+                    out = discriminator_step(X_real, latents(len(X_real)), net_D, net_G, trainer_D)
+                else:
+                    out = critic_step(
+                        X_real,
+                        latents(len(X_real)),
+                        net_D,
+                        net_G,
+                        trainer_D,
+                        gp_weight=gp_weight if method == "wgan_gp" else 0.0,
+                        clip=clip if method == "wgan_clip" else None,
+                        generator=g,
+                    )
+            kind = "non_saturating" if method == "vanilla" else "wasserstein"
+            return out | generator_step(latents(len(X_real)), net_D, net_G, trainer_G, kind)
 
+    @torch.no_grad()
+    def evaluate(step: int, _history=None) -> None:
+        net_G.eval()
+        fake = net_G(eval_Z)
+        w = float(net_D(X_test[:500].to(device)).mean() - net_D(fake[:500]).mean())
+        fid = classifier_fid(fake[:fid_samples].cpu(), X_test)
+        result.curve.append({"step": step, "fid": fid, "w_estimate": w})
+        net_G.train()
+
+    every = max(1, num_steps // max(1, evals)) if X_test is not None and evals > 0 else 0
     with cpu_threads(threads if device.type == "cpu" else None):
-        return train_loop(step_fn, num_steps, log_every=log_every, callback=callback,
-                          callback_every=callback_every, desc=desc, progress=progress)  # fmt: skip
+        history = train_loop(
+            step_fn, num_steps, log_every=25, callback=evaluate if every else None,
+            callback_every=every, desc=f"{method} on digits", progress=progress,
+        )  # fmt: skip
+    return result, history
 
 
 # ---------------------------------------------------------------------------------------
@@ -227,187 +260,19 @@ def interpolate_grad_norms(
     net_D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:  # fmt: skip
-    """||grad f(x_hat)||_2 (N,) at the random interpolates of eq. 3 (the GP's target is 1)."""
+    """||grad f(x_hat)||_2 (N,) at the random interpolates of eq. 3 (the GP's target is 1).
+
+    eps ~ U[0, 1] per sample is drawn on the CPU from ``generator`` (the same numbers on
+    every device) and moved to the device of ``real``.
+    """
     eps = torch.rand((len(real),) + (1,) * (real.dim() - 1), generator=generator)
+    eps = eps.to(real.device, real.dtype)
     x_hat = (eps * real + (1 - eps) * fake).detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(net_D(x_hat).sum(), x_hat)
+    with torch.enable_grad():
+        (grad,) = torch.autograd.grad(net_D(x_hat).sum(), x_hat)
     return grad.flatten(1).norm(dim=1).detach()
 
 
 def critic_weights(net_D: nn.Module) -> torch.Tensor:
     """All weight-matrix entries of the critic (biases excluded), flattened (histograms)."""
     return torch.cat([p.detach().flatten() for n, p in net_D.named_parameters() if "weight" in n])
-
-
-@torch.no_grad()
-def critic_surface(net_D: nn.Module, lim: float, n: int = 80) -> dict[str, torch.Tensor]:
-    """Critic values on an n x n grid over [-lim, lim]^2: ``xx``, ``yy``, ``f`` (n, n)."""
-    g = torch.linspace(-lim, lim, n)
-    xx, yy = torch.meshgrid(g, g, indexing="xy")
-    f = net_D(torch.stack([xx.flatten(), yy.flatten()], 1)).view(n, n)
-    return {"xx": xx, "yy": yy, "f": f}
-
-
-# ---------------------------------------------------------------------------------------
-# Toy comparison (notebook 08, section 5; compare notebook 03)
-# ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ToyWGANConfig:
-    """One toy run: ``method`` on ``data`` with MLPs of ``depth`` x ``hidden`` (G and D)."""
-
-    data: str = "grid25"  # ring8 | grid25
-    num_steps: int = 1000  # generator steps
-    batch_size: int = 256
-    hidden: int = 64
-    depth: int = 3
-    latent_dim: int = 2
-    eval_samples: int = 2500  # PacGAN / VEEGAN protocol
-    snapshots: int = 4  # critic surfaces and samples kept during training
-    lr: dict = field(default_factory=lambda: {"vanilla": 1e-3, "wgan_clip": 5e-4,
-                                              "wgan_gp": 1e-3})  # fmt: skip
-    n_critic: int = 5
-    gp_weight: float = 10.0
-    clip: float = 0.01
-    betas: tuple[float, float] = (0.5, 0.9)
-
-
-class FlatEnsemble(nn.Module):
-    """Run an ensemble net of notebook 03 (:mod:`course_lib.mode_collapse`, shapes (S, B, d))
-    on flat member-major batches (S * B, d): every step function here then trains S
-    independent seeds at once, each member seeing its own B rows."""
-
-    def __init__(self, net: nn.Module, members: int):
-        super().__init__()
-        self.net, self.members = net, members
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.net(x.reshape(self.members, -1, x.shape[-1]))
-        return out.reshape(-1) if out.dim() == 2 else out.reshape(-1, out.shape[-1])
-
-
-def train_toy(
-    method: str, seeds: tuple[int, ...] = (0, 1, 2), cfg: ToyWGANConfig = ToyWGANConfig(),
-    progress: bool = True, **overrides,
-) -> dict:  # fmt: skip
-    """Train ``len(seeds)`` independent toy GANs/WGANs at once (one CPU thread), notebook 08.
-
-    G and D are notebook 03's ensemble MLPs (:class:`course_lib.mode_collapse.ToyGenerator`,
-    ``ToyDiscriminator``), so architectures match that notebook. ``overrides`` change
-    :class:`WGANConfig` fields (``gp_weight``, ``n_critic``) for a sweep. Losses are means
-    over all members' samples (each member's gradient is scaled by 1/S, which Adam and
-    RMSProp ignore). Returns ``coverage`` (one mode_coverage dict per seed), ``samples``
-    (S, eval_samples, 2), ``history``, ``snapshots`` {step: {"samples", "surface"}} for the
-    first seed, ``net_G``, ``net_D`` (flat wrappers), ``lim``.
-    """
-    from .mode_collapse import ToyDiscriminator, ToyGenerator
-
-    check_method(method)
-    dist = toy_distribution(cfg.data)
-    lim = float(dist.means.abs().max()) * 1.3 + 0.3
-    S, seeds = len(seeds), list(seeds)
-    torch.manual_seed(seeds[0])
-    g = torch.Generator().manual_seed(seeds[0])
-    net_G = FlatEnsemble(ToyGenerator(seeds, cfg.latent_dim, cfg.hidden, cfg.depth), S)
-    net_D = FlatEnsemble(ToyDiscriminator(seeds, cfg.hidden, cfg.depth), S)
-    wcfg = WGANConfig(method=method, n_critic=cfg.n_critic, gp_weight=cfg.gp_weight,
-                      clip=cfg.clip, lr=cfg.lr[method], betas=cfg.betas,
-                      latent_dim=cfg.latent_dim)  # fmt: skip
-    wcfg = WGANConfig(**(wcfg.__dict__ | overrides))
-    eval_Z = sample_latent(S * cfg.eval_samples, cfg.latent_dim, "gaussian",
-                           torch.Generator().manual_seed(12345))  # fmt: skip
-    snapshots: dict[int, dict] = {}
-
-    @torch.no_grad()
-    def keep(step: int, _history=None) -> None:
-        x = net_G(eval_Z).view(S, -1, 2)[0, :500].clone()
-        gx = torch.linspace(-lim, lim, 60)
-        xx, yy = torch.meshgrid(gx, gx, indexing="xy")
-        grid = torch.stack([xx.flatten(), yy.flatten()], 1)
-        f = net_D(grid.repeat(S, 1)).view(S, -1)[0].view(60, 60)
-        snapshots[step] = {"samples": x, "surface": {"xx": xx, "yy": yy, "f": f}}
-
-    keep(0)
-    every = max(1, cfg.num_steps // max(1, cfg.snapshots))
-    history = train_wgan(
-        net_G, net_D, sample_batches(dist, S * cfg.batch_size, g), cfg.num_steps, wcfg,
-        generator=g, callback=keep, callback_every=every, log_every=50,
-        desc=f"{method} on {cfg.data}", progress=progress, threads=1,
-    )  # fmt: skip
-    with torch.no_grad():
-        samples = net_G(eval_Z).view(S, -1, 2)
-    return {"coverage": [mode_coverage(x, cfg.data) for x in samples], "samples": samples,
-            "lim": lim, "history": history, "snapshots": snapshots, "net_G": net_G,
-            "net_D": net_D, "method": method, "seeds": seeds, "config": wcfg}  # fmt: skip
-
-
-def compare_toy(
-    seeds: tuple[int, ...], cfg: ToyWGANConfig = ToyWGANConfig(),
-    methods: tuple[str, ...] = METHODS, progress: bool = True,
-) -> dict[str, list[dict]]:  # fmt: skip
-    """{method: train_toy result (all seeds)} for notebook 08's comparison table."""
-    return {m: train_toy(m, seeds, cfg, progress) for m in methods}
-
-
-def summarise(run: dict) -> dict[str, float]:
-    """Mean and min/max over seeds of modes and high_quality (and mean reverse_kl)."""
-    cov = run["coverage"]
-    modes = [c["modes"] for c in cov]
-    hq = [c["high_quality"] for c in cov]
-    kl = [c["reverse_kl"] for c in cov]
-    return {"modes": sum(modes) / len(modes), "modes_min": min(modes), "modes_max": max(modes),
-            "high_quality": sum(hq) / len(hq), "hq_min": min(hq), "hq_max": max(hq),
-            "reverse_kl": sum(kl) / len(kl), "seeds": len(cov)}  # fmt: skip
-
-
-# ---------------------------------------------------------------------------------------
-# Digits (notebook 08, section 6): classifier-FID and the critic's W estimate over training
-# ---------------------------------------------------------------------------------------
-def train_mnist(
-    method: str, num_steps: int, *, seed: int = 0, batch_size: int = 64, hidden: int = 256,
-    latent_dim: int = 64, lr: float | None = None, n_critic: int = 5, gp_weight: float = 10.0,
-    betas: tuple[float, float] = (0.0, 0.9), evals: int = 4, fid_samples: int = 500,
-    device: torch.device | str = "cpu", threads: int | None = 1, progress: bool = True,
-) -> dict:  # fmt: skip
-    """Train an MLP G and MLP critic on mnist5k with ``method`` (notebook 08 and its bench).
-
-    ``evals`` times during training (and at the end) the classifier-FID of ``fid_samples``
-    digits against the mnist5k test split is measured together with the critic's Wasserstein
-    estimate E f(x) - E f(G(z)) on 500 held-out real and fake digits. Default lr: 1e-4 for
-    WGAN-GP (the paper), 5e-5 for clipping (WGAN paper), 2e-4 for vanilla.
-    Returns ``history``, ``curve`` (list of dicts step/fid/w_estimate), ``fid`` (final),
-    ``net_G``, ``net_D``, ``config``.
-    """
-    from .data import batches, load_images
-    from .metrics import classifier_fid
-
-    check_method(method)
-    lr = lr if lr is not None else {"vanilla": 2e-4, "wgan_clip": 5e-5, "wgan_gp": 1e-4}[method]
-    device = torch.device(device)
-    X, _ = load_images("mnist5k", "train")
-    X_test, _ = load_images("mnist5k", "test")
-    torch.manual_seed(seed)
-    g = torch.Generator().manual_seed(seed)
-    net_G = MLPGenerator(latent_dim, hidden, 2).to(device)
-    net_D = MLPCritic(784, hidden, 2).to(device)
-    cfg = WGANConfig(method=method, n_critic=n_critic, gp_weight=gp_weight, lr=lr,
-                     betas=betas, latent_dim=latent_dim)  # fmt: skip
-    eval_Z = sample_latent(max(fid_samples, 500), latent_dim, "gaussian",
-                           torch.Generator().manual_seed(seed + 1000), device)  # fmt: skip
-    curve: list[dict] = []
-
-    @torch.no_grad()
-    def evaluate(step: int, _history=None) -> None:
-        net_G.eval()
-        fake = net_G(eval_Z)
-        w = float(net_D(X_test[:500].to(device)).mean() - net_D(fake[:500]).mean())
-        fid = classifier_fid(fake[:fid_samples].cpu(), X_test)
-        curve.append({"step": step, "fid": fid, "w_estimate": w})
-        net_G.train()
-
-    history = train_wgan(
-        net_G, net_D, batches(X, batch_size, generator=g, device=device), num_steps, cfg,
-        generator=g, callback=evaluate, callback_every=max(1, num_steps // max(1, evals)),
-        log_every=25, desc=f"{method} on mnist5k", progress=progress, threads=threads,
-    )  # fmt: skip
-    return {"history": history, "curve": curve, "fid": curve[-1]["fid"], "net_G": net_G,
-            "net_D": net_D, "config": cfg, "eval_Z": eval_Z}  # fmt: skip

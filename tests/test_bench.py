@@ -208,8 +208,8 @@ def test_both_loops_run_on_cpu(kind):
         loop.run(2, timer)
         assert timer["step"] > 0
     # same architecture and initial weights in both loops
-    assert sum(p.numel() for p in ours.G.parameters()) == sum(
-        p.numel() for p in tutorial.G.parameters()
+    assert sum(p.numel() for p in ours.net_G.parameters()) == sum(
+        p.numel() for p in tutorial.net_G.parameters()
     )
 
 
@@ -223,8 +223,8 @@ def test_our_loop_uses_the_cuda_paths_when_a_gpu_is_there():
 
     X, _ = load_images("mnist5k", "train")
     loop = bench_speed.OurLoop("dcgan", X, torch.device("cuda"))
-    assert loop.opt_D.defaults["fused"]
-    assert loop.D.net[2].weight.is_contiguous(memory_format=torch.channels_last)
+    assert loop.trainer_D.defaults["fused"]
+    assert loop.net_D.net[2].weight.is_contiguous(memory_format=torch.channels_last)
     loop.run(3, {"data": 0.0, "step": 0.0})
     torch.cuda.synchronize()
     assert bench_speed.step_flops(loop) > 0

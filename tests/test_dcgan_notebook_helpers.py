@@ -44,3 +44,10 @@ def test_layer_shapes_of_course_models_and_mode_restored():
     assert G.training
     D = dcgan.DCGANDiscriminator(8)
     assert [s[-1] for _, s in dcgan.layer_shapes(D, torch.zeros(2, 1, 28, 28))] == [14, 7, 1]
+
+
+def test_layer_shapes_runs_on_the_net_device():
+    """A CPU probe is moved to the net's device (meta here: a CPU tensor would raise)."""
+    G = dcgan.DCGANGenerator(100, 8).to("meta")
+    assert [s for _, s in dcgan.layer_shapes(G, torch.zeros(2, 100, 1, 1))] == [
+        (2, 16, 7, 7), (2, 8, 14, 14), (2, 1, 28, 28)]  # fmt: skip

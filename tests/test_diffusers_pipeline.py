@@ -1,64 +1,99 @@
 """course_lib.diffusers_utils: a tiny UNet2DModel pipeline survives save_pretrained ->
-from_pretrained(tmp_path) offline and gives identical images for the same seed; scheduler
-swaps keep the betas; the hub loader skips cleanly offline."""
+from_pretrained(tmp_path) offline and gives identical images for the same seed; the folder's
+MANIFEST.json refuses altered files and a killed save leaves the old folder loadable; the
+EMA weights are the expected moving average; scheduler swaps keep the betas; one training
+step runs on the model's device (meta); the hub loader skips cleanly offline."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 import torch
 
 from course_lib import diffusers_utils as DU
 from course_lib import diffusion as D
+from course_lib import io
 from course_lib.io import CheckpointError
+
+
+def tiny_unet(seed: int = 0):
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return DU.build_unet(channels=(8, 16), sample_size=8)
 
 
 @pytest.fixture(scope="module")
 def tiny_pipe():
-    torch.manual_seed(0)
-    unet = DU.build_unet(channels=(8, 16), sample_size=8).eval()
-    return DU.make_pipeline(unet, DU.build_scheduler(timesteps=50))
+    return DU.make_pipeline(tiny_unet().eval(), DU.build_scheduler(timesteps=50))
 
 
 def test_round_trip_identical_images(tiny_pipe, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     before = DU.generate(tiny_pipe, 2, num_inference_steps=5, seed=3)
     assert before.shape == (2, 1, 8, 8) and before.min() >= -1 and before.max() <= 1
-    path = DU.save_pipeline(tiny_pipe, tmp_path / "pipe")
-    assert (path / "model_index.json").exists() and not list(tmp_path.glob("*.tmp"))
+    prov = io.provenance("python -m course_lib.diffusers_utils train --out x", 7, 0, 1.5)
+    path = DU.save_pipeline(tiny_pipe, tmp_path / "pipe", prov)
+    assert (path / "model_index.json").exists() and sorted(p.name for p in tmp_path.iterdir()) == [
+        "pipe"]  # no temporary folder left over  # fmt: skip
+    manifest = json.loads((path / io.MANIFEST).read_text())
+    assert manifest["provenance"]["steps"] == 7
+    assert "unet/diffusion_pytorch_model.safetensors" in manifest["files"]
     reloaded = DU.load_pipeline(path)
     after = DU.generate(reloaded, 2, num_inference_steps=5, seed=3)
     torch.testing.assert_close(after, before, rtol=0, atol=0)
     other_seed = DU.generate(reloaded, 2, num_inference_steps=5, seed=4)
     assert not torch.equal(other_seed, before)
     DU.save_pipeline(reloaded, path)  # saving over an existing folder works too
-    assert (path / "unet" / "config.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
+    assert json.loads((path / io.MANIFEST).read_text())["provenance"] == {"command": DU.REBUILD}
 
 
 def test_manifest_refuses_altered_or_unverified_pipelines(tiny_pipe, tmp_path):
     path = DU.save_pipeline(tiny_pipe, tmp_path / "pipe")
     weights = path / "unet" / "diffusion_pytorch_model.safetensors"
-    assert f"  unet/{weights.name}" in (path / DU.MANIFEST).read_text()
     good = weights.read_bytes()
     weights.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))  # one flipped bit
     with pytest.raises(CheckpointError, match="altered.*not loaded.*diffusers_utils train"):
+        DU.load_pipeline(path)
+    weights.write_bytes(good[:100])
+    with pytest.raises(CheckpointError, match="truncated"):
         DU.load_pipeline(path)
     weights.write_bytes(good)
     (path / "unet" / "extra.bin").write_bytes(b"x")
     with pytest.raises(CheckpointError, match="extra.bin is not in the manifest"):
         DU.load_pipeline(path)
     (path / "unet" / "extra.bin").unlink()
-    (path / DU.MANIFEST).unlink()
-    with pytest.raises(CheckpointError, match="SHA256SUMS is missing"):
+    (path / io.MANIFEST).unlink()
+    with pytest.raises(CheckpointError, match="MANIFEST.json is missing"):
         DU.load_pipeline(path)
     assert DU.load_pipeline(path, verify=False) is not None  # opt-out, e.g. a hand-saved folder
 
 
+def test_killed_save_leaves_the_previous_pipeline_loadable(tiny_pipe, tmp_path):
+    path = DU.save_pipeline(tiny_pipe, tmp_path / "pipe")
+    before = DU.generate(DU.load_pipeline(path), 1, num_inference_steps=3, seed=0)
+
+    class DiesMidway:  # a pipeline whose save_pretrained is killed after the first file
+        def save_pretrained(self, folder):
+            (folder / "model_index.json").write_text("{half")
+            raise KeyboardInterrupt("killed")
+
+    with pytest.raises(KeyboardInterrupt):
+        DU.save_pipeline(DiesMidway(), path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
+    after = DU.generate(DU.load_pipeline(path), 1, num_inference_steps=3, seed=0)
+    torch.testing.assert_close(after, before, rtol=0, atol=0)
+
+
 def test_shipped_pipeline_matches_its_manifest():
-    DU.verify_manifest(DU.DEFAULT_PIPELINE)
+    manifest = io.verify_artefact(DU.DEFAULT_PIPELINE, DU.REBUILD)
+    assert manifest["provenance"]["steps"] == 1000 and manifest["provenance"]["seed"] == 0
+    assert "unet/diffusion_pytorch_model.safetensors" in manifest["files"]
 
 
 def test_missing_pipeline_message(tmp_path):
-    with pytest.raises(FileNotFoundError, match="python -m course_lib.diffusers_utils train"):
+    with pytest.raises(CheckpointError, match="python -m course_lib.diffusers_utils train"):
         DU.load_pipeline(tmp_path / "nothing")
 
 
@@ -82,11 +117,36 @@ def test_add_noise_matches_q_sample():
     )
 
 
-def test_train_unet_runs_and_returns_ema_copy():
-    unet = DU.build_unet(channels=(8, 16), sample_size=8)
-    X = torch.rand(16, 1, 8, 8) * 2 - 1
-    model, history = DU.train_unet(unet, DU.build_scheduler(50), X, 3, batch_size=8, progress=False)
-    assert model is not unet and len(history["loss"]) == 1
+def test_train_unet_ema_is_diffusers_moving_average():
+    """EMAModel's decay at its k-th update is min(decay, (1 + s) / (10 + s)) with s = k - 1
+    (0 at the first, so the EMA starts as a copy): 0, 2/11, 3/12 for three steps."""
+    unet, X = tiny_unet(), torch.rand(16, 1, 8, 8) * 2 - 1
+    raw = []
+    record = lambda step, ema_unet, hist: raw.append(  # noqa: E731
+        [p.detach().clone() for p in unet.parameters()]
+    )
+    (net, ema_unet), history = DU.train_unet(
+        X, 3, unet=unet, noise_scheduler=DU.build_scheduler(50), batch_size=8, lr=1e-2,
+        progress=False, callback=record, callback_every=1)  # fmt: skip
+    assert net is unet and ema_unet is not unet and len(history["loss"]) == 1 and len(raw) == 3
+    for i, e in enumerate(ema_unet.parameters()):
+        w1, w2, w3 = raw[0][i], raw[1][i], raw[2][i]
+        ema = w1  # decay 0
+        ema = 2 / 11 * ema + 9 / 11 * w2
+        ema = 3 / 12 * ema + 9 / 12 * w3
+        torch.testing.assert_close(e.detach(), ema)
+    assert any(not torch.allclose(e, p) for e, p in zip(ema_unet.parameters(), unet.parameters()))
+    (same, also), _ = DU.train_unet(X, 1, unet=tiny_unet(), noise_scheduler=DU.build_scheduler(50),
+                                    batch_size=8, ema_decay=None, progress=False)  # fmt: skip
+    assert same is also  # no EMA: sample with the raw weights
+
+
+def test_unet_step_on_meta():
+    unet = tiny_unet().to("meta")
+    trainer = torch.optim.SGD(unet.parameters(), lr=0.1)
+    out = DU.unet_step(torch.zeros(2, 1, 8, 8, device="meta"), unet, trainer,
+                       DU.build_scheduler(50), generator=torch.Generator())  # fmt: skip
+    assert set(out) == {"loss"} and out["loss"].device.type == "meta"
 
 
 def test_hub_loader_skips_cleanly_offline(monkeypatch, capsys):

@@ -1,5 +1,7 @@
-"""course_lib.diffusion and course_lib.unet: schedules against diffusers, one sampling step
-against a hand computation (and against diffusers' own step), shapes, checksummed checkpoints."""
+"""course_lib.diffusion, course_lib.ddpm_train and course_lib.unet: schedules against
+diffusers, one sampling step against a hand computation (and diffusers' own step), a full
+DDPM loop against a golden value and diffusers' loop, the samplers' device handling (meta),
+training (input check, EMA, seeding), the shipped artefact and its crash safety."""
 
 from __future__ import annotations
 
@@ -9,9 +11,19 @@ import pytest
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 
+from course_lib import ddpm_train as DT
 from course_lib import diffusion as D
+from course_lib import io
 from course_lib.io import CheckpointError
 from course_lib.unet import UNet, UNetConfig, timestep_embedding
+
+TINY = UNetConfig(channels=(8, 16, 16), time_dim=32)
+
+
+def tiny_unet(seed: int = 0) -> UNet:
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return UNet(TINY)
 
 
 @pytest.mark.parametrize("kind", ["linear", "cosine"])
@@ -130,7 +142,7 @@ def test_unet_shapes_and_embedding():
 
 
 def test_samplers_shapes_and_determinism():
-    net = UNet(UNetConfig(channels=(8, 16, 16), time_dim=32)).eval()
+    net = tiny_unet().eval()
     s = D.make_schedule("cosine", 20)
     x, traj = D.ddpm_sample(net, s, 2, generator=torch.Generator().manual_seed(0), keep=3)
     assert x.shape == (2, 1, 28, 28) and [t for t, _ in traj] == [19, 10, 0]
@@ -140,50 +152,227 @@ def test_samplers_shapes_and_determinism():
     assert len(tr) == 5 and a.abs().max() <= 1
 
 
+def _dummy_eps(x, t):
+    """A model-free eps(x, t), as in diffusers' scheduler tests: works for a (B,) or a 0-d t."""
+    tt = torch.as_tensor(t, dtype=x.dtype).reshape(-1, 1, 1, 1)
+    return x * tt / (tt + 1) * 0.5 + 0.1
+
+
+@pytest.mark.parametrize("kind, golden", [("linear", -11.0774221), ("cosine", -10.9365044)])
+def test_full_ddpm_loop_golden_value_and_diffusers_loop(kind, golden):
+    s = D.make_schedule(kind, 1000)
+    ours, _ = D.ddpm_sample(_dummy_eps, s, 2, (1, 4, 4), generator=torch.Generator().manual_seed(0))
+    assert ours.sum().item() == pytest.approx(golden, abs=2e-5)  # pinned once, T = 1000
+    # diffusers' own loop: the same x_T, then z for every t > 0, from the same generator.
+    ref = DDPMScheduler(num_train_timesteps=1000, beta_schedule=D.DIFFUSERS_NAMES[kind])
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn((2, 1, 4, 4), generator=g)
+    for t in ref.timesteps:
+        x = ref.step(_dummy_eps(x, t), t, x, generator=g).prev_sample
+    torch.testing.assert_close(ours, x, rtol=0, atol=1e-5)
+
+
+def test_sampler_table_rows_keys_and_seed():
+    net = tiny_unet().eval()
+    s = D.make_schedule("linear", 20)
+    real = torch.rand(16, 1, 28, 28) * 2 - 1
+    rows = D.sampler_table(net, s, real, 6, (2, 5), seed=1, batch_size=4)
+    assert [(r["sampler"], r["steps"]) for r in rows] == [("DDPM", 20), ("DDIM", 2), ("DDIM", 5)]
+    assert all(set(r) == {"sampler", "steps", "seconds", "fid"} for r in rows)
+    again = D.sampler_table(net, s, real, 6, (2, 5), seed=1, batch_size=4)
+    assert [r["fid"] for r in again] == [r["fid"] for r in rows]  # same seed, same digits
+    other = D.sampler_table(net, s, real, 6, (2,), ddpm=False, seed=2)
+    assert [(r["sampler"], r["steps"]) for r in other] == [("DDIM", 2)]
+    assert other[0]["fid"] != rows[1]["fid"]
+
+
+# -- Devices: the model on "meta" makes any stray CPU tensor (or a host sync) an error. ----
+@pytest.fixture
+def meta_unet():
+    return tiny_unet().to("meta").eval()
+
+
+def test_samplers_follow_the_model_to_its_device(meta_unet):
+    s = D.make_schedule("linear", 10)
+    gen = torch.Generator().manual_seed(0)
+    x, _ = D.ddpm_sample(meta_unet, s, 2, generator=gen)
+    assert x.device.type == "meta"
+    x, _ = D.ddim_sample(meta_unet, s, 2, 3, generator=gen)
+    assert x.device.type == "meta"
+    x, _ = D.ddim_sample(meta_unet, s, 2, 3, eta=1.0, x_T=torch.randn(2, 1, 28, 28))
+    assert x.device.type == "meta"
+
+
+def test_sampler_table_samples_on_the_model_device(meta_unet, monkeypatch):
+    from course_lib import metrics
+
+    seen = []
+    monkeypatch.setattr(metrics, "classifier_fid", lambda x, real: seen.append(x.device) or 0.0)
+    rows = D.sampler_table(meta_unet, D.make_schedule("linear", 10), torch.zeros(4, 1, 28, 28),
+                           3, (2,))  # fmt: skip
+    assert len(rows) == 2 and {d.type for d in seen} == {"meta"}
+
+
+def test_diffusion_step_on_meta(meta_unet):
+    net = meta_unet.train()
+    trainer = torch.optim.SGD(net.parameters(), lr=0.1)
+    out = D.diffusion_step(torch.zeros(2, 1, 28, 28, device="meta"), net, trainer,
+                           D.make_schedule("linear", 10), generator=torch.Generator())  # fmt: skip
+    assert set(out) == {"loss"} and out["loss"].device.type == "meta" and out["loss"].dim() == 0
+
+
 def test_loss_is_finite_and_trains_a_step():
-    net = UNet(UNetConfig(channels=(8, 16, 16), time_dim=32))
+    net = tiny_unet()
     s = D.make_schedule("linear", 100)
     x0 = torch.rand(4, 1, 28, 28) * 2 - 1
     loss = D.diffusion_loss(net, x0, s, torch.Generator().manual_seed(0))
     assert loss.item() == pytest.approx(1.0, abs=0.3)  # zero-initialised output: E eps^2 = 1
-    loss.backward()
 
 
-def test_checkpoint_checksum_round_trip_and_errors(tmp_path):
-    net = UNet(UNetConfig(channels=(8, 16, 16), time_dim=32)).eval()
-    path = tmp_path / "ddpm_test.pt"
-    digest = D.save_pretrained(path, net, D.TrainConfig(num_steps=1))
-    assert D.checksum_path(path).read_text().split()[0] == digest
-    loaded, payload = D.load_pretrained(path)
+def test_diffusion_step_is_the_loss_then_one_optimiser_step():
+    net, s = tiny_unet(), D.make_schedule("linear", 100)
+    x0 = torch.rand(4, 1, 28, 28) * 2 - 1
+    expected = D.diffusion_loss(net, x0, s, torch.Generator().manual_seed(3))
+    expected.backward()
+    grads = [p.grad.clone() for p in net.parameters()]
+    before = [p.detach().clone() for p in net.parameters()]
+    trainer = torch.optim.SGD(net.parameters(), lr=0.5)
+    out = D.diffusion_step(x0, net, trainer, s, generator=torch.Generator().manual_seed(3))
+    assert not out["loss"].requires_grad
+    torch.testing.assert_close(out["loss"], expected.detach())
+    for p, b, g in zip(net.parameters(), before, grads):  # SGD: p = b - lr * grad
+        torch.testing.assert_close(p.detach(), b - 0.5 * g)
+
+
+# -- Training ---------------------------------------------------------------------------
+def _digits(n: int = 8) -> torch.Tensor:
+    return torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(5)) * 2 - 1
+
+
+def test_train_ddpm_refuses_unit_range_images():
+    with pytest.raises(ValueError, match=r"\[-1, 1\].*2 \* x - 1"):
+        DT.train_ddpm((_digits() + 1) / 2, 1, unet_config=TINY, progress=False)
+    with pytest.raises(ValueError, match="got values in"):
+        DT.train_ddpm(iter([_digits() * 255]), 1, unet_config=TINY, progress=False)
+
+
+def test_train_ddpm_seeded_without_touching_the_global_rng():
+    cfg = DT.TrainConfig(batch_size=4, lr=1e-3, timesteps=50)
+    state = torch.random.get_rng_state()
+    (m1, e1), h1 = DT.train_ddpm(_digits(), 3, config=cfg, unet_config=TINY, progress=False)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    (m2, _), h2 = DT.train_ddpm(_digits(), 3, config=cfg, unet_config=TINY, progress=False)
+    assert h1["loss"] == h2["loss"] and h1["step"] == [3]
+    assert all(torch.equal(a, b) for a, b in zip(m1.parameters(), m2.parameters()))
+    # A fresh model's EMA copies the weights during the first EMA_START steps (decay 0).
+    assert all(torch.equal(a, b) for a, b in zip(m1.parameters(), e1.parameters()))
+
+
+def test_train_ddpm_ema_is_the_expected_lerp():
+    init = tiny_unet(1)
+    cfg = DT.TrainConfig(batch_size=4, lr=1e-2, ema_decay=0.9, timesteps=50)
+    (model, ema), _ = DT.train_ddpm(_digits(), 1, config=cfg, init=init, progress=False)
+    moved = 0
+    for w0, w1, e in zip(init.parameters(), model.parameters(), ema.parameters()):
+        torch.testing.assert_close(e, 0.9 * w0 + 0.1 * w1)  # ema <- 0.9 ema + 0.1 w
+        moved += int(not torch.equal(w0, w1))
+    assert moved > 0
+
+
+# -- The shipped artefact -----------------------------------------------------------------
+def test_shipped_model_loads_with_its_provenance():
+    model, info = DT.load_pretrained()
+    assert info["config"] == {
+        "schedule": "linear",
+        "timesteps": 1000,
+        "unet": {
+            "channels": [16, 32, 64],
+            "dropout": 0.0,
+            "groups": 8,
+            "in_channels": 1,
+            "time_dim": 128,
+        },
+    }
+    assert DT.describe_training(info) == (
+        "8250 steps in 3 stages (2250 at lr 0.001, 3000 at lr 0.0003, 3000 at lr 0.0001), "
+        "67 min on cpu"
+    )
+    prov = info["provenance"]
+    assert prov["steps"] == 8250 and prov["seed"] == 0 and len(prov["history"]["loss"]) == 60
+    assert "ddpm_mnist5k.pt at commit 5babaec" in prov["converted_from"]
+
+
+def _save(folder, net, steps=1):
+    prov = io.provenance(
+        "python -m course_lib.ddpm_train train --out x",
+        steps,
+        0,
+        1.0,
+        stages=[{"train": {"num_steps": steps, "lr": 1e-3}, "train_seconds": 60}],
+    )
+    return DT.save_pretrained(folder, net, prov)
+
+
+def test_artefact_round_trip_and_errors(tmp_path):
+    net = tiny_unet().eval()
+    folder = _save(tmp_path / "ddpm", net)
+    loaded, info = DT.load_pretrained(folder)
     x, t = torch.randn(1, 1, 28, 28), torch.tensor([3])
-    torch.testing.assert_close(loaded(x, t), net(x, t))
-    assert payload["extra"]["train"]["num_steps"] == 1
-    # Corrupt: one byte flipped.
-    data = bytearray(path.read_bytes())
-    data[-10] ^= 0xFF
-    path.write_bytes(bytes(data))
-    with pytest.raises(CheckpointError, match="corrupt"):
-        D.load_pretrained(path)
-    D.checksum_path(path).unlink()
-    with pytest.raises(CheckpointError, match="Checksum file"):
-        D.load_pretrained(path)
-    with pytest.raises(CheckpointError, match="python -m course_lib.diffusion train"):
-        D.load_pretrained(tmp_path / "missing.pt")
+    torch.testing.assert_close(loaded(x, t), net(x, t), rtol=0, atol=0)
+    assert DT.describe_training(info) == "1 steps, 1 min on ?"
+    weights = folder / io.WEIGHTS
+    good = weights.read_bytes()
+    weights.write_bytes(good[:-10] + bytes([good[-10] ^ 0xFF]) + good[-9:])  # one byte flipped
+    with pytest.raises(CheckpointError, match="altered.*python -m course_lib.ddpm_train train"):
+        DT.load_pretrained(folder)
+    weights.write_bytes(good[: len(good) // 2])  # truncated
+    with pytest.raises(CheckpointError, match="altered or truncated"):
+        DT.load_pretrained(folder)
+    with pytest.raises(CheckpointError, match="python -m course_lib.ddpm_train train"):
+        DT.load_pretrained(tmp_path / "missing")
 
 
-def test_train_command_continues_a_checkpoint_with_provenance(tmp_path):
-    first, second = tmp_path / "a.pt", tmp_path / "b.pt"
-    common = ["--batch-size", "4", "--channels", "8,16,16", "--threads", "1", "--save-every", "2"]
-    assert D.main(["train", "--out", str(first), "--steps", "2", "--lr", "1e-3", *common]) == 0
-    start, p1 = D.load_pretrained(first)
-    assert D.main(["train", "--init", str(first), "--out", str(second), "--steps", "3",
-                   "--lr", "1e-4", *common]) == 0  # fmt: skip
-    model, p2 = D.load_pretrained(second)
-    stages = D.training_stages(p2)
+def test_killed_save_leaves_the_previous_artefact_loadable(tmp_path, monkeypatch):
+    import safetensors.torch
+
+    first = tiny_unet(0).eval()
+    folder = _save(tmp_path / "ddpm", first)
+
+    def dies_midway(tensors, path, *a, **k):
+        with open(path, "wb") as fh:
+            fh.write(b"half a file")
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", dies_midway)
+    with pytest.raises(KeyboardInterrupt):
+        _save(folder, tiny_unet(1))
+    loaded, _ = DT.load_pretrained(folder)
+    assert all(torch.equal(a, b) for a, b in zip(loaded.parameters(), first.parameters()))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ddpm"]  # no temporary left over
+
+
+def test_train_command_continues_an_artefact_with_provenance(tmp_path, monkeypatch):
+    import course_lib.data
+
+    monkeypatch.setattr(course_lib.data, "load_images", lambda *a, **k: (_digits(16), None))
+    first, second = tmp_path / "a", tmp_path / "b"
+    common = ["--batch-size", "4", "--channels", "8,16,16", "--threads", "1", "--save-every",
+              "2", "--device", "cpu"]  # fmt: skip
+    assert DT.main(["train", "--out", str(first), "--steps", "2", "--lr", "1e-3", *common]) == 0
+    start, p1 = DT.load_pretrained(first)
+    assert DT.main(["train", "--init", str(first), "--out", str(second), "--steps", "3",
+                    "--lr", "1e-4", *common]) == 0  # fmt: skip
+    model, p2 = DT.load_pretrained(second)
+    stages = DT.training_stages(p2)
     assert [s["train"]["num_steps"] for s in stages] == [2, 3]
-    assert stages[0]["sha256"] == D.sha256_file(first)  # which file it continued from
-    assert D.describe_training(p2).startswith("5 steps in 2 stages (2 at lr 0.001, 3 at lr 0.0001)")
-    assert D.describe_training(p1).startswith("2 steps, ")
+    assert stages[0]["sha256"] == p1["files"][io.WEIGHTS]  # which weights it continued from
+    assert DT.describe_training(p2).startswith(
+        "5 steps in 2 stages (2 at lr 0.001, 3 at lr 0.0001)"
+    )
+    assert DT.describe_training(p1).startswith("2 steps, ")
+    prov = p2["provenance"]
+    assert prov["steps"] == 5 and prov["command"].count("course_lib.ddpm_train train") == 2
+    assert prov["history"]["step"] == [3]
     moved = any(not torch.equal(a, b) for a, b in zip(start.parameters(), model.parameters()))
     assert moved and model.config == start.config  # trained further, same architecture
 

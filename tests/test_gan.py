@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_lib import data, gan, losses
+from course_lib.config import seeded
 from course_lib.train import adam
 
 
@@ -42,8 +43,11 @@ def test_losses_match_hand_computation():
         + F.binary_cross_entropy_with_logits(l_fake, torch.zeros(2)),
     )
     assert torch.allclose(losses.generator_loss(l_fake, "wasserstein"), -l_fake.mean())
-    with pytest.raises(ValueError, match="Unknown generator loss 'hinge'. Allowed values: "
-                       "saturating, non_saturating, wasserstein."):
+    with pytest.raises(
+        ValueError,
+        match="Unknown generator loss 'hinge'. Allowed values: "
+        "saturating, non_saturating, wasserstein.",
+    ):
         losses.generator_loss(l_fake, "hinge")
 
 
@@ -75,50 +79,57 @@ def test_value_at_optimum_is_minus_log4_plus_2jsd():
     assert abs(gan.js_divergence(left, right, dx) - math.log(2)) < 1e-3  # disjoint: log 2
 
 
-def test_discriminator_step_updates_only_D():
-    torch.manual_seed(0)
-    G, D = gan.Generator(8, 16), gan.Discriminator(16)
+def test_discriminator_step_updates_only_D_and_reports_the_loss_before_the_step():
+    with seeded(0):
+        G, D = gan.Generator(8, 16), gan.Discriminator(16)
+        X, Z = torch.rand(4, 1, 28, 28) * 2 - 1, torch.rand(4, 8) * 2 - 1
     g_before = [p.clone() for p in G.parameters()]
     d_before = [p.clone() for p in D.parameters()]
-    out = gan.discriminator_step(
-        torch.rand(4, 1, 28, 28), torch.rand(4, 8), D, G, adam(D.parameters(), 1e-3)
-    )
-    assert set(out) == {"loss_D", "D_real", "D_fake"}
+    with torch.no_grad():
+        real, fake = D(X), D(G(Z))
+    out = gan.discriminator_step(X, Z, D, G, adam(D.parameters(), 1e-3))
+    assert torch.allclose(out["loss_D"], losses.discriminator_loss(real, fake))
+    assert torch.allclose(out["D_real"], torch.sigmoid(real).mean())
+    assert torch.allclose(out["D_fake"], torch.sigmoid(fake).mean())
+    assert all(not v.requires_grad and v.dim() == 0 for v in out.values())
     assert all(torch.equal(a, b) for a, b in zip(g_before, G.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(d_before, D.parameters()))
 
 
-def test_generator_step_updates_only_G():
-    torch.manual_seed(0)
-    G, D = gan.Generator(8, 16), gan.Discriminator(16)
+def test_generator_step_updates_only_G_and_reports_the_loss_before_the_step():
+    with seeded(0):
+        G, D = gan.Generator(8, 16), gan.Discriminator(16)
+        Z = torch.rand(4, 8) * 2 - 1
     d_before = [p.clone() for p in D.parameters()]
     g_before = [p.clone() for p in G.parameters()]
-    gan.generator_step(torch.rand(4, 8), D, G, adam(G.parameters(), 1e-3), "saturating")
+    with torch.no_grad():
+        expected = losses.generator_loss(D(G(Z)), "saturating")
+    out = gan.generator_step(Z, D, G, adam(G.parameters(), 1e-3), "saturating")
+    assert torch.allclose(out["loss_G"], expected) and not out["loss_G"].requires_grad
     assert all(torch.equal(a, b) for a, b in zip(d_before, D.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(g_before, G.parameters()))
 
 
+def test_grad_norm_is_the_l2_norm_of_all_gradients():
+    net = nn.Linear(2, 1)
+    assert gan.grad_norm(net) == 0  # no gradients yet
+    net.weight.grad, net.bias.grad = torch.tensor([[3.0, 0.0]]), torch.tensor([4.0])
+    assert gan.grad_norm(net) == pytest.approx(5.0)
+
+
 def test_discriminator_learns_d_star_against_fixed_generator():
     """A short run already puts D within 0.1 of D* where the data live."""
-    g = torch.Generator().manual_seed(0)
-    torch.manual_seed(0)
     p = data.GaussianMixture1D()
     G = gan.AffineGenerator(0.5, 1.0).requires_grad_(False)
-    D = gan.xavier_init(gan.mlp([1, 64, 64, 1], nn.LeakyReLU))
-    hist = gan.train_gan(
-        G,
-        D,
-        data.sample_batches(p, 512, g),
-        400,
-        latent_dim=1,
-        latent_kind="gaussian",
-        lr=1e-3,
-        betas=(0.9, 0.999),
-        train_G=False,
-        generator=g,
+    with seeded(0) as g:
+        D = gan.xavier_init(gan.mlp([1, 64, 64, 1], nn.LeakyReLU))
+    (G_out, D_out), hist = gan.train_gan(
+        data.sample_batches(p, 512, g), 400, net_G=G, net_D=D, latent_dim=1,
+        latent_kind="gaussian", lr=1e-3, betas=(0.9, 0.999), train_G=False, generator=g,
         progress=False,
-    )
-    assert "loss_G" not in hist and len(hist["loss_D"]) > 0
+    )  # fmt: skip
+    assert G_out is G and D_out is D  # trained in place, returned as (net_G, net_D)
+    assert "loss_G" not in hist and hist["step"] == list(range(25, 401, 25))
     x = torch.linspace(-2.5, 2.5, 201).unsqueeze(1)
     d_star = gan.optimal_discriminator(p.pdf(x), data.gaussian_pdf(x, 0.5, 1.0))
     with torch.no_grad():
@@ -128,24 +139,184 @@ def test_discriminator_learns_d_star_against_fixed_generator():
 
 
 def test_train_gan_moves_generator_towards_data():
-    g = torch.Generator().manual_seed(1)
-    torch.manual_seed(1)
-    G = gan.AffineGenerator(4.0, 0.5)
-    D = gan.xavier_init(gan.mlp([1, 32, 32, 1], nn.LeakyReLU))
     dist = data.GaussianMixture1D(means=(0.0,), stds=(0.5,), weights=(1.0,))
-    hist = gan.train_gan(
-        G,
-        D,
-        data.sample_batches(dist, 256, g),
-        600,
-        latent_dim=1,
-        latent_kind="gaussian",
-        lr=5e-3,
-        generator=g,
-        progress=False,
-    )
+    G = gan.AffineGenerator(4.0, 0.5)
+    with seeded(1) as g:
+        D = gan.xavier_init(gan.mlp([1, 32, 32, 1], nn.LeakyReLU))
+    _, hist = gan.train_gan(
+        data.sample_batches(dist, 256, g), 600, net_G=G, net_D=D, latent_dim=1,
+        latent_kind="gaussian", lr=5e-3, generator=g, progress=False,
+    )  # fmt: skip
     assert abs(G.shift.item()) < 1.5
-    assert {"loss_D", "loss_G", "grad_G", "D_real", "D_fake"} <= set(hist)
+    assert {"step", "loss_D", "loss_G", "grad_G", "D_real", "D_fake"} == set(hist)
+
+
+def _tiny_gan(seed: int = 0):
+    with seeded(seed):
+        return gan.Generator(8, 16), gan.Discriminator(16)
+
+
+def _digits(n: int = 128) -> torch.Tensor:
+    X, _ = data.load_images("mnist5k", "train")
+    return X[:n]
+
+
+def test_train_gan_is_seeded_by_its_generator_and_leaves_the_global_rng_alone():
+    X = _digits()
+    runs = []
+    for _ in range(2):
+        net_G, net_D = _tiny_gan()
+        state = torch.get_rng_state()
+        (net_G, _), hist = gan.train_gan(
+            X, 30, net_G=net_G, net_D=net_D, latent_dim=8, batch_size=32, lr=1e-3,
+            generator=torch.Generator().manual_seed(5), log_every=10, progress=False,
+        )  # fmt: skip
+        assert torch.equal(torch.get_rng_state(), state)  # neither used nor reseeded
+        runs.append((hist, [p.detach().clone() for p in net_G.parameters()]))
+    (h1, w1), (h2, w2) = runs
+    assert h1 == h2 and all(torch.equal(a, b) for a, b in zip(w1, w2))
+    net_G, net_D = _tiny_gan()
+    _, h3 = gan.train_gan(X, 30, net_G=net_G, net_D=net_D, latent_dim=8, batch_size=32,
+                          lr=1e-3, generator=torch.Generator().manual_seed(6), log_every=10,
+                          progress=False)  # fmt: skip
+    assert h3["loss_D"] != h1["loss_D"]  # another seed, another run
+
+
+def test_train_gan_tensor_data_equals_the_batches_iterator():
+    """Passing the tensor is the same run as passing data.batches with the same generator."""
+    X = _digits()
+    hists = []
+    for as_tensor in (True, False):
+        net_G, net_D = _tiny_gan()
+        g = torch.Generator().manual_seed(3)
+        real = X if as_tensor else data.batches(X, 32, generator=g)
+        _, hist = gan.train_gan(
+            real, 20, net_G=net_G, net_D=net_D, latent_dim=8, batch_size=32, generator=g,
+            log_every=5, progress=False,
+        )  # fmt: skip
+        hists.append(hist)
+    assert hists[0] == hists[1]
+
+
+def test_train_gan_bf16_flag_reaches_autocast():
+    """bf16=True runs the steps under bf16 autocast (CPU too): the numbers change; the
+    default on a CPU is plain fp32."""
+    X = _digits()
+    hists = {}
+    for bf16 in (None, False, True):
+        net_G, net_D = _tiny_gan()
+        _, hists[bf16] = gan.train_gan(X, 5, net_G=net_G, net_D=net_D, latent_dim=8,
+                                       batch_size=32, generator=torch.Generator().manual_seed(0),
+                                       bf16=bf16, log_every=5, progress=False)  # fmt: skip
+    assert hists[None] == hists[False]
+    assert hists[True]["loss_D"] != hists[False]["loss_D"]
+    assert abs(hists[True]["loss_D"][0] - hists[False]["loss_D"][0]) < 0.05
+
+
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        (dict(latent_dim=9), "latent_dim=9, but net_G takes latents of size 8"),
+        (dict(data=torch.zeros(0, 1, 28, 28)), "train_gan got no data"),
+        (dict(data=iter([])), "train_gan got an empty batch iterator"),
+        (dict(data=torch.rand(64, 1, 28, 28)), r"needs images in \[-1, 1\].*2 \* x - 1"),
+        (dict(data=torch.rand(64, 1, 28, 28) * 4 - 2), r"got values in \[-2"),
+        (
+            dict(kind="wasserstein"),
+            "Unknown generator loss 'wasserstein'. Allowed values: saturating, non_saturating.",
+        ),  # fmt: skip
+        (dict(latent_kind="cauchy"), "Unknown latent kind 'cauchy'"),
+        (dict(d_steps=0), "d_steps must be >= 1"),
+    ],
+)
+def test_train_gan_refuses_bad_input(change, match):
+    net_G, net_D = _tiny_gan()
+    kwargs = dict(data=_digits(), num_steps=2, net_G=net_G, net_D=net_D, latent_dim=8,
+                  batch_size=32, progress=False) | change  # fmt: skip
+    with pytest.raises(ValueError, match=match):
+        gan.train_gan(**kwargs)
+
+
+def test_train_gan_reports_a_finite_iterator_running_out():
+    net_G, net_D = _tiny_gan()
+    X = _digits(64)
+    with pytest.raises(ValueError, match="ran out of batches"):
+        gan.train_gan([X[:32], X[32:]], 5, net_G=net_G, net_D=net_D, latent_dim=8,
+                      progress=False)  # fmt: skip
+
+
+def test_one_train_gan_iteration_keeps_every_tensor_on_the_model_device(monkeypatch):
+    """With the nets on ``meta``, any CPU tensor in the trainer's step (latents, batches, the
+    gradient norm) raises; train_loop's one host sync per log cannot run on meta, so the loop
+    is replaced by one that just calls the step function."""
+    outs = []
+
+    def one_step_loop(step_fn, num_steps, **kwargs):
+        outs.append(step_fn(0))
+        return {}
+
+    monkeypatch.setattr(gan, "train_loop", one_step_loop)
+    net_G, net_D = _tiny_gan()
+    gan.train_gan(_digits(), 1, net_G=net_G, net_D=net_D, latent_dim=8, batch_size=32,
+                  device="meta", d_steps=2, progress=False)  # fmt: skip
+    assert set(outs[0]) == {"loss_D", "D_real", "D_fake", "loss_G", "grad_G"}
+    assert all(v.device.type == "meta" for v in outs[0].values())
+    assert next(net_G.parameters()).device.type == "meta"
+
+
+def test_step_functions_on_meta_device():
+    net_G, net_D = (net.to("meta") for net in _tiny_gan())
+    trainer_D, trainer_G = adam(net_D.parameters(), 1e-3), adam(net_G.parameters(), 1e-3)
+    X, Z = torch.empty(4, 1, 28, 28, device="meta"), torch.empty(4, 8, device="meta")
+    out = gan.discriminator_step(X, Z, net_D, net_G, trainer_D)
+    out |= gan.generator_step(Z, net_D, net_G, trainer_G)
+    assert all(v.device.type == "meta" for v in out.values())
+    assert gan.grad_norm(nn.Linear(2, 2).to("meta")).device.type == "meta"
+    with pytest.raises(RuntimeError, match="device"):  # a stray CPU latent is caught
+        gan.generator_step(torch.rand(4, 8), net_D, net_G, trainer_G)
+
+
+def test_latent_interpolation_render_uses_the_generator_device():
+    """Latents go to the decoder's device (here meta): a CPU latent fed to a meta generator
+    would raise, as a GPU generator would with CPU latents."""
+    from course_lib.widgets import render_interpolation
+    from course_lib.widgets.latent import decoder_device
+
+    net_G = gan.Generator(8, 16).to("meta")
+    out = render_interpolation(net_G, 8, seed_a=0, seed_b=1, t=0.5, frames=4)
+    assert out["images"].device.type == "meta" and out["images"].shape == (3, 1, 28, 28)
+    assert out["walk"].shape == (4, 1, 28, 28) and out["z_t"].shape == (8,)
+
+    class Decoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net_G = gan.Generator(8, 16)
+
+        def decode_images(self, Z):
+            return self.net_G(Z)
+
+    dec = Decoder().to("meta")
+    assert decoder_device(dec.decode_images).type == "meta"  # a bound method of a module
+    assert decoder_device(lambda z: z).type == "cpu"
+
+
+def test_saturation_experiment_saturating_loss_stalls():
+    """Against a D warmed up on its own, the saturating generator's gradient ~ D(G(z)) ~ 0:
+    on the same budget its mean moves far less than with the non-saturating loss."""
+    state = torch.get_rng_state()
+    runs = {kind: gan.saturation_experiment(kind, 100, warmup_steps=200, progress=False)
+            for kind in ("saturating", "non_saturating")}  # fmt: skip
+    assert torch.equal(torch.get_rng_state(), state)  # no global reseeding
+    moved = {k: abs(r["shift"][-1][1] - r["shift"][0][1]) for k, r in runs.items()}
+    assert runs["saturating"]["shift"][0] == (0, 6.0) and runs["saturating"]["shift"][-1][0] == 100
+    assert moved["saturating"] < 0.5 and moved["non_saturating"] > 3.0
+    assert moved["non_saturating"] > 10 * moved["saturating"]
+    sat, ns = runs["saturating"]["history"], runs["non_saturating"]["history"]
+    assert sat["D_fake"][0] < 0.05 and sat["grad_G"][0] < 0.1 * ns["grad_G"][0]
+    again = gan.saturation_experiment("saturating", 100, warmup_steps=200, progress=False)
+    assert again["shift"] == runs["saturating"]["shift"]  # seeded
+    with pytest.raises(ValueError, match="Allowed values: saturating, non_saturating"):
+        gan.saturation_experiment("wasserstein", 10, progress=False)
 
 
 def test_js_divergence_survives_float32_underflow_in_the_tails():
@@ -157,7 +328,9 @@ def test_js_divergence_survives_float32_underflow_in_the_tails():
 
 
 def test_d_star_experiment_reports_error_on_the_covered_region():
+    state = torch.get_rng_state()
     out = gan.d_star_experiment(200, 256, seed=0, progress=False)
+    assert torch.equal(torch.get_rng_state(), state)  # no global reseeding
     assert {"x", "d", "d_star", "mask", "max_error", "mass_covered", "history"} <= set(out)
     assert 0.98 < out["mass_covered"] < 1.0  # m >= 0.02 holds ~99% of the mass
     err = (out["d"] - out["d_star"]).abs()

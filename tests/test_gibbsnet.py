@@ -1,4 +1,5 @@
-"""course_lib.gibbsnet (notebook 06, part 2): shapes, chains and the update order."""
+"""course_lib.gibbsnet (notebook 06, part 2): shapes, chains, the update order, input
+checks, seeding without side effects and device consistency."""
 
 import pytest
 import torch
@@ -21,16 +22,18 @@ def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
     return all(torch.equal(x, y) for x, y in zip(a, b))
 
 
-def _setup(arch="mlp"):
+def _images(n: int = 16, seed: int = 0) -> torch.Tensor:
+    return torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+def _setup():
     torch.manual_seed(0)
-    model = GN.GibbsNet(latent_dim=8, hidden=32 if arch == "mlp" else 4, arch=arch)
-    X = torch.rand(16, 1, 28, 28) * 2 - 1
-    return model, X, *GN.make_optimizers(model, lr=1e-2)
+    model = GN.GibbsNet(latent_dim=8, hidden=4)
+    return model, _images(), *GN.make_trainers(model, lr=1e-2)
 
 
-@pytest.mark.parametrize("arch", ["mlp", "conv"])
-def test_shapes_and_chains(arch):
-    model, X, _, _ = _setup(arch)
+def test_shapes_and_chains():
+    model, X, _, _ = _setup()
     x_c, z_c = GN.clamped_pair(model, X)
     assert x_c.shape == (16, 1, 28, 28) and z_c.shape == (16, 8)
     x_u, z_u = GN.unclamped_pair(model, 5, 4)
@@ -41,6 +44,31 @@ def test_shapes_and_chains(arch):
     assert GN.sample(model, 2, 3).abs().max() <= 1
     with pytest.raises(ValueError, match=">= 1"):
         GN.unclamped_pair(model, 5, 0)
+
+
+def test_sample_is_a_step_of_samples_per_step():
+    """sample(N) and samples_per_step share z_0 and the encoder noise for a seed."""
+    model, _, _, _ = _setup()
+    chain = GN.samples_per_step(model, 3, max_steps=3, seed=4)
+    torch.manual_seed(123)  # the caller's RNG state does not matter
+    for n in (1, 2, 3):
+        assert torch.allclose(GN.sample(model, 3, n, seed=4), chain[n])
+    assert not torch.allclose(chain[1], chain[3])
+    assert model.training  # restored after the eval-mode sampling
+
+
+def test_samplers_are_seeded_without_side_effects():
+    model, X, _, _ = _setup()
+    state = torch.get_rng_state()
+    a = GN.sample(model, 3, 2, seed=1)
+    b = GN.samples_per_step(model, 3, max_steps=2, seed=1)
+    d = GN.latent_diagnostics(model, X, max_steps=3, seed=1)
+    assert torch.equal(torch.get_rng_state(), state)
+    torch.rand(7)
+    assert torch.equal(a, GN.sample(model, 3, 2, seed=1))
+    assert not torch.equal(a, GN.sample(model, 3, 2, seed=2))
+    assert torch.equal(b[2], GN.samples_per_step(model, 3, max_steps=2, seed=1)[2])
+    assert d == GN.latent_diagnostics(model, X, max_steps=3, seed=1)
 
 
 def test_discriminator_loss_gives_no_gradient_to_G_or_E():
@@ -57,81 +85,147 @@ def test_generator_loss_reaches_both_G_and_E():
     assert all(p.grad is not None for p in model.net_E.parameters())
 
 
-def test_optimisers_own_disjoint_parameters():
-    model, _, opt_D, opt_GE = _setup()
-    ids_D = {id(p) for g in opt_D.param_groups for p in g["params"]}
-    ids_GE = {id(p) for g in opt_GE.param_groups for p in g["params"]}
+def test_losses_match_their_closed_form_at_chance():
+    """A discriminator that outputs 0 (D = 1/2) gives each loss 2 log 2."""
+    model, X, _, _ = _setup()
+    pairs = GN.joint_pairs(model, X, 2)
+    zero_D = lambda x, z: torch.zeros(len(x))  # noqa: E731
+    two_log_2 = 2 * torch.log(torch.tensor(2.0))
+    assert torch.allclose(GN.discriminator_loss(zero_D, pairs), two_log_2)
+    assert torch.allclose(GN.generator_loss(zero_D, pairs), two_log_2)
+
+
+def test_trainers_own_disjoint_parameters_with_their_own_rates():
+    model, _, trainer_D, trainer_GE = _setup()
+    ids_D = {id(p) for g in trainer_D.param_groups for p in g["params"]}
+    ids_GE = {id(p) for g in trainer_GE.param_groups for p in g["params"]}
     assert ids_D == {id(p) for p in model.net_D.parameters()}
     assert not ids_D & ids_GE
     assert ids_GE == {id(p) for p in [*model.net_G.parameters(), *model.net_E.parameters()]}
+    t_D, t_GE = GN.make_trainers(model, lr=2e-4, lr_GE=5e-4)
+    assert t_D.param_groups[0]["lr"] == 2e-4 and t_GE.param_groups[0]["lr"] == 5e-4
+    assert t_D.param_groups[0]["betas"] == (0.5, 0.999)
 
 
-@pytest.mark.parametrize("arch", ["mlp", "conv"])
-def test_each_phase_of_train_step_moves_only_its_own_networks(monkeypatch, arch):
-    model, X, opt_D, opt_GE = _setup(arch)
+def test_each_phase_of_gibbsnet_step_moves_only_its_own_networks(monkeypatch):
+    model, X, trainer_D, trainer_GE = _setup()
     snapshots = []
-    real_step_GE = opt_GE.step
+    real_step_GE = trainer_GE.step
 
     def step_GE_spy(*args, **kwargs):  # after D's step, before G/E's step
         snapshots.append((_params(model.net_D), _params(model.net_G), _params(model.net_E)))
         return real_step_GE(*args, **kwargs)
 
-    monkeypatch.setattr(opt_GE, "step", step_GE_spy)
+    monkeypatch.setattr(trainer_GE, "step", step_GE_spy)
     D0, G0, E0 = _params(model.net_D), _params(model.net_G), _params(model.net_E)
-    out = GN.train_step(model, X, opt_D, opt_GE, num_steps=3)
+    out = GN.gibbsnet_step(X, model, trainer_D, trainer_GE, chain_steps=3)
     D1, G1, E1 = snapshots[0]
     assert not _same(D0, D1) and _same(G0, G1) and _same(E0, E1)  # D's step touched only D
     D2, G2, E2 = _params(model.net_D), _params(model.net_G), _params(model.net_E)
     assert _same(D1, D2) and not _same(G1, G2) and not _same(E1, E2)  # G/E step: not D
     assert set(out) == {"loss_D", "loss_G"}
+    assert all(v.dim() == 0 and not v.requires_grad for v in out.values())
 
 
 def test_stale_discriminator_gradients_never_reach_G_or_E():
-    """Gradients left on G/E by anything before the step are cleared by opt_GE.zero_grad."""
-    model, X, opt_D, opt_GE = _setup()
+    """Gradients left on G/E by anything before the step are cleared by trainer_GE.zero_grad."""
+    model, X, trainer_D, trainer_GE = _setup()
     for p in [*model.net_G.parameters(), *model.net_E.parameters()]:
         p.grad = torch.full_like(p, float("nan"))  # stands for gradients of the D loss
-    GN.train_step(model, X, opt_D, opt_GE)
+    GN.gibbsnet_step(X, model, trainer_D, trainer_GE)
     assert all(torch.isfinite(p).all() for p in [*model.net_G.parameters(),
                                                  *model.net_E.parameters()])  # fmt: skip
 
 
+def test_gibbsnet_step_and_samplers_stay_on_the_model_device():
+    """Meta-device test: a CPU tensor anywhere in the step or a sampler would raise (the old
+    samplers' device="cpu" default drew z_0 on the CPU)."""
+    model, X, _, _ = _setup()
+    model = model.to("meta")
+    trainer_D, trainer_GE = GN.make_trainers(model)
+    out = GN.gibbsnet_step(X.to("meta"), model, trainer_D, trainer_GE, chain_steps=2)
+    assert all(v.device.type == "meta" for v in out.values())
+    assert GN.sample(model, 2, 3).device.type == "meta"
+    assert GN.samples_per_step(model, 2, max_steps=2)[2].device.type == "meta"
+
+
 def test_train_gibbsnet_runs_and_samples_chain_lengths():
-    X = torch.rand(64, 1, 28, 28) * 2 - 1
-    model, hist = GN.train_gibbsnet(X, 20, latent_dim=4, hidden=16, batch_size=16,
-                                    log_every=5, progress=False)  # fmt: skip
+    X = _images(64)
+    model, hist = GN.train_gibbsnet(X, 20, hidden=4, latent_dim=4, batch_size=16,
+                                    chain_steps=3, random_chain=False, log_every=5,
+                                    progress=False)  # fmt: skip
     assert len(hist["loss_D"]) == 4 and len(hist["loss_G"]) == 4
     assert hist["chain"] == [3.0] * 4  # fixed N
-    _, hist = GN.train_gibbsnet(X, 40, latent_dim=4, hidden=16, batch_size=16, chain_steps=3,
-                                random_chain=True, log_every=40, progress=False)  # fmt: skip
+    _, hist = GN.train_gibbsnet(X, 40, hidden=4, latent_dim=4, batch_size=16, chain_steps=3,
+                                log_every=40, progress=False)  # fmt: skip
     assert 1.5 < hist["chain"][0] < 2.5  # mean of N drawn uniformly from 1..3
-    with pytest.raises(ValueError, match="chain_steps"):
-        GN.train_gibbsnet(X, 1, chain_steps=0, progress=False)
-    with pytest.raises(ValueError, match="images"):
-        GN.train_gibbsnet(X.flatten(1), 1, progress=False)
-    with pytest.raises(ValueError, match="arch"):
-        GN.GibbsNet(arch="resnet")
 
 
 def test_random_chain_draws_every_length_up_to_chain_steps():
-    # notebook 06 trains with N ~ uniform{1..5}: every length must occur, none above 5
-    X = torch.rand(64, 1, 28, 28) * 2 - 1
-    _, hist = GN.train_gibbsnet(X, 40, latent_dim=4, hidden=8, batch_size=8, chain_steps=5,
-                                random_chain=True, log_every=1, progress=False)  # fmt: skip
+    # notebook 06 trains with N ~ uniform{1..5} (the default): every length must occur, none above
+    _, hist = GN.train_gibbsnet(_images(64), 40, latent_dim=4, hidden=2, batch_size=8,
+                                log_every=1, progress=False)  # fmt: skip
     assert set(hist["chain"]) == {1.0, 2.0, 3.0, 4.0, 5.0}
+
+
+def test_train_gibbsnet_is_seeded_and_leaves_the_global_rng_alone():
+    X = _images(32)
+    kw = dict(latent_dim=4, hidden=2, batch_size=8, log_every=5, progress=False)
+    state = torch.get_rng_state()
+    a, ha = GN.train_gibbsnet(X, 5, **kw)
+    assert torch.equal(torch.get_rng_state(), state)
+    torch.rand(3)
+    b, hb = GN.train_gibbsnet(X, 5, **kw)
+    c, _ = GN.train_gibbsnet(X, 5, seed=1, **kw)
+    assert ha == hb and _same(_params(a), _params(b)) and not _same(_params(a), _params(c))
+
+
+def test_train_gibbsnet_takes_a_batch_iterator():
+    X = _images(32)
+    used = []
+
+    def stream():
+        for i in range(100):
+            used.append(i)
+            yield X[i % 4 * 8 : i % 4 * 8 + 8]
+
+    _, hist = GN.train_gibbsnet(stream(), 6, latent_dim=4, hidden=2, log_every=3,
+                                progress=False)  # fmt: skip
+    assert used == list(range(6)) and hist["step"] == [3, 6]
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (lambda X: (X + 1) / 2, r"\[-1, 1\].*2 \* x - 1"),  # [0, 1] images
+        (lambda X: X * 3, r"\[-1, 1\]"),
+        (lambda X: X.flatten(1), r"\(N, 1, 28, 28\)"),
+        (lambda X: X.masked_fill(X > 0.5, float("nan")), r"\[-1, 1\]"),
+        (lambda X: iter([(X + 1) / 2]), r"\[-1, 1\]"),
+        (lambda X: iter([]), "empty"),
+    ],
+)
+def test_train_gibbsnet_rejects_bad_images(bad, match):
+    with pytest.raises(ValueError, match=match):
+        GN.train_gibbsnet(bad(_images()), 1, progress=False)
+
+
+def test_train_gibbsnet_rejects_bad_chain_steps():
+    with pytest.raises(ValueError, match="chain_steps"):
+        GN.train_gibbsnet(_images(), 1, chain_steps=0, progress=False)
 
 
 def test_encoder_noise_floor():
     """min_std keeps q(z | x) stochastic: z - mu never has a smaller spread than min_std."""
     torch.manual_seed(0)
-    enc = GN.Encoder(latent_dim=8, hidden=16, min_std=0.5)
+    enc = GN.Encoder(latent_dim=8, hidden=4, min_std=0.5)
     with torch.no_grad():
         enc.net[-1].bias[8:] = -10.0  # a network that asks for sigma = e^-10
-        X = torch.rand(2000, 1, 28, 28) * 2 - 1
+        X = _images(2000)
         mu = enc.net(X).chunk(2, dim=1)[0]
         spread = (enc(X) - mu).std()
     assert 0.45 < spread < 0.55
-    assert GN.Encoder(latent_dim=8, hidden=16).min_log_std == -5.0
+    assert GN.Encoder(latent_dim=8, hidden=4).min_log_std == -5.0
 
 
 def test_latent_diagnostics():
@@ -139,6 +233,9 @@ def test_latent_diagnostics():
     d = GN.latent_diagnostics(model, X, max_steps=3)
     assert set(d) == {"sigma", "mu_spread", "z_mean", "z_std", "chain_move"}
     assert d["sigma"] > 0 and d["chain_move"] > 0 and model.training
+    with torch.no_grad():  # an encoder that ignores x: mu does not vary across images
+        model.net_E.net[-1].weight.zero_()
+    assert GN.latent_diagnostics(model, X, max_steps=3)["mu_spread"] == 0
     with torch.no_grad():  # a decoder that ignores z: the chain cannot move
-        model.net_G.net[-2].weight.zero_()
+        model.net_G.net.net[0].weight.zero_()
     assert GN.latent_diagnostics(model, X, max_steps=3)["chain_move"] == 0

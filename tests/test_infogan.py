@@ -1,4 +1,5 @@
-"""Tests for course_lib.infogan (notebook 07): codes, the Q loss by hand, step functions."""
+"""Tests for course_lib.infogan (notebook 07): codes, the Q loss by hand, step functions, the
+trainer (seeding, learning, input checks), evaluation, and device consistency on `meta`."""
 
 import math
 
@@ -6,6 +7,8 @@ import pytest
 import torch
 
 from course_lib import infogan
+from course_lib.config import seeded
+from course_lib.data import load_images
 
 
 def test_sample_codes_and_latent():
@@ -16,8 +19,21 @@ def test_sample_codes_and_latent():
     lat = infogan.make_latent(torch.zeros(500, 62), cat, cont)
     assert lat.shape == (500, 74)
     assert torch.equal(lat[:, 62:72].argmax(1), cat) and torch.equal(lat[:, 72:], cont)
-    with pytest.raises(ValueError, match="0..9"):
-        infogan.make_latent(torch.zeros(1, 62), torch.tensor([10]), torch.zeros(1, 2))
+    assert torch.equal(lat[:, 62:72].sum(1), torch.ones(500))  # exactly one-hot
+
+
+def test_check_codes_refuses_what_make_latent_would_misread():
+    infogan.check_codes(torch.tensor([0, 9]), torch.zeros(2, 2))  # valid: no error
+    for cat in (torch.tensor([10]), torch.tensor([-1])):
+        with pytest.raises(ValueError, match=r"0\.\.9"):
+            infogan.check_codes(cat)
+    with pytest.raises(ValueError, match="integers"):
+        infogan.check_codes(torch.tensor([1.0, 2.0]))
+    with pytest.raises(ValueError, match=r"\(B, n_cont\)"):
+        infogan.check_codes(torch.tensor([1, 2]), torch.zeros(3, 2))
+    G, _ = _nets()
+    with pytest.raises(ValueError, match=r"0\.\.9"):  # generate() is the user's entry point
+        G.generate(torch.zeros(1, 8), torch.tensor([10]), torch.zeros(1, 2))
 
 
 def test_info_loss_by_hand():
@@ -62,30 +78,16 @@ def test_real_code_information_by_hand():
     assert float(out["mi"]) == pytest.approx(h_marg - math.log(2) / 2, rel=1e-6)
 
 
-def test_z_scale_weakens_only_the_noise():
-    torch.manual_seed(0)
-    G1 = infogan.InfoGenerator(8, 2, 16, 4).eval()
-    G2 = infogan.InfoGenerator(8, 2, 16, 4, z_scale=0.25).eval()
-    G2.load_state_dict(G1.state_dict() | {"input_scale": G2.input_scale})
-    z, cat, cont = torch.rand(3, 8) * 2 - 1, torch.tensor([1, 4, 7]), torch.rand(3, 2)
-    assert torch.allclose(G2.generate(z, cat, cont), G1.generate(0.25 * z, cat, cont))
-    assert torch.equal(G2.input_scale[8:], torch.ones(12))  # codes pass unscaled
-    mlp = infogan.build("mlp", noise_dim=8, hidden=16, z_scale=0.5)[0]
-    assert torch.equal(mlp.input_scale[:8], torch.full((8,), 0.5))
-    with pytest.raises(ValueError, match="z_scale"):
-        infogan.InfoGenerator(8, 2, 16, 4, z_scale=0.0)
-
-
 def _parts_and_reals(seed: int):
     """Latent parts (z, cat, cont) for 8 fakes from ``seed``, and 8 random 'real' images."""
     g = torch.Generator().manual_seed(seed)
     parts = (torch.rand(8, 8, generator=g), *infogan.sample_codes(8, generator=g))
-    return parts, torch.rand(8, 1, 28, 28) * 2 - 1
+    return parts, torch.rand(8, 1, 28, 28, generator=g) * 2 - 1
 
 
 def _nets():
-    torch.manual_seed(0)
-    return infogan.InfoGenerator(8, 2, 16, 4), infogan.InfoDiscriminator(2, 16, 4)
+    with seeded(0):
+        return infogan.build(noise_dim=8, hidden=16, channels=4)
 
 
 def test_shapes_and_heads():
@@ -113,285 +115,28 @@ def test_info_term_updates_q_and_g_but_d_step_leaves_g():
     assert any(not torch.equal(a, b) for a, b in zip(G1, G.parameters()))
 
 
-def test_real_info_term_changes_only_the_d_step_on_real_digits():
+def test_discriminator_step_logs_by_hand():
+    # The logged values are the losses of the nets *before* the update, computed by hand.
     parts, X = _parts_and_reals(1)
-    q_after = {}
-    for w in (0.0, 1.0):
-        G, D = _nets()
-        out = infogan.discriminator_step(X, parts, D, G, torch.optim.SGD(D.parameters(), lr=0.1),
-                                         real_info_weight=w)  # fmt: skip
-        q_after[w] = [p.clone() for p in D.q_head.parameters()]
-        with torch.no_grad():
-            _, cat_logits, _ = _nets()[1].forward_all(X)  # fresh copy: the logged value before
-        before = float(infogan.real_code_information(cat_logits)["mi"])
-        assert float(out["mi_real"]) == pytest.approx(before, rel=1e-5)
-    assert any(not torch.equal(a, b) for a, b in zip(q_after[0.0], q_after[1.0]))
-
-
-def _nets_q():
     G, D = _nets()
-    return G, D, infogan.InfoQ(2, 16, 2)
-
-
-def test_separate_q_info_loss_never_reaches_d():
-    parts, X = _parts_and_reals(1)
-    after = {}
-    for w in (0.0, 1.0):
-        G, D, Q = _nets_q()
-        tD, tG, tQ = (torch.optim.SGD(m.parameters(), lr=0.1) for m in (D, G, Q))
-        Q0 = [p.clone() for p in Q.parameters()]
-        infogan.discriminator_step_separate_q(X, parts, D, G, Q, tD, tQ, info_weight=w)
-        moved = any(not torch.equal(a, b) for a, b in zip(Q0, Q.parameters()))
-        assert moved == (w > 0)  # Q learns from detached fakes only through the info term
-        tD.zero_grad(set_to_none=True)
-        infogan.generator_step_separate_q(parts, D, G, Q, tG, tQ, info_weight=w)
-        used = [p for p in D.parameters() if p.grad is not None]  # D's q_head stays unused
-        after[w] = ([p.clone() for p in D.parameters()], [p.grad.clone() for p in used],
-                    [p.clone() for p in G.parameters()])  # fmt: skip
-    d0, grad0, g0 = after[0.0]
-    d1, grad1, g1 = after[1.0]
-    # D's step and the gradient that G's step leaves on D do not depend on the info weight ...
-    assert all(torch.equal(a, b) for a, b in zip(d0, d1))
-    assert len(grad0) == len(grad1) == len(list(D.body.parameters())) + 2
-    assert all(torch.allclose(a, b) for a, b in zip(grad0, grad1))
-    # ... while G does: the info term reaches G through the separate Q.
-    assert any(not torch.allclose(a, b) for a, b in zip(g0, g1))
-
-
-def test_separate_q_learns_on_the_generator_step_alone():
-    G, D, Q = _nets_q()
-    parts, X = _parts_and_reals(2)
-    tD, tG, tQ = (torch.optim.SGD(m.parameters(), lr=0.1) for m in (D, G, Q))
-    Q0 = [p.clone() for p in Q.parameters()]
-    out = infogan.discriminator_step_separate_q(X, parts, D, G, Q, tD)  # no trainer_Q
-    assert all(torch.equal(a, b) for a, b in zip(Q0, Q.parameters()))
-    assert set(out) >= {"loss_D", "mi_cat", "mi_real"}
-    infogan.generator_step_separate_q(parts, D, G, Q, tG, tQ)
-    assert any(not torch.equal(a, b) for a, b in zip(Q0, Q.parameters()))
-
-
-def test_assignment_accuracy_permutation():
-    perm = torch.tensor([3, 0, 1, 2])
-    conf = torch.zeros(4, 4, dtype=torch.long)
-    conf[torch.arange(4), perm] = 9
-    conf[0, 0] = 1  # one sample of code 0 went elsewhere
-    out = infogan.assignment_accuracy(conf)
-    assert out["mapping"] == perm.tolist()
-    assert out["accuracy"] == pytest.approx(36 / 37)
-
-
-def test_sheet_and_sweep_shapes():
-    G, _ = _nets()
-    G.eval()
-    assert infogan.category_sheet(G, 8, per_row=3).shape == (30, 1, 28, 28)
-    sweep = infogan.continuous_sweep(G, 8, code=1, values=torch.linspace(-2, 2, 5), cat=4)
-    assert sweep.shape == (5, 1, 28, 28)
-    with pytest.raises(ValueError, match="0 or 1"):
-        infogan.continuous_sweep(G, 8, code=2, values=torch.zeros(2))
-
-
-def test_train_infogan_smoke():
-    out = infogan.train_infogan(3, hidden=16, channels=4, noise_dim=8, batch_size=8,
-                                progress=False)  # fmt: skip
-    assert set(out["history"]) >= {"loss_D", "loss_G", "mi_cat", "mi_real"}
-    out = infogan.train_infogan(3, hidden=16, channels=4, noise_dim=8, batch_size=8,
-                                z_scale=0.1, real_info_weight=1.0, progress=False)  # fmt: skip
-    assert torch.equal(out["net_G"].input_scale[:8], torch.full((8,), 0.1))
-    assert out["net_Q"] is None
-    out = infogan.train_infogan(3, hidden=16, channels=4, noise_dim=8, batch_size=8,
-                                separate_q=True, q_channels=2, q_in_d_step=True,
-                                progress=False)  # fmt: skip
-    assert isinstance(out["net_Q"], infogan.InfoQ) and not out["net_Q"].training
-    with pytest.raises(ValueError, match="separate_q"):
-        infogan.train_infogan(1, hidden=16, noise_dim=8, arch="mlp", separate_q=True)
-    with pytest.raises(ValueError, match="separate_q"):
-        infogan.train_infogan(1, hidden=16, channels=4, noise_dim=8, q_in_d_step=True)
-    with pytest.raises(ValueError, match="real_info_weight"):
-        infogan.train_infogan(1, hidden=16, channels=4, noise_dim=8, separate_q=True,
-                              real_info_weight=1.0)  # fmt: skip
-
-
-def test_code_widget_render_and_errors():
-    from course_lib.widgets import InfoGANCodeWidget, render_infogan_codes
-
-    G, _ = _nets()
-    G.eval()
-    out = render_infogan_codes(G, 8, category=3, c1=-2.0, c2=1.5, num_images=4)
-    assert out["images"].shape == (4, 1, 28, 28)
-    assert torch.equal(out["latent"][:, 8:18].argmax(1), torch.full((4,), 3))
-    assert torch.allclose(out["latent"][:, 18:], torch.tensor([[-2.0, 1.5]]).expand(4, 2))
-    with pytest.raises(ValueError, match="0..9"):
-        render_infogan_codes(G, 8, category=10, c1=0.0, c2=0.0)
-    with pytest.raises(ValueError, match=r"\[-2.0, 2.0\]"):
-        render_infogan_codes(G, 8, category=1, c1=3.0, c2=0.0)
-    w = InfoGANCodeWidget(G, 8, num_images=4)
-    w.category.value = 7
-    assert torch.equal(w.result["latent"][:, 8:18].argmax(1), torch.full((4,), 7))
-
-
-def test_build_architectures():
-    for arch in infogan.ARCHS:
-        G, D = infogan.build(arch, noise_dim=8, hidden=16, channels=4)
-        x = G.generate(torch.zeros(2, 8), torch.tensor([1, 2]), torch.zeros(2, 2))
-        assert x.shape == (2, 1, 28, 28)
-        assert [t.shape for t in D.forward_all(x)] == [(2,), (2, 10), (2, 2)]
-    with pytest.raises(ValueError, match="mlp, conv"):
-        infogan.build("resnet")
-
-
-class _OracleG(torch.nn.Module):
-    """A 'generator' that draws real test digits: code k -> digit perm[k] (known answer)."""
-
-    def __init__(self, perm):
-        super().__init__()
-        from course_lib.data import load_images
-
-        self.w = torch.nn.Parameter(torch.zeros(1))
-        self.perm = torch.tensor(perm)
-        self.X, self.y = load_images("mnist5k", "test")
-
-    def generate(self, z, cat, cont):
-        digits = self.perm[cat]
-        idx = torch.stack([(self.y == d).nonzero()[i % 50, 0] for i, d in enumerate(digits)])
-        return self.X[idx]
-
-
-def test_code_accuracy_recovers_a_known_permutation():
-    perm = [3, 7, 0, 9, 1, 4, 8, 2, 6, 5]
-    out = infogan.code_accuracy(_OracleG(perm), noise_dim=4, per_code=20)
-    assert out["mapping"] == perm  # the Hungarian step undoes the permutation
-    assert out["accuracy"] >= 0.95  # the classifier's own accuracy on real digits
-    assert out["confusion"].sum() == 200 and out["confusion"].shape == (10, 10)
-
-
-def test_random_warp_identity_moves_and_errors():
-    x = torch.rand(4, 1, 28, 28) * 2 - 1
-    g = torch.Generator().manual_seed(0)
-    assert torch.allclose(infogan.random_warp(x, g, 0, 0, 0), x, atol=1e-5)  # no warp
-    # One bright pixel on a -1 background: a shift-only warp moves it by at most 2 pixels per
-    # axis, keeps the background at -1, and gives every image its own shift.
-    dot = torch.full((6, 1, 28, 28), -1.0)
-    dot[:, 0, 14, 10] = 1.0
-    out = infogan.random_warp(dot, torch.Generator().manual_seed(1), 0, 0, 2.0)
-    assert out.min() >= -1 - 1e-6 and out.max() <= 1 + 1e-6
-    w = (out + 1).squeeze(1)  # mass (bilinear weights sum to 2 for the dot)
-    assert torch.allclose(w.sum((1, 2)), torch.full((6,), 2.0), atol=1e-4)
-    ys, xs = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
-    cy, cx = (w * ys).sum((1, 2)) / w.sum((1, 2)), (w * xs).sum((1, 2)) / w.sum((1, 2))
-    assert ((cy - 14).abs() <= 2 + 1e-4).all() and ((cx - 10).abs() <= 2 + 1e-4).all()
-    assert len({(round(a, 3), round(b, 3)) for a, b in zip(cy.tolist(), cx.tolist())}) == 6
-    # A rotation-only warp keeps the dot's distance from the image centre (13.5, 13.5).
-    out = infogan.random_warp(dot, torch.Generator().manual_seed(2), 30.0, 0, 0)
-    w = (out + 1).squeeze(1)
-    cy, cx = (w * ys).sum((1, 2)) / w.sum((1, 2)), (w * xs).sum((1, 2)) / w.sum((1, 2))
-    r = ((cy - 13.5) ** 2 + (cx - 13.5) ** 2).sqrt()
-    assert torch.allclose(r, torch.full((6,), math.hypot(0.5, 3.5)), atol=0.5)
-    assert ((cy - 14) ** 2 + (cx - 10) ** 2).sqrt().max() > 0.5  # and it did rotate
-    # Gradients reach the input (G is trained through the warp).
-    x.requires_grad_(True)
-    infogan.random_warp(x, g, 15, 0.1, 2).sum().backward()
-    assert x.grad is not None and x.grad.abs().sum() > 0
-    for bad in [(200, 0.1, 2), (15, 1.0, 2), (15, 0.1, -1)]:
-        with pytest.raises(ValueError, match="warp needs"):
-            infogan.random_warp(x.detach(), g, *bad)
-    with pytest.raises(ValueError, match="images"):
-        infogan.random_warp(torch.zeros(28, 28), g)
-
-
-def test_info_warp_feeds_q_the_warped_fake():
-    # With warp = identity the steps are unchanged; with a warp that blanks the image, Q's
-    # categorical cross-entropy is computed on the blank image (so it no longer depends on G).
-    G, D = _nets()
-    parts, X = _parts_and_reals(3)
-    G0, D0 = ({k: v.clone() for k, v in n.state_dict().items()} for n in (G, D))
-    runs = []
-    for warp in (None, lambda x: x, lambda x: torch.full_like(x, -1.0)):
-        G.load_state_dict(G0), D.load_state_dict(D0)
-        tD = torch.optim.SGD(D.parameters(), lr=0.1)
-        tG = torch.optim.SGD(G.parameters(), lr=0.1)
-        out = infogan.discriminator_step(X, parts, D, G, tD, warp=warp)
-        infogan.generator_step(parts, D, G, tG, warp=warp)
-        runs.append((out["mi_cat"], [p.clone() for p in G.parameters()]))
-    assert torch.allclose(runs[0][0], runs[1][0])
-    assert all(torch.allclose(a, b) for a, b in zip(runs[0][1], runs[1][1]))
-    assert not all(torch.allclose(a, b) for a, b in zip(runs[0][1], runs[2][1]))
-    out = infogan.train_infogan(3, hidden=16, channels=4, noise_dim=8, batch_size=8,
-                                info_warp=(15.0, 0.1, 2.0), progress=False)  # fmt: skip
-    assert math.isfinite(out["history"]["loss_G"][-1])
-    with pytest.raises(ValueError, match="warp needs"):
-        infogan.train_infogan(1, hidden=16, channels=4, noise_dim=8, info_warp=(15, 2.0, 2))
-    with pytest.raises(ValueError, match="shared Q"):
-        infogan.train_infogan(1, hidden=16, channels=4, noise_dim=8, separate_q=True,
-                              info_warp=(15, 0.1, 2))  # fmt: skip
-
-
-def _moments(x):
-    ink = (x + 1)[:, 0]
-    rows = torch.arange(28.0).view(1, 28, 1)
-    cols = torch.arange(28.0).view(1, 1, 28)
-    m = ink.sum((1, 2))
-    m_r, m_c = (ink * rows).sum((1, 2)) / m, (ink * cols).sum((1, 2)) / m
-    cov = (ink * (rows - m_r.view(-1, 1, 1)) * (cols - m_c.view(-1, 1, 1))).sum((1, 2)) / m
-    return m_r, m_c, cov
-
-
-def test_deskew_straightens_and_centres_a_slanted_stroke():
-    # A 2-pixel-wide stroke leaning right by 0.4 columns per row, off centre: after deskewing
-    # its ink is centred at (13.5, 13.5) and its row-column covariance is (almost) gone.
-    x = torch.full((2, 1, 28, 28), -1.0)
-    for r in range(6, 22):
-        c = int(round(6 + 0.4 * (r - 6)))
-        x[0, 0, r, c : c + 2] = 1.0
-        x[1, 0, r, 13:15] = 1.0  # an upright, centred stroke
-    m_r, m_c, cov = _moments(x)
-    assert cov[0] > 5 and abs(float(cov[1])) < 1e-4 and abs(float(m_c[0]) - 13.5) > 3
-    out = infogan.deskew(x)
-    m_r, m_c, cov = _moments(out)
-    assert torch.allclose(m_r, torch.full((2,), 13.5), atol=0.3)
-    assert torch.allclose(m_c, torch.full((2,), 13.5), atol=0.3)
-    assert cov.abs().max() < 0.3
-    assert torch.allclose(out[1], x[1], atol=0.05)  # already upright and centred: unchanged
-    assert out.min() >= -1 - 1e-6 and out.max() <= 1 + 1e-6
-    with pytest.raises(ValueError, match="images"):
-        infogan.deskew(torch.zeros(28, 28))
-
-
-def test_digit_clusters_recovers_shapes_without_labels():
-    # Three shapes (a bar, a cross, a box), each drawn 40 times with random shifts and pixel
-    # noise: the clusters must be the shapes (any numbering), found without their labels.
-    g = torch.Generator().manual_seed(0)
-    shapes = torch.full((3, 28, 28), -1.0)
-    shapes[0, 5:23, 12:16] = 1.0
-    shapes[1, 5:23, 12:16] = 1.0
-    shapes[1, 12:16, 5:23] = 1.0
-    shapes[2, 6:22, 6:22] = 1.0
-    shapes[2, 9:19, 9:19] = -1.0
-    X, y = [], []
-    for k in range(3):
-        for _ in range(40):
-            dr, dc = torch.randint(-2, 3, (2,), generator=g).tolist()
-            img = torch.roll(shapes[k], (dr, dc), (0, 1)) + 0.3 * torch.randn(28, 28, generator=g)
-            X.append(img.clamp(-1, 1)), y.append(k)
-    X, y = torch.stack(X).unsqueeze(1), torch.tensor(y)
-    ids = infogan.digit_clusters(X, 3, seed=0, pca_dim=10, perplexity=10.0)
-    assert ids.shape == (120,) and ids.dtype == torch.long
-    for k in range(3):
-        assert len(set(ids[y == k].tolist())) == 1  # one id per shape ...
-    assert len(set(ids.tolist())) == 3  # ... and a different id for each
-    raw = infogan.digit_clusters(X, 3, seed=0, pca_dim=10, perplexity=10.0, deskew_first=False)
-    # Without deskew's centring, the +-2 pixel shifts dominate pixel distances (seeded: 0.69).
-    assert infogan.match_accuracy(raw, y, 3)["accuracy"] < 0.9
-    assert infogan.match_accuracy(ids, y, 3)["accuracy"] == 1.0
-    with pytest.raises(ValueError, match="0..2"):
-        infogan.match_accuracy(ids, y + 1, 3)
-    with pytest.raises(ValueError, match=r"\(N,\)"):
-        infogan.match_accuracy(ids, y[:5], 3)
-    for bad, match in [(dict(n_clusters=1), "n_clusters"), (dict(pca_dim=500), "pca_dim"),
-                       (dict(perplexity=200.0), "perplexity")]:  # fmt: skip
-        with pytest.raises(ValueError, match=match):
-            infogan.digit_clusters(X, **{"n_clusters": 3, **bad})
-    with pytest.raises(ValueError, match="images"):
-        infogan.digit_clusters(X[:, 0])
+    z, cat, cont = parts
+    with torch.no_grad():  # a copy of the same nets, in training mode like the step
+        G2, D2 = _nets()
+        fake = G2(infogan.make_latent(z, cat, cont))
+        real_logit, real_cat, _ = D2.forward_all(X)
+        fake_logit, fake_cat, fake_mu = D2.forward_all(fake)
+        info = infogan.info_loss(fake_cat, fake_mu, cat, cont, 0.1)
+        gan = (torch.nn.functional.softplus(-real_logit).mean()
+               + torch.nn.functional.softplus(fake_logit).mean())  # fmt: skip
+        mi_real = infogan.real_code_information(real_cat)["mi"]
+    out = infogan.discriminator_step(X, parts, D, G, torch.optim.SGD(D.parameters(), lr=0.1),
+                                     info_weight=2.0)  # fmt: skip
+    assert float(out["loss_D"]) == pytest.approx(float(gan + 2.0 * info["loss"]), rel=1e-5)
+    assert float(out["mi_cat"]) == pytest.approx(float(info["mi_cat"]), rel=1e-5)
+    assert float(out["mi_real"]) == pytest.approx(float(mi_real), rel=1e-5)
+    assert float(out["D_real"]) == pytest.approx(float(torch.sigmoid(real_logit).mean()), 1e-5)
+    assert all(v.ndim == 0 and not v.requires_grad for v in out.values())
+    assert "cluster_ce" not in out
 
 
 def test_cluster_anchor_trains_q_on_the_real_digits_codes():
@@ -407,32 +152,139 @@ def test_cluster_anchor_trains_q_on_the_real_digits_codes():
         assert float(out["cluster_ce"]) == pytest.approx(float(expected), rel=1e-5)
         q_after[w] = [p.clone() for p in D.q_head.parameters()]
     assert any(not torch.equal(a, b) for a, b in zip(q_after[0.0], q_after[1.0]))
-    G, D = _nets()
-    assert "cluster_ce" not in infogan.discriminator_step(X, parts, D, G, torch.optim.SGD(
-        D.parameters(), lr=0.1))  # fmt: skip
 
 
-def test_train_infogan_with_clusters(monkeypatch):
-    # digit_clusters (t-SNE on 4,500 digits) is replaced by a cheap stand-in here; the test
-    # checks the wiring: called once with the run's seed, ids returned and trained on.
-    calls = []
+def test_steps_on_meta_device_stay_on_it():
+    # Any CPU tensor created inside the steps (or a host sync such as .item()) fails on meta.
+    G, D = (net.to("meta") for net in _nets())
+    tD, tG = torch.optim.Adam(D.parameters()), torch.optim.Adam(G.parameters())
+    parts, X = _parts_and_reals(0)
+    parts = tuple(t.to("meta") for t in parts)
+    codes = torch.arange(8, device="meta") % 10
+    out = infogan.discriminator_step(X.to("meta"), parts, D, G, tD, real_codes=codes)
+    out |= infogan.generator_step(parts, D, G, tG)
+    assert set(out) == {"loss_D", "D_real", "D_fake", "mi_cat", "info_cont", "mi_real",
+                        "cluster_ce", "loss_G"}  # fmt: skip
+    assert all(v.device.type == "meta" and v.shape == () for v in out.values())
 
-    def fake_clusters(X, n_clusters, seed):
-        calls.append(seed)
-        return torch.arange(len(X)) % n_clusters
 
-    monkeypatch.setattr(infogan, "digit_clusters", fake_clusters)
-    out = infogan.train_infogan(3, seed=5, hidden=16, channels=4, noise_dim=8, batch_size=8,
-                                cluster_weight=1.0, progress=False)  # fmt: skip
-    assert calls == [5]
-    assert torch.equal(out["clusters"][:12], torch.arange(12) % 10)
-    assert len(out["history"]["cluster_ce"]) > 0
-    assert all(math.isfinite(v) for v in out["history"]["cluster_ce"])
-    assert infogan.train_infogan(2, hidden=16, channels=4, noise_dim=8, batch_size=8,
-                                 progress=False)["clusters"] is None  # fmt: skip
+def test_sheets_and_samples_on_meta_device_stay_on_it():
+    G = _nets()[0].to("meta").eval()
+    assert infogan.category_sheet(G, per_row=3).device.type == "meta"
+    assert infogan.continuous_sweep(G, 1, torch.linspace(-2, 2, 5)).device.type == "meta"
+    images, codes = infogan.sample_per_code(G, per_code=2)
+    assert images.device.type == "meta" and images.shape == (20, 1, 28, 28)
+    assert torch.equal(codes, torch.arange(10).repeat_interleave(2))
+
+
+def test_sheet_and_sweep_layout():
+    G = _nets()[0].eval()
+    sheet = infogan.category_sheet(G, per_row=3, cont=(0.5, -0.5), seed=2)
+    # Row k, column j: category k with the j-th noise vector from the seed.
+    z = torch.rand(3, 8, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    for k in (0, 7):
+        with torch.no_grad():
+            row = G.generate(z, torch.full((3,), k), torch.tensor([[0.5, -0.5]]).expand(3, 2))
+        assert torch.allclose(sheet[3 * k : 3 * k + 3], row, atol=1e-6)
+    sweep = infogan.continuous_sweep(G, code=1, values=torch.linspace(-2, 2, 5), cat=4)
+    z0 = torch.rand(1, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    cont = torch.stack([torch.zeros(5), torch.linspace(-2, 2, 5)], 1)
+    with torch.no_grad():
+        expected = G.generate(z0.expand(5, 8), torch.full((5,), 4), cont)
+    assert torch.allclose(sweep, expected, atol=1e-6)
+    assert infogan.continuous_sweep(G, 0, torch.zeros(2)).shape == (20, 1, 28, 28)
+    with pytest.raises(ValueError, match="Unknown continuous code 2. Allowed values: 0, 1"):
+        infogan.continuous_sweep(G, code=2, values=torch.zeros(2))
+    with pytest.raises(ValueError, match="Unknown category 10"):
+        infogan.continuous_sweep(G, code=0, values=torch.zeros(2), cat=10)
+
+
+def test_code_widget_render_and_errors():
+    from course_lib.widgets import InfoGANCodeWidget, render_infogan_codes
+
+    G, _ = _nets()
+    G.eval()
+    out = render_infogan_codes(G, category=3, c1=-2.0, c2=1.5, num_images=4)
+    assert out["images"].shape == (4, 1, 28, 28)
+    assert torch.equal(out["latent"][:, 8:18].argmax(1), torch.full((4,), 3))
+    assert torch.allclose(out["latent"][:, 18:], torch.tensor([[-2.0, 1.5]]).expand(4, 2))
+    with pytest.raises(ValueError, match="Unknown category 10. Allowed values: 0, 1"):
+        render_infogan_codes(G, category=10, c1=0.0, c2=0.0)
+    with pytest.raises(ValueError, match=r"\[-2.0, 2.0\]"):
+        render_infogan_codes(G, category=1, c1=3.0, c2=0.0)
+    w = InfoGANCodeWidget(G, num_images=4)
+    w.category.value = 7
+    assert torch.equal(w.result["latent"][:, 8:18].argmax(1), torch.full((4,), 7))
+
+
+class _OracleG(torch.nn.Module):
+    """A 'generator' that draws real test digits: code k -> digit perm[k] (known answer)."""
+
+    noise_dim, n_cont = 4, 2
+
+    def __init__(self, perm):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.perm = torch.tensor(perm)
+        self.X, self.y = load_images("mnist5k", "test")
+
+    def forward(self, latent):
+        digits = self.perm[latent[:, 4:14].argmax(1)]
+        idx = torch.stack([(self.y == d).nonzero()[i % 50, 0] for i, d in enumerate(digits)])
+        return self.X[idx]
+
+
+def test_code_accuracy_recovers_a_known_permutation():
+    perm = [3, 7, 0, 9, 1, 4, 8, 2, 6, 5]
+    out = infogan.code_accuracy(_OracleG(perm), per_code=20)
+    assert out["mapping"] == perm  # the Hungarian step undoes the permutation
+    assert out["accuracy"] >= 0.95  # the classifier's own accuracy on real digits
+    assert out["confusion"].sum() == 200 and out["confusion"].shape == (10, 10)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_images("mnist5k", "train")  # sorted by digit: take a seeded random subset
+    idx = torch.randperm(len(X), generator=torch.Generator().manual_seed(0))[:512]
+    return X[idx], y[idx]
+
+
+TINY = dict(batch_size=16, noise_dim=8, hidden=32, channels=4, lr_G=2e-3, progress=False)
+
+
+def test_train_infogan_is_seeded_and_leaves_the_global_rng_alone(digits):
+    X, _ = digits
+    state = torch.get_rng_state()
+    (G1, D1), h1 = infogan.train_infogan(X, 3, seed=5, **TINY)
+    assert torch.equal(torch.get_rng_state(), state)  # no reseeding as a side effect
+    (G2, _), h2 = infogan.train_infogan(X, 3, seed=5, **TINY)
+    (G3, _), h3 = infogan.train_infogan(X, 3, seed=6, **TINY)
+    assert h1 == h2 and all(torch.equal(a, b) for a, b in zip(G1.parameters(), G2.parameters()))
+    assert h1["loss_D"] != h3["loss_D"]
+    assert not G1.training and not D1.training and h1["step"] == [3]
+
+
+def test_train_infogan_learns_the_code_and_the_anchor(digits):
+    # Behaviour over 150 steps of tiny nets: the bound on I(c; x) rises from about 0.3 nats
+    # (measured 0.28 -> 1.07); with clusters (here the true labels) Q's cross-entropy
+    # against them falls (measured 2.18 -> 1.81).
+    X, y = digits
+    _, plain = infogan.train_infogan(X, 150, **TINY)
+    assert plain["mi_cat"][-1] > plain["mi_cat"][0] + 0.4 and "cluster_ce" not in plain
+    _, anchored = infogan.train_infogan(X, 150, clusters=y, **TINY)
+    assert anchored["cluster_ce"][-1] < anchored["cluster_ce"][0] - 0.2
+    assert anchored["step"] == [50, 100, 150]
+
+
+def test_train_infogan_input_checks(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match=r"\[-1, 1\].*2 \* x - 1"):
+        infogan.train_infogan((X + 1) / 2, 1, **TINY)
+    with pytest.raises(ValueError, match=r"\(N, 1, 28, 28\)"):
+        infogan.train_infogan(X[:, :, :14], 1, **TINY)
+    with pytest.raises(ValueError, match="one code per digit"):
+        infogan.train_infogan(X, 1, clusters=y[:10], **TINY)
+    with pytest.raises(ValueError, match=r"0\.\.9"):
+        infogan.train_infogan(X, 1, clusters=y + 1, **TINY)
     with pytest.raises(ValueError, match="cluster_weight must be"):
-        infogan.train_infogan(1, hidden=16, channels=4, noise_dim=8, cluster_weight=-1.0)
-    with pytest.raises(ValueError, match="shared Q"):
-        infogan.train_infogan(1, hidden=16, channels=4, noise_dim=8, separate_q=True,
-                              cluster_weight=1.0)  # fmt: skip
-    assert calls == [5]
+        infogan.train_infogan(X, 1, clusters=y, cluster_weight=-1.0, **TINY)

@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from course_lib import classifier as clf
-from course_lib import io
-from course_lib import metrics
+from course_lib import io, metrics
 from course_lib.data import load_images, toy_distribution
 
 

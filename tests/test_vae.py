@@ -144,20 +144,116 @@ def test_kl_weight_warmup():
     assert [V.kl_weight(s, 100) for s in (0, 50, 100, 500)] == [0.0, 0.5, 1.0, 1.0]
 
 
-def test_train_vae_learns_and_evaluates(images):
+def test_train_vae_learns_is_seeded_and_leaves_the_global_rng_alone(images):
     X = images.repeat(10, 1, 1, 1)
+    state = torch.get_rng_state()
     net, history = V.train_vae(X, 30, latent_dim=3, hidden=32, batch_size=20, progress=False)
+    assert torch.equal(torch.get_rng_state(), state)  # no global reseeding as a side effect
     assert history["step"][-1] == 30 and history["neg_elbo"][-1] < history["neg_elbo"][0]
+    torch.rand(5)  # whatever the caller's RNG did in between, the run repeats exactly
     again, _ = V.train_vae(X, 30, latent_dim=3, hidden=32, batch_size=20, progress=False)
-    assert torch.equal(net.decoder[0].weight, again.decoder[0].weight)  # seeded
-    dvae, h = V.train_vae(X, 5, 3, 32, 20, binarize=False, noise_factor=0.25, progress=False)
-    assert set(h) >= {"loss", "neg_elbo", "kl"}
-    count, activity = V.active_units(net, X)
-    assert 0 <= count <= 3 and activity.shape == (3,)
-    assert V.kl_per_dim(net, X).shape == (3,)
-    assert math.isfinite(V.evaluate_psnr(dvae, X, 0.25))
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        V.train_vae(X * 2 - 1, 5, progress=False)
+    assert torch.equal(net.decoder[0].weight, again.decoder[0].weight)
+    other, _ = V.train_vae(X, 30, latent_dim=3, hidden=32, batch_size=20, seed=1,
+                           progress=False)  # fmt: skip
+    assert not torch.equal(net.decoder[0].weight, other.decoder[0].weight)
+
+
+def test_train_vae_denoising_and_batch_iterator(images):
+    X = images.repeat(10, 1, 1, 1)
+    dvae, h = V.train_vae(X, 5, latent_dim=3, hidden=32, batch_size=20, binarize=False,
+                          noise_factor=0.25, log_every=5, progress=False)  # fmt: skip
+    assert h["step"] == [5] and len(h["loss"]) == len(h["kl"]) == 1
+    assert h["loss"][0] == pytest.approx(h["neg_elbo"][0])  # beta = 1: loss is -ELBO
+    # an iterator of batches: consumed one batch per step, reproducible with the seed
+    used = []
+
+    def stream():
+        for i in range(100):
+            used.append(i)
+            yield X[(torch.arange(20) + 20 * i) % len(X)]
+
+    a, _ = V.train_vae(stream(), 5, latent_dim=3, hidden=32, progress=False)
+    assert used == [0, 1, 2, 3, 4]
+    b, _ = V.train_vae(stream(), 5, latent_dim=3, hidden=32, progress=False)
+    assert torch.equal(a.encoder[0].weight, b.encoder[0].weight)
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (lambda X: X * 2 - 1, r"\[0, 1\].*to_unit"),  # the course's [-1, 1] images
+        (lambda X: X * 255, r"\[0, 1\]"),  # bytes
+        (lambda X: X.flatten(1), r"\(N, 1, 28, 28\)"),
+        (lambda X: X.masked_fill(X > 0.5, float("nan")), r"\[0, 1\]"),
+        (lambda X: iter([X * 2 - 1]), r"\[0, 1\]"),  # the first batch of an iterator
+        (lambda X: iter([]), "empty"),
+    ],
+)
+def test_train_vae_rejects_bad_data(images, bad, match):
+    with pytest.raises(ValueError, match=match):
+        V.train_vae(bad(images), 5, progress=False)
+
+
+@pytest.mark.parametrize("noise_factor", [25.0, -0.1, float("nan")])
+def test_train_vae_rejects_noise_factor_out_of_range(images, noise_factor):
+    with pytest.raises(ValueError, match=r"noise_factor .* \[0, 1\]"):
+        V.train_vae(images, 5, binarize=False, noise_factor=noise_factor, progress=False)
+
+
+def test_active_units_counts_the_units_whose_mean_varies(images):
+    torch.manual_seed(0)
+    model = V.VAE(latent_dim=5, hidden=32).eval()
+    last = model.encoder[-1]  # Linear(hidden, 2 * latent_dim): mu rows 0..4, logvar rows 5..9
+    with torch.no_grad():
+        last.weight[:5] *= 50  # strong dependence of mu on x ...
+        last.weight[[1, 3]] = 0.0  # ... except units 1 and 3: mu constant -> inactive
+    X = images.repeat(5, 1, 1, 1) * torch.rand(30, 1, 1, 1, generator=torch.Generator())
+    count, activity = V.active_units(model, X)
+    with torch.no_grad():
+        mu = model.encode(X)[0]
+    assert torch.allclose(activity, mu.var(0))  # A_u = Cov_x(E[z_u | x]), unbiased
+    assert activity[[1, 3]].max() < 1e-12 and activity[[0, 2, 4]].min() > 0.01
+    assert count == 3
+    assert V.active_units(model, X, threshold=float(activity.max()))[0] == 0
+
+
+def test_kl_per_dim_sums_to_the_mean_kl(net, images):
+    per_dim = V.kl_per_dim(net, images)
+    with torch.no_grad():
+        mu, logvar = net.encode(images)
+    assert per_dim.shape == (4,)
+    assert per_dim.sum() == pytest.approx(float(V.gaussian_kl(mu, logvar).mean()), rel=1e-5)
+
+
+def test_evaluate_psnr_matches_a_hand_computation(net, images):
+    noisy = V.corrupt(images, 0.25, torch.Generator().manual_seed(3))
+    expected = float(V.psnr(net.reconstruct(noisy), images).mean())
+    assert V.evaluate_psnr(net, images, 0.25, seed=3) == pytest.approx(expected, rel=1e-6)
+
+
+def test_evaluate_elbo_matches_elbo_with_the_same_noise(net, images):
+    X = V.dynamic_binarize(images, torch.Generator().manual_seed(0))
+    out = V.evaluate_elbo(net, X, num_samples=2, seed=4)
+    g = torch.Generator().manual_seed(4)
+    terms = [V.elbo(net, X, X, g) for _ in range(2)]
+    with torch.no_grad():
+        expected = {k: float(torch.stack([t[k] for t in terms]).mean()) for k in terms[0]}
+    assert out == pytest.approx(expected, rel=1e-5)
+
+
+def test_vae_step_and_samplers_stay_on_the_model_device():
+    """Meta-device test: a CPU tensor anywhere in a step or sampler would raise."""
+    with torch.device("meta"):
+        model = V.VAE(latent_dim=4, hidden=16)
+    trainer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    X = torch.rand(8, 1, 28, 28).to("meta")
+    for kwargs in ({}, {"binarize": False, "noise_factor": 0.25}):
+        out = V.vae_step(X, model, trainer, generator=torch.Generator().manual_seed(0), **kwargs)
+        assert set(out) == {"loss", "neg_elbo", "kl"}
+        assert all(v.device.type == "meta" and v.dim() == 0 for v in out.values())
+    assert model.decode_images(torch.randn(3, 4).to("meta")).device.type == "meta"
+    assert model.reconstruct(X).device.type == "meta"
+    assert V.iwae_bound(model, X, 3, torch.Generator()).device.type == "meta"
 
 
 def test_render_denoising(net, images):

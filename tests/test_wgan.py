@@ -1,4 +1,5 @@
-"""Tests for course_lib.wgan (notebook 08) and the gradient penalty it relies on."""
+"""course_lib.wgan (notebook 08): the gradient penalty it relies on, the closed forms of
+section 1, the critic step, the digits trainer and the gradient-norm diagnostic."""
 
 import math
 
@@ -6,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib import wgan
+from course_lib import gan, wgan
 from course_lib.losses import gradient_penalty
 
 
@@ -26,7 +27,7 @@ def test_gradient_penalty_known_norm(a, expected):
     critic = Linear1(a)
     real, fake = torch.randn(32, 2), torch.randn(32, 2)
     gp = gradient_penalty(critic, real, fake, weight=10.0)
-    assert float(gp) == pytest.approx(expected, rel=1e-5, abs=1e-6)
+    assert float(gp.detach()) == pytest.approx(expected, rel=1e-5, abs=1e-6)
 
 
 def test_gradient_penalty_backpropagates_into_critic():
@@ -42,72 +43,127 @@ def test_quadratic_critic_norm_at_interpolates():
     norms = wgan.interpolate_grad_norms(lambda v: 0.5 * v.pow(2).sum(1), x, x.clone())
     assert torch.allclose(norms, torch.tensor([5.0, 2.0]))
     gp = gradient_penalty(lambda v: 0.5 * v.pow(2).sum(1), x, x.clone(), weight=1.0)
-    assert float(gp) == pytest.approx(((5 - 1) ** 2 + (2 - 1) ** 2) / 2)
+    assert float(gp.detach()) == pytest.approx(((5 - 1) ** 2 + (2 - 1) ** 2) / 2)
 
 
 def test_parallel_lines_closed_form():
     out = wgan.parallel_lines(torch.tensor([-1.0, 0.0, 0.5]))
     assert out["js"].tolist() == pytest.approx([math.log(2), 0.0, math.log(2)])
     assert out["w1"].tolist() == pytest.approx([1.0, 0.0, 0.5])
+    assert out["kl"].tolist() == [math.inf, 0.0, math.inf]
     g_near, g_far = wgan.optimal_d_gradient(0.1)["js"], wgan.optimal_d_gradient(2.0)["js"]
     assert g_far < 1e-6 < 1 < g_near
+    # s D(theta) with D(theta) = sigmoid(-s |theta| / 2): s = 20, theta = 2 -> 20 sigmoid(-20)
+    assert g_far == pytest.approx(20 / (1 + math.exp(20)), rel=1e-6)
 
 
 def test_critic_has_no_sigmoid_or_batchnorm():
     net = wgan.MLPCritic(784, 32, 2)
     kinds = {type(m) for m in net.modules()}
     assert nn.BatchNorm1d not in kinds and nn.Sigmoid not in kinds
-    assert net(torch.randn(5, 1, 28, 28)).shape == (5,)
+    out = net(torch.randn(5, 1, 28, 28) * 100)
+    assert out.shape == (5,) and out.abs().max() > 1  # a score, not a probability
+
+
+def _toy_pair():
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return wgan.MLPGenerator(4, 16, 1, out_shape=(2,), tanh=False), wgan.MLPCritic(2, 16, 1)
 
 
 def test_clipping_keeps_weights_in_range():
-    torch.manual_seed(0)
-    G, D = wgan.MLPGenerator(4, 16, 1, out_shape=(2,), tanh=False), wgan.MLPCritic(2, 16, 1)
-    opt = torch.optim.RMSprop(D.parameters(), lr=0.5)
-    wgan.critic_step(torch.randn(16, 2), torch.randn(16, 4), D, G, opt, method="wgan_clip",
-                     clip=0.01)  # fmt: skip
+    G, D = _toy_pair()
+    trainer_D = torch.optim.RMSprop(D.parameters(), lr=0.5)
+    out = wgan.critic_step(torch.randn(16, 2), torch.randn(16, 4), D, G, trainer_D, gp_weight=0,
+                           clip=0.01)  # fmt: skip
     assert all(p.abs().max() <= 0.01 + 1e-9 for p in D.parameters())
+    assert (torch.cat([p.flatten() for p in D.parameters()]).abs() > 0.0099).any()
+    assert "gp" not in out and torch.equal(out["loss_D"], -out["w_estimate"])
 
 
-def test_train_wgan_runs_every_method():
-    from course_lib.data import sample_batches, toy_distribution
+def test_critic_step_loss_penalty_and_scale():
+    G, D = _toy_pair()
+    X, Z = torch.randn(16, 2), torch.randn(16, 4)
+    sgd = torch.optim.SGD(D.parameters(), lr=0.0)
+    out = wgan.critic_step(
+        X, Z, D, G, sgd, gp_weight=10.0, generator=torch.Generator().manual_seed(3)
+    )
+    with torch.no_grad():
+        w = D(X).mean() - D(G(Z)).mean()
+    gp = gradient_penalty(D, X, G(Z).detach(), 10.0, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(out["w_estimate"], w)
+    torch.testing.assert_close(out["gp"], gp.detach())
+    torch.testing.assert_close(out["loss_D"], (-w + gp).detach())
+    grads = [p.grad.clone() for p in D.parameters()]
+    wgan.critic_step(X, Z, D, G, sgd, gp_weight=10.0, generator=torch.Generator().manual_seed(3),
+                     scale=3)  # fmt: skip
+    for g1, g3 in zip(grads, (p.grad for p in D.parameters())):
+        torch.testing.assert_close(g3, 3 * g1)
 
-    g = torch.Generator().manual_seed(0)
+
+def test_critic_and_generator_steps_on_the_meta_device():
+    G, D = (net.to("meta") for net in _toy_pair())
+    X, Z = torch.randn(8, 2).to("meta"), torch.randn(8, 4).to("meta")
+    out = wgan.critic_step(X, Z, D, G, torch.optim.Adam(D.parameters()),
+                           generator=torch.Generator().manual_seed(0))  # fmt: skip
+    out |= gan.generator_step(Z, D, G, torch.optim.Adam(G.parameters()), kind="wasserstein")
+    assert {v.device.type for v in out.values()} == {"meta"} and set(out) == {
+        "w_estimate",
+        "gp",
+        "loss_D",
+        "loss_G",
+    }
+    norms = wgan.interpolate_grad_norms(D, X, X, torch.Generator().manual_seed(0))
+    assert norms.device.type == "meta" and norms.shape == (8,)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from course_lib import metrics
+    from course_lib.data import load_images
+
+    metrics.get_classifier()  # load (and cache) the FID classifier before the RNG checks
+    X, _ = load_images("mnist5k", "train")
+    X_test, _ = load_images("mnist5k", "test")
+    return X[::20], X_test  # 225 training digits: enough for a few steps
+
+
+def _train(digits, method, **kw):
+    X, X_test = digits
+    kw = dict(method=method, X_test=X_test, evals=1, fid_samples=50, hidden=32, latent_dim=8,
+              batch_size=32, n_critic=2, progress=False) | kw  # fmt: skip
+    return wgan.train_wgan(X, 4, **kw)
+
+
+def test_train_wgan_methods_measure_their_own_nets(digits):
     for method in wgan.METHODS:
-        G = wgan.MLPGenerator(2, 16, 1, out_shape=(2,), tanh=False)
-        D = wgan.MLPCritic(2, 16, 1)
-        cfg = wgan.WGANConfig(method=method, n_critic=2, latent_dim=2)
-        h = wgan.train_wgan(G, D, sample_batches(toy_distribution("ring8"), 32, g), 4, cfg,
-                            generator=g, log_every=2, progress=False, threads=1)  # fmt: skip
-        assert len(h["loss_G"]) == 2
-        assert ("w_estimate" in h) == (method != "vanilla")
+        torch.manual_seed(7)
+        expected = torch.rand(2)
+        torch.manual_seed(7)
+        r, history = _train(digits, method)
+        assert torch.equal(torch.rand(2), expected)  # the caller's RNG is untouched
+        assert history["step"] == [4] and ("w_estimate" in history) == (method != "vanilla")
+        assert ("gp" in history) == (method == "wgan_gp")
+        (point,) = r.curve  # one measurement, after the last step, with the returned nets
+        with torch.no_grad():
+            fake = r.net_G.eval()(r.eval_Z[:500])
+            w = float(r.net_D(digits[1][:500]).mean() - r.net_D(fake).mean())
+        assert point["step"] == 4 and point["w_estimate"] == pytest.approx(w, rel=1e-6)
+        assert r.fid == point["fid"] > 0
+        if method == "wgan_clip":
+            assert all(p.abs().max() <= 0.01 + 1e-9 for p in r.net_D.parameters())
 
 
-def test_train_toy_small():
-    cfg = wgan.ToyWGANConfig(num_steps=4, batch_size=16, hidden=8, eval_samples=50, snapshots=2)
-    out = wgan.train_toy("wgan_gp", (0, 1), cfg, progress=False)
-    assert out["samples"].shape == (2, 50, 2) and len(out["coverage"]) == 2
-    assert set(out["snapshots"]) == {0, 2, 4}
-    s = wgan.summarise(out)
-    assert s["seeds"] == 2 and 0 <= s["high_quality"] <= 1
-
-
-def test_unknown_method_lists_allowed():
-    with pytest.raises(ValueError, match="wgan_gp"):
-        wgan.check_method("wgan")
-
-
-def test_critic_contour_widget():
-    from course_lib.widgets import CriticContourWidget, render_critic_snapshot
-
-    cfg = wgan.ToyWGANConfig(num_steps=2, batch_size=8, hidden=8, eval_samples=20, snapshots=2)
-    runs = {"gp": wgan.train_toy("wgan_gp", (0,), cfg, progress=False)}
-    out = render_critic_snapshot(runs, "gp", 2)
-    assert out["surface"]["f"].shape == (60, 60) and out["f_range"] >= 0
-    with pytest.raises(ValueError, match="gp"):
-        render_critic_snapshot(runs, "clip", 2)
-    with pytest.raises(ValueError, match=r"\[0, 1, 2\]"):
-        render_critic_snapshot(runs, "gp", 5)
-    w = CriticContourWidget(runs)
-    w.step.value = 0
-    assert w.result["samples"].shape[1] == 2
+def test_train_wgan_is_seeded_and_checks_its_inputs(digits):
+    a, _ = _train(digits, "wgan_gp", X_test=None)
+    b, _ = _train(digits, "wgan_gp", X_test=None)
+    c, _ = _train(digits, "wgan_gp", X_test=None, seed=1)
+    for p, q, s in zip(a.net_G.parameters(), b.net_G.parameters(), c.net_G.parameters()):
+        assert torch.equal(p, q) and not torch.equal(p, s)
+    assert a.curve == [] and a.method == "wgan_gp"
+    with pytest.raises(ValueError, match="X_test"):
+        a.fid  # noqa: B018
+    with pytest.raises(ValueError, match=r"\[-1, 1\].*2 \* x - 1"):
+        _train((digits[0] * 0.5 + 0.5, digits[1]), "wgan_gp")
+    with pytest.raises(ValueError, match="Allowed values: vanilla, wgan_clip, wgan_gp"):
+        _train(digits, "wgan")

@@ -15,31 +15,35 @@ MAX_GIBBS_STEPS = 1000
 
 @torch.no_grad()
 def render_gibbs_chain(
-    rbm, k: int, start: str, data: torch.Tensor | None = None, num_chains: int = 8, seed: int = 0
+    model,
+    k: int,
+    start: str,
+    data: torch.Tensor | None = None,
+    num_chains: int = 8,
+    seed: int = 0,
 ) -> dict[str, object]:
     """Run ``num_chains`` block Gibbs chains of an RBM for k steps (notebook 06, eq. 3).
 
     ``start``: "data" (the first rows of ``data``, binary (N, 784)) or "noise" (Bernoulli
     1/2 pixels); k: integer in 0..1000. Returns ``start_images`` and ``samples`` (each
-    (num_chains, 1, 28, 28) in [-1, 1]; samples are the mean images p(v | h) of the last
-    step) and ``free_energy``: the mean free energy F(v) of the chains' binary states after
-    k steps (it falls as noise chains settle into the model's modes).
+    (num_chains, 1, 28, 28) in [-1, 1], on the CPU; samples are the mean images p(v | h) of
+    the last step) and ``free_energy``: the mean free energy F(v) of the chains' binary
+    states after k steps (it falls as noise chains settle into the model's modes).
     """
-    from ..rbm import CHAIN_STARTS, gibbs_from  # local import: widgets stays importable
+    from ..config import check_choice  # local imports: widgets stays importable on its own
+    from ..rbm import CHAIN_STARTS, gibbs_from
 
     if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= MAX_GIBBS_STEPS:
         raise ValueError(
             f"k (Gibbs steps) must be an integer in 0..{MAX_GIBBS_STEPS}, got {k!r}; "
             f"the slider offers {', '.join(map(str, GIBBS_STEP_CHOICES))}"
         )
-    if start not in CHAIN_STARTS:
-        allowed = ", ".join(CHAIN_STARTS)
-        raise ValueError(f"Unknown chain start {start!r}. Allowed values: {allowed}")
-    starts = gibbs_from(rbm, start, 0, data, num_chains, seed)
-    samples = gibbs_from(rbm, start, k, data, num_chains, seed)
-    v = (samples.flatten(1).to(rbm.W.device) + 1) / 2  # mean images; F of their rounding
-    free_energy = float(rbm.free_energy((v > 0.5).float()).mean())
-    return {"start_images": starts, "samples": samples, "free_energy": free_energy}
+    check_choice("chain start", start, CHAIN_STARTS)
+    starts = gibbs_from(model, start, 0, data, num_chains, seed)
+    samples = gibbs_from(model, start, k, data, num_chains, seed)
+    v = (samples.flatten(1) + 1) / 2  # mean images; F of their rounding
+    free_energy = float(model.free_energy((v > 0.5).float()).mean())
+    return {"start_images": starts.cpu(), "samples": samples.cpu(), "free_energy": free_energy}
 
 
 class GibbsStepsWidget(ControlsWidget):
@@ -50,15 +54,17 @@ class GibbsStepsWidget(ControlsWidget):
     it; ``.result`` holds the last render.
     """
 
-    def __init__(self, rbm, data: torch.Tensor, num_chains: int = 8, k: int = 1, seed: int = 0):
-        self.rbm, self.data, self.num_chains, self.seed = rbm, data, num_chains, seed
+    def __init__(self, model, data: torch.Tensor, num_chains: int = 8, k: int = 1, seed: int = 0):
+        self.model, self.data, self.num_chains, self.seed = model, data, num_chains, seed
         self.k = W.SelectionSlider(options=GIBBS_STEP_CHOICES, value=k, description="Gibbs K")
         self.start = W.ToggleButtons(options=["data", "noise"], value="data", description="start")
         self._wire((self.k, self.start), [W.HBox([self.k, self.start])])
 
     def render(self) -> dict[str, object]:
         k, start = self.k.value, self.start.value
-        self.result = render_gibbs_chain(self.rbm, k, start, self.data, self.num_chains, self.seed)
+        self.result = render_gibbs_chain(
+            self.model, k, start, self.data, self.num_chains, self.seed
+        )
         with self.output:
             self.output.clear_output(wait=True)
             fig, axes = plt.subplots(2, 1, figsize=(9, 3.0))

@@ -14,29 +14,29 @@ CODE_RANGE = (-2.0, 2.0)  # beyond the training range [-1, 1] on purpose
 
 @torch.no_grad()
 def render_infogan_codes(
-    net_G, noise_dim: int, category: int, c1: float, c2: float, num_images: int = 8,
-    seed: int = 0,
+    net_G, category: int, c1: float, c2: float, num_images: int = 8, seed: int = 0,
 ) -> dict[str, object]:  # fmt: skip
     """Digits from an InfoGAN generator for one code setting (Chen et al. 2016; notebook 07).
 
     ``category`` in 0..9 (the categorical code), ``c1``, ``c2`` in [-2, 2] (continuous codes,
     trained on [-1, 1]); ``num_images`` noise vectors z ~ U[-1, 1]^noise_dim from ``seed``
     (the same z for every code setting, so only the code changes). Returns ``images``
-    (num_images, 1, 28, 28) in [-1, 1] and ``latent`` (num_images, noise_dim + 12).
+    (num_images, 1, 28, 28) in [-1, 1] and ``latent`` (num_images, noise_dim + 12), on the CPU.
     """
+    from ..config import check_choice
     from ..infogan import N_CAT, make_latent
+    from ..train import model_device
 
-    if not isinstance(category, int) or not 0 <= category < N_CAT:
-        raise ValueError(f"category must be an integer in 0..{N_CAT - 1}, got {category!r}")
+    check_choice("category", category, range(N_CAT))
     lo, hi = CODE_RANGE
     for name, v in (("c1", c1), ("c2", c2)):
         if not isinstance(v, (int, float)) or not lo <= float(v) <= hi:
             raise ValueError(f"{name} must be a number in [{lo}, {hi}], got {v!r}")
-    device = next(net_G.parameters()).device
-    z = torch.rand(num_images, noise_dim, generator=torch.Generator().manual_seed(seed)) * 2 - 1
-    cat = torch.full((num_images,), category, dtype=torch.long)
+    g = torch.Generator().manual_seed(seed)
+    z = torch.rand(num_images, net_G.noise_dim, generator=g) * 2 - 1
+    cat = torch.full((num_images,), int(category), dtype=torch.long)
     cont = torch.tensor([[float(c1), float(c2)]]).expand(num_images, 2)
-    latent = make_latent(z, cat, cont).to(device)
+    latent = make_latent(z, cat, cont).to(model_device(net_G))
     return {"images": net_G(latent).cpu(), "latent": latent.cpu()}
 
 
@@ -47,8 +47,8 @@ class InfoGANCodeWidget(ControlsWidget):
     drive it; ``.result`` holds the last render.
     """
 
-    def __init__(self, net_G, noise_dim: int, num_images: int = 8):
-        self.net_G, self.noise_dim, self.num_images = net_G, noise_dim, num_images
+    def __init__(self, net_G, num_images: int = 8):
+        self.net_G, self.num_images = net_G, num_images
         lo, hi = CODE_RANGE
         self.category = W.Dropdown(options=list(range(10)), value=0, description="category")
         self.c1 = W.FloatSlider(value=0.0, min=lo, max=hi, step=0.1, description="c1")
@@ -61,8 +61,8 @@ class InfoGANCodeWidget(ControlsWidget):
 
     def render(self) -> dict[str, object]:
         k, c1, c2 = self.category.value, self.c1.value, self.c2.value
-        self.result = render_infogan_codes(self.net_G, self.noise_dim, k, c1, c2,
-                                           self.num_images, self.seed.value)  # fmt: skip
+        self.result = render_infogan_codes(self.net_G, k, c1, c2, self.num_images,
+                                           self.seed.value)  # fmt: skip
         with self.output:
             self.output.clear_output(wait=True)
             fig, ax = plt.subplots(figsize=(9, 1.6))

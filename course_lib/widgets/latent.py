@@ -7,10 +7,20 @@ from collections.abc import Callable
 import ipywidgets as W
 import matplotlib.pyplot as plt
 import torch
+from torch import nn
 
-from ..noise import LATENT_KINDS, interpolate, lerp, sample_latent, slerp
+from ..config import check_choice
+from ..noise import INTERPOLATIONS, LATENT_KINDS, interpolate, lerp, sample_latent, slerp
+from ..train import model_device
 from ..viz import show_images
 from .base import MAX_SEED, ControlsWidget
+
+
+def decoder_device(decode: Callable) -> torch.device:
+    """Where ``decode`` wants its latents: the device of the module it is (``net_G``) or is
+    a method of (``vae.decode_images``); CPU for a plain function."""
+    owner = decode if isinstance(decode, nn.Module) else getattr(decode, "__self__", None)
+    return model_device(owner) if isinstance(owner, nn.Module) else torch.device("cpu")
 
 
 def latent_pair(
@@ -20,8 +30,7 @@ def latent_pair(
     for name, s in (("seed_a", seed_a), ("seed_b", seed_b)):
         if not isinstance(s, int) or not 0 <= s <= MAX_SEED:
             raise ValueError(f"{name} must be an integer in 0..{MAX_SEED}, got {s!r}")
-    if kind not in LATENT_KINDS:
-        raise ValueError(f"Unknown latent kind {kind!r}. Allowed values: {', '.join(LATENT_KINDS)}")
+    check_choice("latent kind", kind, LATENT_KINDS)
     z = [
         sample_latent(1, latent_dim, kind, torch.Generator().manual_seed(s))[0]
         for s in (seed_a, seed_b)
@@ -39,25 +48,28 @@ def render_interpolation(
     mode: str = "slerp",
     kind: str = "gaussian",
     frames: int = 8,
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
 ) -> dict[str, torch.Tensor]:
     """Decode the path between two seeded latents (notebooks 01, 02, 04).
 
-    Returns ``images`` (3, C, H, W): start, the point at ``t``, end; ``walk`` (frames, C, H, W):
-    ``frames`` evenly spaced points; ``norms`` (frames,): latent norms along the walk (slerp
-    keeps them near the Gaussian shell sqrt(latent_dim), lerp dips in the middle).
+    Latents are drawn on the CPU from the two seeds and decoded on ``device`` (default: the
+    decoder's own device, see :func:`decoder_device`). Returns ``images`` (3, C, H, W):
+    start, the point at ``t``, end; ``walk`` (frames, C, H, W): ``frames`` evenly spaced
+    points (both as decoded, on the decoder's device); ``norms`` (frames,): latent norms
+    along the walk (slerp keeps them near the Gaussian shell sqrt(latent_dim), lerp dips in
+    the middle); ``z_t`` (latent_dim,): the latent at ``t``.
     """
     if not 0.0 <= float(t) <= 1.0:
         raise ValueError(f"t must be in [0, 1], got {t}")
-    if mode not in ("lerp", "slerp"):
-        raise ValueError(f"Unknown interpolation {mode!r}. Allowed values: lerp, slerp")
+    check_choice("interpolation", mode, INTERPOLATIONS)
     if not 2 <= frames <= 64:
         raise ValueError(f"frames must be in 2..64, got {frames}")
     z0, z1 = latent_pair(seed_a, seed_b, latent_dim, kind)
     zt = (lerp if mode == "lerp" else slerp)(z0, z1, float(t))
     path = interpolate(z0, z1, frames, mode)
-    images = decode(torch.stack([z0, zt, z1]).to(device)).float().cpu()
-    walk = decode(path.to(device)).float().cpu()
+    device = torch.device(device) if device is not None else decoder_device(decode)
+    images = decode(torch.stack([z0, zt, z1]).to(device)).float()
+    walk = decode(path.to(device)).float()
     return {"images": images, "walk": walk, "norms": path.norm(dim=1), "z_t": zt}
 
 
@@ -65,12 +77,13 @@ class LatentInterpolationWidget(ControlsWidget):
     """Two seeds, a t slider, a lerp/slerp toggle and the 8-frame walk they define.
 
     ``decode`` maps latents (B, latent_dim) to images (B, C, H, W) in [-1, 1] (a GAN
-    generator or a VAE decoder). Set ``.t.value``, ``.mode.value``, ``.seed_a.value`` from
-    code to drive it; ``.result`` holds the last render.
+    generator or a VAE decoder); latents go to ``device``, by default the decoder's. Set
+    ``.t.value``, ``.mode.value``, ``.seed_a.value`` from code to drive it; ``.result``
+    holds the last render.
     """
 
     def __init__(
-        self, decode, latent_dim: int, kind: str = "gaussian", device="cpu", frames: int = 8
+        self, decode, latent_dim: int, kind: str = "gaussian", device=None, frames: int = 8
     ):
         self.decode, self.latent_dim, self.kind, self.device, self.frames = (
             decode,

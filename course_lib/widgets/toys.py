@@ -8,35 +8,32 @@ from typing import TYPE_CHECKING
 import ipywidgets as W
 import matplotlib.pyplot as plt
 
+from ..config import check_choice
 from ..data import toy_distribution
 from .base import ControlsWidget
 
 if TYPE_CHECKING:
-    from ..mode_collapse import ToyResult
+    from ..toy_train import ToyResult
 
 
 def render_toy_snapshot(results: dict[str, ToyResult], method: str, step: int, seed_index: int = 0,
                         ax=None):  # fmt: skip
     """Scatter one method's samples at a training ``step`` over the target density (nb 03).
 
-    ``results`` maps method names to :class:`ToyResult` (all on the same toy set). Raises a
-    ValueError listing the allowed methods / steps. Returns the matplotlib Axes.
+    ``results`` maps method names to :class:`~course_lib.toy_train.ToyResult` (all on the
+    same toy set). Raises a ValueError listing the allowed methods / steps / seed indices.
+    Returns the matplotlib Axes.
     """
     from ..viz import scatter_2d
 
-    if method not in results:
-        raise ValueError(f"Unknown method {method!r}. Allowed values: {', '.join(results)}")
-    r = results[method]
-    if step not in r.samples:
-        steps = ", ".join(str(s) for s in sorted(r.samples))
-        raise ValueError(f"No snapshot at step {step}. Allowed values: {steps}")
-    if not 0 <= seed_index < len(r.config.seeds):
-        raise ValueError(f"seed_index must be in 0..{len(r.config.seeds) - 1}, got {seed_index}")
+    r = results[check_choice("method", method, results)]
+    check_choice("step", step, sorted(r.samples))
+    check_choice("seed_index", seed_index, range(len(r.config.seeds)))
     cov = r.coverage[step][seed_index]
     title = (f"{method}, step {step}, seed {r.config.seeds[seed_index]}: {cov['modes']} modes, "
              f"{cov['high_quality']:.0%} high quality")  # fmt: skip
-    return scatter_2d(r.samples[step][seed_index][:1000], toy_distribution(r.config.data),
-                      title=title, ax=ax)  # fmt: skip
+    return scatter_2d(r.samples[step][seed_index][:1000], toy_distribution(r.data), title=title,
+                      ax=ax)  # fmt: skip
 
 
 class ToySnapshotWidget(ControlsWidget):
@@ -47,8 +44,6 @@ class ToySnapshotWidget(ControlsWidget):
     """
 
     def __init__(self, results: dict[str, ToyResult]):
-        import ipywidgets as W
-
         self.results = results
         first = next(iter(results.values()))
         steps = sorted(first.samples)
@@ -64,8 +59,6 @@ class ToySnapshotWidget(ControlsWidget):
         )
 
     def render(self):
-        import matplotlib.pyplot as plt
-
         with self.output:
             self.output.clear_output(wait=True)
             fig, ax = plt.subplots(figsize=(4.5, 4.5))
@@ -75,22 +68,27 @@ class ToySnapshotWidget(ControlsWidget):
         return self.ax
 
 
-def render_critic_snapshot(runs: dict, name: str, step: int) -> dict[str, object]:
+def render_critic_snapshot(runs: dict[str, ToyResult], name: str, step: int,
+                           seed_index: int = 0) -> dict[str, object]:  # fmt: skip
     """Pick the critic surface and samples of run ``name`` at training ``step`` (nb 08).
 
-    ``runs`` maps a name to a :func:`course_lib.wgan.train_toy` result (its ``snapshots``
-    {step: {"samples", "surface"}}). Returns ``surface`` (xx, yy, f), ``samples`` (N, 2),
-    ``f_range`` (max - min of the critic over the grid) and ``lim``.
+    ``runs`` maps a name to a :func:`course_lib.toy_train.train_toy_gan` result trained with
+    ``critic_grid`` > 0 (its ``surfaces``). Returns ``surface`` (xx, yy, f (n, n)), 500
+    ``samples`` (500, 2) of seed ``seed_index`` and ``f_range`` (max - min of the critic
+    over the grid).
     """
-    if name not in runs:
-        raise ValueError(f"Unknown run {name!r}. Allowed values: {', '.join(runs)}")
-    snaps = runs[name]["snapshots"]
-    if step not in snaps:
-        raise ValueError(f"No snapshot at step {step}. Allowed values: {sorted(snaps)}")
-    surface = snaps[step]["surface"]
-    f = surface["f"]
-    return {"surface": surface, "samples": snaps[step]["samples"], "lim": runs[name]["lim"],
-            "f_range": float(f.max() - f.min())}  # fmt: skip
+    r = runs[check_choice("run", name, runs)]
+    if not r.surfaces:
+        raise ValueError(f"run {name!r} recorded no critic surfaces: train it with critic_grid > 0")
+    check_choice("step", step, sorted(r.surfaces))
+    check_choice("seed_index", seed_index, range(len(r.config.seeds)))
+    s = r.surfaces[step]
+    f = s["f"][seed_index]
+    return {
+        "surface": {"xx": s["xx"], "yy": s["yy"], "f": f},
+        "samples": r.samples[step][seed_index][:500],
+        "f_range": float(f.max() - f.min()),
+    }
 
 
 class CriticContourWidget(ControlsWidget):
@@ -101,10 +99,10 @@ class CriticContourWidget(ControlsWidget):
     drive it; ``.result`` holds the last render.
     """
 
-    def __init__(self, runs: dict, dist=None):
+    def __init__(self, runs: dict[str, ToyResult], dist=None):
         self.runs, self.dist = runs, dist
         first = next(iter(runs))
-        steps = sorted(runs[first]["snapshots"])
+        steps = sorted(runs[first].surfaces)
         self.run = W.Dropdown(options=list(runs), value=first, description="run")
         self.step = W.SelectionSlider(options=steps, value=steps[-1], description="step")
         self._wire((self.run, self.step), [W.HBox([self.run, self.step])])

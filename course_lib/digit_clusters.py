@@ -1,0 +1,113 @@
+"""Label-free groups of real digits, and scoring a grouping against labels (notebook 07).
+
+InfoGAN's categorical code is anchored to clusters of the real training digits that are
+found without labels (notebook 07, section 7): :func:`deskew` removes slant and position,
+then :func:`digit_clusters` runs PCA, a 2-D t-SNE map and k-means. The labels enter only to
+*score* a grouping: :func:`match_accuracy` counts codes (or clusters) against labels and
+:func:`assignment_accuracy` finds the best one-to-one mapping (Hungarian algorithm), as
+``course_lib.infogan.code_accuracy`` does for generated digits.
+
+Nothing here trains a network; ``course_lib.infogan`` re-exports these names.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .data import affine_resample, check_images
+
+N_CLUSTERS = 10  # the ten digit classes
+
+
+def deskew(x: torch.Tensor) -> torch.Tensor:
+    """Remove each digit's slant and centre it: x (B, 1, H, W) in [-1, 1] -> same shape.
+
+    From the image moments of the ink (x + 1): centroid (m_r, m_c), row variance v_rr and
+    covariance v_rc; the slant is alpha = v_rc / v_rr columns per row (clamped to +-1).
+    Output pixel (r, c) reads input (m_r + r - r0, m_c + c - c0 + alpha (r - r0)) around the
+    centre (r0, c0), so the ink's centroid moves to the centre and its row-column covariance
+    becomes 0 (the classic MNIST deskewing). Hand-written with ``F.affine_grid`` /
+    ``F.grid_sample``: neither torchvision nor scipy has a moment-based deskew, and this
+    form is one batched call.
+    """
+    if x.ndim != 4:
+        raise ValueError(f"x must be images (B, C, H, W), got {tuple(x.shape)}")
+    n, _, h, w = x.shape
+    ink = (x + 1).sum(1)  # (B, H, W), background 0
+    mass = ink.sum((1, 2)).clamp_min(1e-8)
+    rows = torch.arange(h, dtype=x.dtype, device=x.device).view(1, h, 1)
+    cols = torch.arange(w, dtype=x.dtype, device=x.device).view(1, 1, w)
+    m_r = (ink * rows).sum((1, 2)) / mass
+    m_c = (ink * cols).sum((1, 2)) / mass
+    v_rr = (ink * (rows - m_r.view(-1, 1, 1)) ** 2).sum((1, 2)) / mass
+    v_rc = (ink * (rows - m_r.view(-1, 1, 1)) * (cols - m_c.view(-1, 1, 1))).sum((1, 2)) / mass
+    # Clamped to 45 degrees: a nearly flat image (tiny row variance) has no meaningful slant.
+    alpha = (v_rc / v_rr.clamp_min(1e-8)).clamp(-1.0, 1.0)
+    # affine_grid's coordinates run over [-1, 1]: column u = (c - c0) * 2 / w, row v likewise.
+    one, zero = torch.ones_like(alpha), torch.zeros_like(alpha)
+    theta = torch.stack([torch.stack([one, alpha * h / w, (m_c - (w - 1) / 2) * 2 / w], 1),
+                         torch.stack([zero, one, (m_r - (h - 1) / 2) * 2 / h], 1)], 1)  # fmt: skip
+    return affine_resample(x, theta)
+
+
+def digit_clusters(
+    X: torch.Tensor, n_clusters: int = N_CLUSTERS, seed: int = 0, pca_dim: int = 50,
+    perplexity: float = 30.0, deskew_first: bool = True,
+) -> torch.Tensor:  # fmt: skip
+    """Label-free cluster ids (N,) in 0..n_clusters-1 for real digits X (N, 1, H, W) in [-1, 1].
+
+    :func:`deskew` (slant and position vary within a digit class and say nothing about its
+    identity), PCA to ``pca_dim`` dimensions, a 2-D t-SNE map (van der Maaten & Hinton 2008;
+    ``init="pca"``) and k-means with ``n_clusters`` centres, all from scikit-learn and
+    seeded by ``seed`` (``deskew_first=False`` skips the deskewing, for comparison). No
+    labels are used. ``infogan.train_infogan(X, ..., clusters=digit_clusters(X))`` asks Q
+    to give each real digit its cluster's code, which anchors the categorical code to groups
+    that exist in the data (notebook 07, section 7, measures how well these clusters and the
+    anchored codes match the digits). t-SNE's result depends on scikit-learn's thread count.
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    check_images(X, "digit_clusters", shape=None, why="background -1")
+    n, dim = len(X), X[0].numel()
+    if not 2 <= n_clusters <= n:
+        raise ValueError(f"n_clusters must be in 2..{n} (the number of images), got {n_clusters}")
+    if not 2 <= pca_dim <= min(n, dim):
+        raise ValueError(f"pca_dim must be in 2..{min(n, dim)}, got {pca_dim}")
+    if not 0 < perplexity < n:
+        raise ValueError(f"perplexity must be in (0, {n}), got {perplexity}")
+    X = X.float().cpu()
+    flat = ((deskew(X) if deskew_first else X) + 1).reshape(n, dim).numpy() / 2
+    feats = PCA(pca_dim, random_state=seed).fit_transform(flat)
+    embedded = TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(feats)
+    ids = KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(embedded)
+    return torch.as_tensor(ids, dtype=torch.long)
+
+
+def match_accuracy(codes: torch.Tensor, labels: torch.Tensor, k: int = N_CLUSTERS) -> dict:
+    """Best one-to-one mapping between ``codes`` (N,) and ``labels`` (N,), both in 0..k-1:
+    the (k, k) count matrix (rows = codes) scored by :func:`assignment_accuracy`. Used for
+    generated digits (code vs classified digit) and for :func:`digit_clusters` (cluster vs
+    true label, evaluation only)."""
+    codes, labels = codes.long().cpu(), labels.long().cpu()
+    if codes.shape != labels.shape or codes.ndim != 1:
+        raise ValueError(f"codes and labels must be (N,) each, got {tuple(codes.shape)} and "
+                         f"{tuple(labels.shape)}")  # fmt: skip
+    if min(codes.min(), labels.min()) < 0 or max(codes.max(), labels.max()) >= k:
+        raise ValueError(f"codes and labels must lie in 0..{k - 1}")
+    confusion = torch.zeros(k, k, dtype=torch.long)
+    confusion.index_put_((codes, labels), torch.ones(len(codes), dtype=torch.long),
+                         accumulate=True)  # fmt: skip
+    return assignment_accuracy(confusion)
+
+
+def assignment_accuracy(confusion: torch.Tensor) -> dict:
+    """Best one-to-one code -> class mapping of a (K, K) count matrix (Hungarian algorithm,
+    ``scipy.optimize.linear_sum_assignment``). Returns ``accuracy`` (matched counts / all),
+    ``mapping`` (list: row k -> column) and ``confusion`` itself."""
+    from scipy.optimize import linear_sum_assignment
+
+    rows, cols = linear_sum_assignment(-confusion.numpy())
+    acc = float(confusion[rows, cols].sum()) / float(confusion.sum())
+    return {"accuracy": acc, "mapping": cols.tolist(), "confusion": confusion}

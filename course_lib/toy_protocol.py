@@ -1,0 +1,130 @@
+"""The toy experiments of notebooks 03 and 08: which runs, with which settings, compared how.
+
+Notebook 03 (mode collapse, and its fixes): the plain vanilla GAN and every method of
+:data:`TABLE_METHODS` with PacGAN's BatchNorm generator for ``num_steps``
+(:func:`table_runs`); the best of them (:func:`best_method`) retrained for ``long_steps``
+(:func:`longer_run`); the categorical latent for ``categorical_steps``
+(:func:`categorical_run`); beside the published rows (:data:`PUBLISHED`). Notebook 08: the
+vanilla GAN, weight clipping and WGAN-GP with the same networks on grid25
+(:func:`wgan_runs`). Each notebook's settings are spelled out here, so its bench trains
+exactly what it shows. Training: :mod:`course_lib.toy_train`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import fields, replace
+from typing import Any
+
+import torch
+
+from .config import check_choice
+from .toy_train import METHODS, ToyConfig, ToyResult, ToyRun, train_parallel
+
+TABLE_METHODS: tuple[str, ...] = ("vanilla", "minibatch_stddev", "pacgan", "wgan_gp")
+BN_SUFFIX = " + BN G"  # table label suffix of the runs with the BatchNorm generator
+# Notebook 03's WGAN-GP penalty: lambda = 0.1, not the paper's 10, which was tuned for
+# images in [-1, 1]^3072; on 2-D toys at scale 1-4 it dominates the small Wasserstein term.
+NB03_GP_WEIGHT = 0.1
+_BUDGET_KEYS = ("batch_size", "hidden", "lr", "n_critic", "snapshots", "eval_samples", "seeds")
+
+
+def run_from_budget(budget: Mapping[str, Any], data: str, method: str = "vanilla",
+                    **changes) -> ToyRun:  # fmt: skip
+    """Notebook 03's run of ``method`` on ``data`` from ``BUDGETS["03_mode_collapse"][profile]``
+    (``num_steps`` generator steps); ``changes`` override ``num_steps`` or any
+    :class:`~course_lib.toy_train.ToyConfig` field."""
+    check_choice("method", method, METHODS)
+    kw = {k: budget[k] for k in _BUDGET_KEYS if k in budget}
+    kw["seeds"] = tuple(kw.get("seeds", (0, 1, 2)))
+    num_steps = int(changes.pop("num_steps", budget["num_steps"]))
+    unknown = set(changes) - {f.name for f in fields(ToyConfig)}
+    if unknown:
+        raise ValueError(f"Unknown ToyConfig fields {sorted(unknown)}; see course_lib.toy_train")
+    config = ToyConfig(method=method, gp_weight=NB03_GP_WEIGHT, **kw)
+    return ToyRun(data, num_steps, replace(config, **changes))
+
+
+def table_runs(
+    budget: Mapping[str, Any], data: str, progress: bool = True,
+    vanilla: ToyResult | None = None, workers: int = 2, device: torch.device | str = "cpu",
+) -> dict[str, ToyResult]:  # fmt: skip
+    """Notebook 03's method table on ``data``: the plain vanilla GAN, then every method of
+    ``TABLE_METHODS`` with the BatchNorm generator (labels ``method + BN G``), ``workers``
+    runs at a time on ``device`` (:func:`course_lib.toy_train.train_parallel`). ``vanilla``
+    reuses an existing plain vanilla run (it must be on ``data``) instead of training it
+    again."""
+    if vanilla is not None and vanilla.data != data:
+        raise ValueError(f"vanilla run is on {vanilla.data!r}, table is on {data!r}")
+    runs = {} if vanilla else {"vanilla": run_from_budget(budget, data)}
+    for m in TABLE_METHODS:
+        runs[m + BN_SUFFIX] = run_from_budget(budget, data, m, batchnorm=True)
+    results = train_parallel(runs, workers, progress, device)
+    return {"vanilla": vanilla or results.pop("vanilla"), **results}
+
+
+def best_method(results: Mapping[str, ToyResult]) -> str:
+    """Label of the run with the largest modes x high-quality fraction (means over seeds).
+
+    Both numbers must be high: a mode count alone rewards generators that spread noise over
+    the square (uniform noise touches 22 of grid25's 25 modes at 2% high quality), a
+    high-quality fraction alone rewards collapse onto one mode. Ties: more modes.
+    """
+    if not results:
+        raise ValueError("results is empty: train at least one method first")
+
+    def score(k: str) -> tuple[float, float]:
+        f = results[k].final
+        return f["modes"] * f["high_quality"], f["modes"]
+
+    return max(results, key=score)
+
+
+def longer_run(budget: Mapping[str, Any], result: ToyResult) -> ToyRun:
+    """``result``'s run again, from scratch, for ``budget["long_steps"]`` generator steps."""
+    steps = int(budget["long_steps"])
+    if steps < 1:
+        raise ValueError(f"long_steps must be >= 1, got {steps}")
+    return replace(result.run, num_steps=steps)
+
+
+def categorical_run(budget: Mapping[str, Any], data: str, **changes) -> ToyRun:
+    """The ``categorical_latent`` run on ``data`` for ``budget["categorical_steps"]`` steps
+    (plain G, no BatchNorm: that is how it was measured; 50 codes, information weight 1);
+    ``changes`` override ``num_steps`` or any config field."""
+    changes.setdefault("num_steps", budget["categorical_steps"])
+    return run_from_budget(budget, data, "categorical_latent", **changes)
+
+
+# Published rows (2,500 samples, PacGAN/VEEGAN protocol): (modes, high-quality fraction).
+PUBLISHED: dict[str, dict[str, tuple[float, float]]] = {
+    "ring8": {
+        "GAN (VEEGAN Table 1)": (1.0, 0.993),
+        "PacGAN4 (PacGAN Table 1)": (7.8, 0.959),
+    },
+    "grid25": {
+        "GAN (VEEGAN Table 1)": (3.3, 0.005),
+        "PacGAN4 (PacGAN Table 1)": (24.8, 0.936),
+        "GDPP (GDPP paper)": (24.8, 0.685),
+        "WGAN-GP (GDPP paper)": (24.2, 0.287),
+    },
+}
+
+# Notebook 08's toy comparison: learning rate per method (weight clipping needs a smaller one).
+NB08_LR: dict[str, float] = {"vanilla": 1e-3, "wgan_clip": 5e-4, "wgan_gp": 1e-3}
+
+
+def wgan_runs(budget: Mapping[str, Any], data: str = "grid25", **changes) -> dict[str, ToyRun]:
+    """Notebook 08's toy comparison from ``BUDGETS["08_wgan_gp"][profile]``: the vanilla GAN,
+    weight clipping and WGAN-GP (lambda = 10, n_critic = 5) with the same 3-layer networks,
+    Gaussian latents, constant learning rates (:data:`NB08_LR`), 4 snapshots of samples
+    from fixed latents and of the critic on a 60 x 60 grid, the loss averaged over seeds
+    (``seed_loss="mean"``, as measured). ``changes`` override config fields for every run.
+    """
+    config = ToyConfig(
+        batch_size=budget["batch_size"], hidden=budget["hidden"], seeds=tuple(budget["seeds"]),
+        latent_kind="gaussian", lr_decay=False, seed_loss="mean", snapshots=4,
+        eval_latents="fixed", critic_grid=60,
+    )  # fmt: skip
+    return {m: ToyRun(data, int(budget["num_steps"]), replace(config, method=m, lr=lr, **changes))
+            for m, lr in NB08_LR.items()}  # fmt: skip

@@ -1,0 +1,106 @@
+"""Tests for course_lib.digit_clusters (notebook 07): deskew, label-free clusters, matching."""
+
+import pytest
+import torch
+
+from course_lib import digit_clusters as dc
+from course_lib import infogan
+
+
+def test_infogan_re_exports_the_cluster_tools():
+    # Notebook 07 calls them as infogan.*; they must be the same objects, not copies.
+    for name in ("deskew", "digit_clusters", "match_accuracy", "assignment_accuracy"):
+        assert getattr(infogan, name) is getattr(dc, name)
+
+
+def test_assignment_accuracy_permutation():
+    perm = torch.tensor([3, 0, 1, 2])
+    conf = torch.zeros(4, 4, dtype=torch.long)
+    conf[torch.arange(4), perm] = 9
+    conf[0, 0] = 1  # one sample of code 0 went elsewhere
+    out = dc.assignment_accuracy(conf)
+    assert out["mapping"] == perm.tolist()
+    assert out["accuracy"] == pytest.approx(36 / 37)
+
+
+def _moments(x):
+    ink = (x + 1)[:, 0]
+    rows = torch.arange(28.0).view(1, 28, 1)
+    cols = torch.arange(28.0).view(1, 1, 28)
+    m = ink.sum((1, 2))
+    m_r, m_c = (ink * rows).sum((1, 2)) / m, (ink * cols).sum((1, 2)) / m
+    cov = (ink * (rows - m_r.view(-1, 1, 1)) * (cols - m_c.view(-1, 1, 1))).sum((1, 2)) / m
+    return m_r, m_c, cov
+
+
+def test_deskew_straightens_and_centres_a_slanted_stroke():
+    # A 2-pixel-wide stroke leaning right by 0.4 columns per row, off centre: after deskewing
+    # its ink is centred at (13.5, 13.5) and its row-column covariance is (almost) gone.
+    x = torch.full((2, 1, 28, 28), -1.0)
+    for r in range(6, 22):
+        c = int(round(6 + 0.4 * (r - 6)))
+        x[0, 0, r, c : c + 2] = 1.0
+        x[1, 0, r, 13:15] = 1.0  # an upright, centred stroke
+    m_r, m_c, cov = _moments(x)
+    assert cov[0] > 5 and abs(float(cov[1])) < 1e-4 and abs(float(m_c[0]) - 13.5) > 3
+    out = dc.deskew(x)
+    m_r, m_c, cov = _moments(out)
+    assert torch.allclose(m_r, torch.full((2,), 13.5), atol=0.3)
+    assert torch.allclose(m_c, torch.full((2,), 13.5), atol=0.3)
+    assert cov.abs().max() < 0.3
+    assert torch.allclose(out[1], x[1], atol=0.05)  # already upright and centred: unchanged
+    assert out.min() >= -1 - 1e-6 and out.max() <= 1 + 1e-6
+    with pytest.raises(ValueError, match="images"):
+        dc.deskew(torch.zeros(28, 28))
+
+
+def _shapes():
+    """Three shapes (a bar, a cross, a box), each drawn 40 times with random shifts and pixel
+    noise: (X (120, 1, 28, 28) in [-1, 1], shape ids (120,))."""
+    g = torch.Generator().manual_seed(0)
+    shapes = torch.full((3, 28, 28), -1.0)
+    shapes[0, 5:23, 12:16] = 1.0
+    shapes[1, 5:23, 12:16] = 1.0
+    shapes[1, 12:16, 5:23] = 1.0
+    shapes[2, 6:22, 6:22] = 1.0
+    shapes[2, 9:19, 9:19] = -1.0
+    X, y = [], []
+    for k in range(3):
+        for _ in range(40):
+            dr, dc_ = torch.randint(-2, 3, (2,), generator=g).tolist()
+            img = torch.roll(shapes[k], (dr, dc_), (0, 1)) + 0.3 * torch.randn(28, 28, generator=g)
+            X.append(img.clamp(-1, 1)), y.append(k)
+    return torch.stack(X).unsqueeze(1), torch.tensor(y)
+
+
+def test_digit_clusters_recovers_shapes_without_labels():
+    # The clusters must be the shapes (any numbering), found without their labels.
+    X, y = _shapes()
+    ids = dc.digit_clusters(X, 3, seed=0, pca_dim=10, perplexity=10.0)
+    assert ids.shape == (120,) and ids.dtype == torch.long
+    for k in range(3):
+        assert len(set(ids[y == k].tolist())) == 1  # one id per shape ...
+    assert len(set(ids.tolist())) == 3  # ... and a different id for each
+    raw = dc.digit_clusters(X, 3, seed=0, pca_dim=10, perplexity=10.0, deskew_first=False)
+    # Without deskew's centring, the +-2 pixel shifts dominate pixel distances (seeded: 0.69).
+    assert dc.match_accuracy(raw, y, 3)["accuracy"] < 0.9
+    assert dc.match_accuracy(ids, y, 3)["accuracy"] == 1.0
+    with pytest.raises(ValueError, match="0..2"):
+        dc.match_accuracy(ids, y + 1, 3)
+    with pytest.raises(ValueError, match=r"\(N,\)"):
+        dc.match_accuracy(ids, y[:5], 3)
+
+
+def test_digit_clusters_input_errors():
+    X, _ = _shapes()
+    for bad, match in [(dict(n_clusters=1), "n_clusters"), (dict(pca_dim=500), "pca_dim"),
+                       (dict(perplexity=200.0), "perplexity")]:  # fmt: skip
+        with pytest.raises(ValueError, match=match):
+            dc.digit_clusters(X, **{"n_clusters": 3, **bad})
+    with pytest.raises(ValueError, match="images"):
+        dc.digit_clusters(X[:, 0])
+    # [0, 1] images would make deskew read the background as ink: refused, with the fix.
+    with pytest.raises(ValueError, match=r"\[-1, 1\].*2 \* x - 1"):
+        dc.digit_clusters((X + 1) / 2, 3)
+    with pytest.raises(ValueError, match=r"got values in \[-2"):
+        dc.digit_clusters(2 * X, 3)
