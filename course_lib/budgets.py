@@ -25,15 +25,6 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         "full": dict(num_steps=60000, snapshots=6, d_star_steps=6000, d_star_batch_size=4096,
                      saturation_steps=1000),
     },  # fmt: skip
-    "metrics": {
-        # fid_samples: generated images scored against real ones by course_lib.metrics.
-        # The classifier behind the metrics is profile-independent on purpose (recipe in
-        # course_lib/classifier.py, `python -m course_lib.metrics train-classifier`), so the
-        # shipped weights are the same everywhere.
-        "smoke": dict(fid_samples=500),
-        "fast": dict(fid_samples=2000),
-        "full": dict(fid_samples=5000),
-    },
     "04_vae": {
         # num_steps: Adam steps of the z=20 VAE (batch 100; sizes and lr are train_vae's
         # defaults); z2_steps: the z=2 VAE of the manifold plots; pitfall_steps: each of the

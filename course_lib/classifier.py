@@ -28,6 +28,7 @@ from torch import nn
 from . import io
 from .config import seeded
 from .data import affine_resample, data_dir, load_images
+from .train import adam
 
 ARTEFACT_NAME = "classifier"
 TRAIN_COMMAND = "python -m course_lib.metrics train-classifier"
@@ -110,14 +111,14 @@ def train_classifier(
     """
     start = time.perf_counter()
     gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    model = MnistClassifier()
+    with seeded(seed):
+        model = MnistClassifier()
     X, y = load_images("mnist5k", "train")
     X_test, y_test = load_images("mnist5k", "test")
-    opt = torch.optim.Adam(model.parameters(), lr=LR)
+    trainer = adam(model.parameters(), lr=LR)
     steps_per_epoch = len(X) // BATCH_SIZE
     sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=LR, total_steps=epochs * steps_per_epoch
+        trainer, max_lr=LR, total_steps=epochs * steps_per_epoch
     )
     for epoch in range(epochs):
         model.train()
@@ -125,9 +126,9 @@ def train_classifier(
         for i in range(steps_per_epoch):
             idx = perm[i * BATCH_SIZE : (i + 1) * BATCH_SIZE]
             loss = F.cross_entropy(model(_random_shift(X[idx], MAX_SHIFT, gen)), y[idx])
-            opt.zero_grad(set_to_none=True)
+            trainer.zero_grad(set_to_none=True)
             loss.backward()
-            opt.step()
+            trainer.step()
             sched.step()
         if verbose:
             print(f"epoch {epoch + 1}/{epochs}: last batch loss {loss.item():.3f}")

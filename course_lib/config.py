@@ -97,8 +97,7 @@ def get_profile(name: str | None = None, device: torch.device | None = None) -> 
 
 def budget(notebook: str, profile: str | None = None) -> Mapping[str, Any]:
     """The training budget of ``notebook`` under ``profile`` (read-only mapping)."""
-    if notebook not in BUDGETS:
-        raise KeyError(f"No budget for {notebook!r}. Known: {', '.join(sorted(BUDGETS))}")
+    check_choice("notebook", notebook, sorted(BUDGETS), "Budgets live in course_lib/budgets.py.")
     profile = get_profile(profile)
     return MappingProxyType(dict(BUDGETS[notebook][profile]))
 

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from .config import check_choice
+from .train import to_device
 
 DATASETS: tuple[str, ...] = ("mnist5k", "mnist", "fashion-mnist")
 SPLITS: tuple[str, ...] = ("train", "test", "all")
@@ -251,7 +252,7 @@ def batches(
     n = len(x)
     stop = n - n % batch_size if drop_last else n
     while True:
-        perm = torch.randperm(n, generator=generator).to(tensors[0].device)
+        perm = to_device(torch.randperm(n, generator=generator), tensors[0].device)
         for i in range(0, stop, batch_size):
             idx = perm[i : i + batch_size]
             out = tuple(t[idx] for t in tensors)

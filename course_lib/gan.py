@@ -67,13 +67,17 @@ class Discriminator(nn.Module):
         return self.net(X.flatten(1)).squeeze(1)
 
 
-def discriminator_step(X, Z, net_D, net_G, trainer_D) -> dict[str, torch.Tensor]:
-    """One ascent step of V(D, G) for D (notebook 01); G is held fixed (``detach``)."""
+def discriminator_step(X, Z, net_D, net_G, trainer_D, *, scale=1.0) -> dict[str, torch.Tensor]:
+    """One ascent step of V(D, G) for D (notebook 01); G is held fixed (``detach``).
+
+    ``scale`` multiplies the loss before ``backward`` (1: the plain step; notebook 03's
+    ensembles of S seeds pass S so that every member gets exactly its own gradient).
+    """
     trainer_D.zero_grad(set_to_none=True)
     real_logits = net_D(X)
     fake_logits = net_D(net_G(Z).detach())
     loss_D = discriminator_loss(real_logits, fake_logits)
-    loss_D.backward()
+    (scale * loss_D).backward()
     trainer_D.step()
     return {
         "loss_D": loss_D.detach(),
@@ -83,16 +87,17 @@ def discriminator_step(X, Z, net_D, net_G, trainer_D) -> dict[str, torch.Tensor]
 
 
 def generator_step(
-    Z, net_D, net_G, trainer_G, kind: GeneratorLoss = "non_saturating"
+    Z, net_D, net_G, trainer_G, *, kind: GeneratorLoss = "non_saturating", scale=1.0
 ) -> dict[str, torch.Tensor]:
-    """One step for G with the saturating or non-saturating loss (notebook 01).
+    """One step for G with the saturating, non-saturating or Wasserstein loss (notebooks
+    01 and 08); ``scale`` as in :func:`discriminator_step`.
 
     Only ``trainer_G`` steps; D's gradients computed on the way are cleared by its own
     ``zero_grad`` before its next step.
     """
     trainer_G.zero_grad(set_to_none=True)
     loss_G = generator_loss(net_D(net_G(Z)), kind)
-    loss_G.backward()
+    (scale * loss_G).backward()
     trainer_G.step()
     return {"loss_G": loss_G.detach()}
 
@@ -162,12 +167,9 @@ EMPTY_DATA = ("train_gan's data ran out of batches: pass the real samples as a t
 
 
 def _latents(n: int, latent_dim: int, kind: str, generator, device: torch.device) -> torch.Tensor:
-    """Latents drawn on the CPU (the same numbers on every device), then moved: on CUDA from
-    pinned memory without blocking, so the host never waits for the GPU here."""
-    Z = sample_latent(n, latent_dim, kind, generator)
-    if device.type == "cuda":
-        return Z.pin_memory().to(device, non_blocking=True)
-    return Z.to(device)
+    """Latents drawn on the CPU (the same numbers on every device), then moved without
+    making the host wait for the GPU (:func:`course_lib.train.to_device`)."""
+    return sample_latent(n, latent_dim, kind, generator, device)
 
 
 def _real_batches(data, batch_size: int, generator, device: torch.device) -> Iterator:
@@ -265,7 +267,7 @@ def train_gan(
                 out = discriminator_step(X, Z, net_D, net_G, trainer_D)
             if train_G:
                 Z = _latents(len(X), latent_dim, latent_kind, generator, device)
-                out |= generator_step(Z, net_D, net_G, trainer_G, kind)
+                out |= generator_step(Z, net_D, net_G, trainer_G, kind=kind)
         if train_G:
             out["grad_G"] = grad_norm(net_G).detach()
         return out

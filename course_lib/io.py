@@ -71,8 +71,9 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     ``path`` keeps its previous content and the temporary file is removed (or, after a
     kill, left under a unique ``.tmp`` name that nothing reads).
     """
-    if mode not in ("wb", "w"):
-        raise ValueError(f"Unknown mode {mode!r}. Allowed values: wb, w")
+    from .config import check_choice
+
+    check_choice("mode", mode, ("wb", "w"), "Appending cannot be made atomic.")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import check_choice
+from .train import to_device
 
 GeneratorLoss = Literal["saturating", "non_saturating", "wasserstein"]
 GENERATOR_LOSSES: tuple[str, ...] = ("saturating", "non_saturating", "wasserstein")
@@ -62,7 +63,7 @@ def gradient_penalty(
     if real.shape != fake.shape:
         raise ValueError(f"real {tuple(real.shape)} and fake {tuple(fake.shape)} must match")
     eps_shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-    eps = torch.rand(eps_shape, generator=generator).to(real.device, real.dtype)
+    eps = to_device(torch.rand(eps_shape, generator=generator), real.device).to(real.dtype)
     x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
     out = critic(x_hat)
     (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)

@@ -14,6 +14,7 @@ from typing import Literal
 import torch
 
 from .config import check_choice
+from .train import to_device
 
 LATENT_KINDS: tuple[str, ...] = ("uniform", "gaussian")
 INTERPOLATIONS: tuple[str, ...] = ("lerp", "slerp")
@@ -37,7 +38,7 @@ def sample_latent(
         z = torch.randn(n, dim, generator=generator) * scale
     else:
         check_choice("latent kind", kind, LATENT_KINDS)
-    return z.to(device) if device is not None else z
+    return to_device(z, device) if device is not None else z
 
 
 def lerp(z0: torch.Tensor, z1: torch.Tensor, t: float | torch.Tensor) -> torch.Tensor:

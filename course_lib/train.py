@@ -86,15 +86,15 @@ def train_loop(
 
 
 def _means(sums: Mapping[str, torch.Tensor | float], count: int) -> dict[str, float]:
-    """{key: sum / count} as Python floats, with a single device-to-host copy."""
-    keys = list(sums)
-    values = [torch.as_tensor(sums[k], dtype=torch.float64).reshape(()) for k in keys]
-    devices = {v.device for v in values}
-    if len(devices) > 1:  # python floats sit on the CPU: gather on the accelerator first
-        target = next(d for d in devices if d.type != "cpu")
-        values = [v.to(target) for v in values]
-    stacked = (torch.stack(values) / count).tolist() if values else []
-    return dict(zip(keys, stacked))
+    """{key: sum / count} as Python floats, read back from the device in one copy (float64
+    where the device has it; MPS has no float64, so its sums are stacked in float32)."""
+    if not sums:
+        return {}
+    on = [v.device for v in sums.values() if isinstance(v, torch.Tensor)]
+    device = next((d for d in on if d.type != "cpu"), torch.device("cpu"))
+    dtype = torch.float32 if device.type == "mps" else torch.float64
+    stacked = torch.stack([torch.as_tensor(v).reshape(()).to(device, dtype) for v in sums.values()])
+    return dict(zip(sums, (stacked.cpu().double() / count).tolist()))
 
 
 # ---------------------------------------------------------------------------------------
@@ -121,10 +121,16 @@ def adam(
     params: Iterable[torch.nn.Parameter],
     lr: float,
     betas: tuple[float, float] = (0.9, 0.999),
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
     **kwargs: Any,
 ) -> torch.optim.Adam:
-    """Adam with the fused CUDA kernel on GPU (one launch for all parameters)."""
+    """Adam with the fused CUDA kernel on GPU (one launch for all parameters). ``device``
+    defaults to the parameters' device (every ``train_*`` of the course uses this)."""
+    params = list(params)
+    if device is None:
+        first = params[0]["params"][0] if params and isinstance(params[0], dict) else (
+            params[0] if params else None)  # fmt: skip
+        device = first.device if first is not None else "cpu"
     fused = torch.device(device).type == "cuda"
     return torch.optim.Adam(params, lr=lr, betas=betas, fused=fused or None, **kwargs)
 
@@ -164,6 +170,45 @@ def cpu_threads(n: int | None):
 def count_parameters(model: torch.nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def to_device(x: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """Move a CPU tensor (e.g. noise drawn from a seeded CPU generator) to ``device``
+    without making the host wait for the GPU.
+
+    A plain ``x.to("cuda")`` from pageable memory blocks until every kernel already queued
+    on the GPU has run: once per training step, that is a host sync per step. On CUDA the
+    tensor is pinned first and copied with ``non_blocking=True``; elsewhere it is a plain
+    ``.to``. Used in every per-step path of the course (latents, noise, indices, batches).
+    """
+    device = torch.device(device)
+    if device.type == "cuda" and x.device.type == "cpu":
+        return x.pin_memory().to(device, non_blocking=True)
+    return x.to(device)
+
+
+def infer_device(obj: Any) -> torch.device:
+    """The device of a module, of a bound method of a module (``vae.decode_images``), or of a
+    tensor; CPU for anything else (a plain function). Samplers and widgets use it so that
+    they feed a model on its own device."""
+    if isinstance(obj, torch.Tensor):
+        return obj.device
+    module = getattr(obj, "__self__", obj)
+    return model_device(module) if isinstance(module, torch.nn.Module) else torch.device("cpu")
+
+
+@contextlib.contextmanager
+def eval_mode(*nets: torch.nn.Module):
+    """Run a block with ``nets`` in eval mode (BatchNorm uses its running statistics, dropout
+    is off), then give each net back the mode it had. Every sampler of the course uses it."""
+    before = [net.training for net in nets]
+    for net in nets:
+        net.eval()
+    try:
+        yield nets[0] if len(nets) == 1 else nets
+    finally:
+        for net, mode in zip(nets, before):
+            net.train(mode)
 
 
 def model_device(model: torch.nn.Module) -> torch.device:

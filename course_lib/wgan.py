@@ -233,7 +233,7 @@ def train_wgan(
                         generator=g,
                     )
             kind = "non_saturating" if method == "vanilla" else "wasserstein"
-            return out | generator_step(latents(len(X_real)), net_D, net_G, trainer_G, kind)
+            return out | generator_step(latents(len(X_real)), net_D, net_G, trainer_G, kind=kind)
 
     @torch.no_grad()
     def evaluate(step: int, _history=None) -> None:

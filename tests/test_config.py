@@ -66,7 +66,7 @@ def test_budget_is_read_only_and_unknown_notebook_errors():
     b = config.budget("01_gan_minimax", "smoke")
     with pytest.raises(TypeError):
         b[next(iter(b))] = 1  # type: ignore[index]
-    with pytest.raises(KeyError, match="01_gan_minimax"):
+    with pytest.raises(ValueError, match="Unknown notebook .99_nope.. Allowed values: 01_gan"):
         config.budget("99_nope", "smoke")
 
 

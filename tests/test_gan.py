@@ -104,7 +104,7 @@ def test_generator_step_updates_only_G_and_reports_the_loss_before_the_step():
     g_before = [p.clone() for p in G.parameters()]
     with torch.no_grad():
         expected = losses.generator_loss(D(G(Z)), "saturating")
-    out = gan.generator_step(Z, D, G, adam(G.parameters(), 1e-3), "saturating")
+    out = gan.generator_step(Z, D, G, adam(G.parameters(), 1e-3), kind="saturating")
     assert torch.allclose(out["loss_G"], expected) and not out["loss_G"].requires_grad
     assert all(torch.equal(a, b) for a, b in zip(d_before, D.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(g_before, G.parameters()))
