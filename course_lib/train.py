@@ -17,13 +17,39 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
+from tqdm.auto import tqdm as _auto_tqdm
+from tqdm.std import tqdm as _text_tqdm
+
+from .config import check_choice
 
 History = dict[str, list[float]]
+PROGRESS_MODES: tuple[str, ...] = ("auto", "text", "off")
+
+
+def progress_bar(iterable: Iterable, desc: str = "", total: int | None = None,
+             disable: bool = False):  # fmt: skip
+    """The course's progress bar around ``iterable`` (training loops, samplers).
+
+    ``COURSE_PROGRESS`` chooses it: ``auto`` (default) is tqdm.auto, a live widget bar in
+    Jupyter that disappears when done; ``text`` is a plain text bar that stays in its final
+    state (100%, time, last losses), updated every 10 s: headless runs
+    (``tools/run_notebooks.py``) use it so that executed notebooks, the site and printed
+    handouts show finished bars, not widgets frozen at 0%; ``off`` shows nothing.
+    """
+    mode = check_choice("progress mode (COURSE_PROGRESS)",
+                        os.environ.get("COURSE_PROGRESS", "auto").strip().lower(),
+                        PROGRESS_MODES)  # fmt: skip
+    if mode == "text":
+        return _text_tqdm(iterable, desc=desc, total=total, disable=disable, leave=True,
+                          mininterval=10.0, file=sys.stdout, ascii=True)  # fmt: skip
+    return _auto_tqdm(iterable, desc=desc, total=total, disable=disable or mode == "off",
+                      leave=False)  # fmt: skip
 StepFn = Callable[[int], Mapping[str, torch.Tensor | float]]
 
 
@@ -58,7 +84,7 @@ def train_loop(
     history.setdefault("step", [])
     sums: dict[str, torch.Tensor | float] = {}
     count = 0
-    bar = tqdm(range(start_step, num_steps), desc=desc, disable=not progress, leave=False)
+    bar = progress_bar(range(start_step, num_steps), desc=desc, disable=not progress)
     for step in bar:
         out = step_fn(step)
         for key, value in out.items():
@@ -78,7 +104,7 @@ def train_loop(
             history["step"].append(step + 1)
             for k, v in means.items():
                 history.setdefault(k, []).append(v)
-            bar.set_postfix({k: f"{v:.3g}" for k, v in list(means.items())[:3]})
+            bar.set_postfix({k: f"{v:.3g}" for k, v in list(means.items())[:3]}, refresh=False)
             sums, count = {}, 0
         if callback is not None and ((callback_every and (step + 1) % callback_every == 0) or last):
             callback(step + 1, history)

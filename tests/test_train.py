@@ -181,3 +181,18 @@ def test_log_means_are_read_back_in_one_go():
     finally:
         train._means = real
     assert calls == [4, 4, 2]  # one read-back per log, not per step or per key
+
+
+def test_progress_bar_modes(monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_PROGRESS", "text")
+    train.train_loop(lambda s: {"loss": torch.tensor(2.0)}, 40, log_every=10, desc="demo")
+    out = capsys.readouterr().out
+    last = out.split("\r")[-1]
+    assert last.startswith("demo: 100%") and "40/40" in last and "loss=2" in last
+    assert out.count("\r") <= 3  # a few redraws, not one per step or per log
+    monkeypatch.setenv("COURSE_PROGRESS", "off")
+    train.train_loop(lambda s: {"loss": torch.tensor(2.0)}, 5, desc="quiet")
+    assert "quiet" not in "".join(capsys.readouterr())
+    monkeypatch.setenv("COURSE_PROGRESS", "fancy")
+    with pytest.raises(ValueError, match="Allowed values: auto, text, off"):
+        train.train_loop(lambda s: {}, 1)

@@ -6,10 +6,12 @@ Usage (``make course`` calls it)::
     python tools/run_notebooks.py --html notebooks/05_denoising_vae.ipynb
     COURSE_PROFILE=smoke python tools/run_notebooks.py --out build/smoke
 
-Each cell gets a time limit sized to the profile (``--cell-timeout`` overrides it). A cell
-that the kernel has finished (it reported "idle") but whose reply never arrives within
-``--reply-grace`` seconds is a lost message, not a slow cell: the notebook is then run once
-more from the start with a fresh kernel (``--retries``). Any failure names the notebook and
+Progress bars are plain text in these runs (``COURSE_PROGRESS=text``), so the executed
+copies show each bar in its final state. Each cell gets a time limit sized to the profile
+(``--cell-timeout`` overrides it). A cell that the kernel has finished (it reported
+"idle") but whose reply never arrives within ``--reply-grace`` seconds is a lost message,
+not a slow cell: the notebook is then run once more from the start with a fresh kernel
+(``--retries``). Any failure names the notebook and
 the cell, and the executed notebook is only written (atomically) when every cell ran.
 """
 
@@ -142,9 +144,14 @@ def run_one(path: Path, timeout: int, grace: float, retries: int, kernel: str):
 
 
 def write_outputs(nb, path: Path, out: Path, html: bool) -> None:
+    """Write the executed notebook (and its HTML page) atomically, with each cell's text
+    streams merged and carriage returns applied, so progress bars show their last state."""
     sys.path.insert(0, str(ROOT))
+    from nbconvert.preprocessors import CoalesceStreamsPreprocessor
+
     from course_lib.io import atomic_write_text
 
+    nb, _ = CoalesceStreamsPreprocessor().preprocess(nb, {})
     atomic_write_text(out / path.name, nbformat.writes(nb))
     if html:
         from nbconvert import HTMLExporter
@@ -168,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kernel", default="python3")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
+    # The kernels inherit this: text progress bars that end in their final state (see
+    # course_lib.train.progress_bar), instead of widgets saved at 0%.
+    os.environ.setdefault("COURSE_PROGRESS", "text")
     paths = args.notebooks or sorted(Path(p) for p in glob.glob(str(ROOT / NOTEBOOKS)))
     profile = profile_name()
     timeout = args.cell_timeout or CELL_TIMEOUT[profile]
