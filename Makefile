@@ -15,12 +15,14 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # nbval runs in smoke, where a whole notebook takes <= 60 s: a cell past 120 s is stuck.
 NBVAL := --nbval-lax --nbval-current-env -p no:cacheprovider --nbval-cell-timeout=120
 
-.PHONY: setup lab course student test unit nbtest lint bench classifier clean help
+.PHONY: setup lab course site student test test-browser unit nbtest lint bench classifier clean help
 
 help:
 	@echo "make lab     - set up, then open JupyterLab on notebooks/"
 	@echo "make test    - set up, then unit tests + nbval of every notebook (smoke profile)"
 	@echo "make course  - set up, then run every notebook headless into build/ (COURSE_PROFILE=...)"
+	@echo "make site    - a static HTML book of the executed notebooks in build/site/ (offline)"
+	@echo "make test-browser - the site and every widget in headless Chromium (needs chromium)"
 	@echo "make student - workshop copies without solutions in build/student/ (+ instructor README)"
 	@echo "make bench   - set up, then run benchmarks/ and rewrite benchmarks/RESULTS.md"
 	@echo "make setup   - create .venv and install course_lib with its test extra"
@@ -44,6 +46,29 @@ lab: setup
 # notebook whose kernel lost a reply: a headless run fails fast and names the cell.
 course: setup
 	$(BIN)/python tools/run_notebooks.py --html --out build $(NOTEBOOKS)
+
+# The static site: its own environment (Jupyter Book pins its own Sphinx stack); the
+# notebooks are rendered as committed, nothing is executed. npm fetches the widget
+# JavaScript once into build/cache/.
+SITE_VENV := .venv-site
+$(SITE_VENV)/.installed: tools/site-requirements.txt
+	test -x $(SITE_VENV)/bin/python || $(PYTHON) -m venv $(SITE_VENV)
+	$(SITE_VENV)/bin/python -m pip install --disable-pip-version-check -q -r tools/site-requirements.txt
+	touch $@
+
+site: $(SITE_VENV)/.installed
+	$(SITE_VENV)/bin/python tools/build_site.py --out build/site
+
+# Browser tests (Debian's chromium + Playwright): the site offline, then every widget in
+# JupyterLab. Screenshots in build/browser/.
+BROWSER_STAMP := $(VENV)/.browser
+$(BROWSER_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[test,browser]"
+	touch $@
+
+test-browser: $(BROWSER_STAMP) site
+	@command -v chromium >/dev/null || { echo "test-browser needs Debian's chromium: apt-get install -y chromium (as root)"; exit 3; }
+	$(TEST_ENV) $(BIN)/python -m pytest browser_tests -q -p no:cacheprovider
 
 # Workshop copies: solution cells (tag "solution") removed, outputs cleared, plus an
 # instructor's README with each notebook's timing plan.

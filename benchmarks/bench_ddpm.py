@@ -23,6 +23,7 @@ import torch
 from benchmarks.run import record as _record
 from course_lib import ddpm_train as DT
 from course_lib import diffusion as D
+from course_lib import diffusion_samplers as DS
 from course_lib.config import DEFAULT_SEED, budget, get_device, set_seed
 from course_lib.data import load_images
 from course_lib.metrics import classifier_fid
@@ -47,7 +48,7 @@ def run(profile: str) -> dict[str, dict]:
     threads = torch.get_num_threads()
     seeds = SEEDS
     with cpu_threads(None):  # the runner decides (one thread per parallel worker)
-        tables = {seed: D.sampler_table(model, sched, X_test, n, (10, 20, 50, 100), seed=seed)
+        tables = {seed: DS.sampler_table(model, sched, X_test, n, (10, 20, 50, 100), seed=seed)
                   for seed in seeds}  # fmt: skip
     ckpt = f"data/ddpm_mnist5k/ ({DT.describe_training(info)}, {sched.kind} schedule)"
     per_seed = {s: {(r["sampler"], r["steps"]): r for r in rows} for s, rows in tables.items()}

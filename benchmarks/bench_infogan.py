@@ -6,7 +6,7 @@ course's recipe, whose code is anchored to label-free clusters of the real digit
 (``clusters=digit_clusters(X, seed=seed)``, notebook 07 section 7; key
 ``infogan.code_accuracy``), and plain InfoGAN (no clusters, the paper's method; key
 ``infogan.plain.code_accuracy``). Each generator is scored by
-``course_lib.infogan.code_accuracy``: ``eval_per_code`` digits per categorical code are
+``course_lib.infogan_eval.code_accuracy``: ``eval_per_code`` digits per categorical code are
 labelled by the course's MNIST classifier and the best one-to-one code -> digit mapping
 (Hungarian assignment, scipy) gives the accuracy. ``infogan.clusters.accuracy`` scores the
 clusters themselves against the true labels (used only here, never in training). Values are
@@ -27,9 +27,10 @@ import inspect
 import statistics
 import time
 
-from course_lib import infogan
+from course_lib import infogan, infogan_eval
 from course_lib.config import budget, get_device
 from course_lib.data import load_images
+from course_lib.digit_clusters import digit_clusters, match_accuracy
 
 NOTES = __doc__.split("\n\n", 1)[1]
 BENCH_SEEDS = (0, 1, 2)
@@ -52,19 +53,19 @@ def _runs(b: dict, anchored: bool, X, labels) -> dict:
     accs, mappings, times, weakest, cluster_accs = [], [], [], [], []
     for seed in BENCH_SEEDS:
         t0 = time.perf_counter()
-        clusters = infogan.digit_clusters(X, seed=seed) if anchored else None
+        clusters = digit_clusters(X, seed=seed) if anchored else None
         (net_G, _), _ = infogan.train_infogan(
             X, b["num_steps"], clusters=clusters, seed=seed, hidden=b["hidden"],
             channels=b["channels"], lr_G=b["lr_G"], device=device, threads=BENCH_THREADS,
             progress=False,
         )  # fmt: skip
-        score = infogan.code_accuracy(net_G, b["eval_per_code"], seed=123)
+        score = infogan_eval.code_accuracy(net_G, b["eval_per_code"], seed=123)
         times.append(time.perf_counter() - t0)
         accs.append(score["accuracy"])
         mappings.append(score["mapping"])
         weakest.append(_weakest(score["confusion"], score["mapping"]))
         if clusters is not None:
-            cluster_accs.append(infogan.match_accuracy(clusters, labels)["accuracy"])
+            cluster_accs.append(match_accuracy(clusters, labels)["accuracy"])
     return {"accs": accs, "mappings": mappings, "times": times, "weakest": weakest,
             "cluster_accs": cluster_accs}  # fmt: skip
 
@@ -103,7 +104,7 @@ def run(profile: str) -> dict[str, dict]:
             "unit": "fraction (best one-to-one cluster -> true digit mapping)",
             "profile": profile,
             "seeds": list(BENCH_SEEDS),
-            "notes": f"infogan.digit_clusters (deskew, PCA 50, t-SNE, k-means; no labels) on "
+            "notes": f"digit_clusters (deskew, PCA 50, t-SNE, k-means; no labels) on "
             f"the {len(labels)} mnist5k training digits, scored against their true labels; "
             f"per seed {[round(a, 4) for a in clusters]}",
         },

@@ -47,13 +47,13 @@ def run(profile: str) -> dict[str, dict]:
     lines = ["| data | method | G steps | modes | high quality | reverse KL | per-seed modes |",
              "|---|---|---|---|---|---|---|"]  # fmt: skip
 
-    def line(data: str, label: str, r: toy_train.ToyResult) -> str:
+    def line(data: str, label: str, r: toy_train.ToyEnsemble) -> str:
         f = r.final
         per = ", ".join(str(c["modes"]) for c in f["per_seed"])
         return (f"| {data} | {label} | {r.num_steps} | {f['modes']:.1f} | "
                 f"{f['high_quality']:.1%} | {f['reverse_kl']:.2f} | {per} |")  # fmt: skip
 
-    def coverage_rows(prefix: str, r: toy_train.ToyResult, note: str) -> None:
+    def coverage_rows(prefix: str, r: toy_train.ToyEnsemble, note: str) -> None:
         for metric, unit in (("modes", "modes captured (mean over seeds)"),
                              ("high_quality", "fraction within 3 sigma")):  # fmt: skip
             out[f"{prefix}.{metric}"] = {

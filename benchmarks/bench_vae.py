@@ -24,6 +24,7 @@ import torch
 
 from benchmarks.run import record as _record
 from course_lib import vae as V
+from course_lib import vae_eval as VE
 from course_lib.config import DEFAULT_SEED, budget, get_device, set_seed
 from course_lib.data import load_images, to_unit
 
@@ -46,10 +47,10 @@ def run(profile: str) -> dict[str, dict]:
     b = budget("04_vae", profile)
     net, _ = V.train_vae(X_train, b["num_steps"], seed=seed, device=device, desc="bench VAE",
                          progress=False)  # fmt: skip
-    X_bin = V.dynamic_binarize(X_test, torch.Generator().manual_seed(0))
+    X_bin = V.sample_bernoulli(X_test, torch.Generator().manual_seed(0))
     X_eval = X_bin[: b["iwae_images"]]
-    elbo = V.evaluate_elbo(net, X_eval, b["elbo_samples"], seed=seed)
-    nll = -V.evaluate_iwae(net, X_eval, b["iwae_k"], seed=seed)
+    elbo = VE.evaluate_elbo(net, X_eval, b["elbo_samples"], seed=seed)
+    nll = -VE.evaluate_iwae(net, X_eval, b["iwae_k"], seed=seed)
     size = f"{len(X_eval)} binarised mnist5k test digits, {b['num_steps']} steps of batch 100"
     out["vae.test_elbo"] = _record(
         -elbo["elbo"],
@@ -76,7 +77,7 @@ def run(profile: str) -> dict[str, dict]:
         )  # fmt: skip
         what = f"denoising VAE trained at {nu}" if train_nu else "plain VAE (trained on clean)"
         out[f"{key}.psnr_at_{nu}"] = _record(
-            V.evaluate_psnr(model, X_test, nu, seed=0),
+            VE.evaluate_psnr(model, X_test, nu, seed=0),
             "dB",
             profile,
             f"{what}; 500 mnist5k test digits corrupted at {nu} (seed 0), "

@@ -60,23 +60,22 @@ def run(profile: str) -> dict[str, dict]:
         }  # fmt: skip
     X, _ = load_images("mnist5k", "train")
     X_test, _ = load_images("mnist5k", "test")
-    r, _ = wgan.train_wgan(X, b["mnist_steps"], method="wgan_gp", X_test=X_test,
+    _, h = wgan.train_wgan(X, b["mnist_steps"], method="wgan_gp", X_test=X_test,
                            seed=DEFAULT_SEED, lr=b["lr_mnist"], betas=(0.5, 0.9),
                            evals=b["mnist_evals"], fid_samples=b["fid_samples"],
                            device=get_device(), progress=False)  # fmt: skip
     pick = torch.randperm(len(X), generator=torch.Generator().manual_seed(3))[: b["fid_samples"]]
     floor = metrics.classifier_fid(X[pick], X_test)  # X is sorted by digit: random subset
-    w = torch.tensor([c["w_estimate"] for c in r.curve])
-    f = torch.tensor([c["fid"] for c in r.curve])
+    w, f = torch.tensor(h["eval_w_estimate"]), torch.tensor(h["fid"])
     corr = float(torch.corrcoef(torch.stack([w, f]))[0, 1]) if len(w) > 2 else float("nan")
     common = {"unit": "classifier-FID (lower is better)", "profile": profile,
               "seeds": [DEFAULT_SEED], "anchor": None}  # fmt: skip
     out["wgan_gp.fid"] = {
-        "value": r.fid, **common,
+        "value": h["fid"][-1], **common,
         "notes": f"{b['fid_samples']} samples vs 500 mnist5k test digits after "
         f"{b['mnist_steps']} G steps (n_critic 5); FID curve "
-        f"{[round(c['fid']) for c in r.curve]}, W estimate "
-        f"{[round(c['w_estimate'], 2) for c in r.curve]} (correlation {corr:.2f})",
+        f"{[round(x) for x in h['fid']]}, W estimate "
+        f"{[round(x, 2) for x in h['eval_w_estimate']]} (correlation {corr:.2f})",
     }  # fmt: skip
     out["wgan_gp.fid_floor"] = {
         "value": floor, **common,

@@ -114,8 +114,9 @@ BUDGETS["06_rbm_gibbsnet"] = {
 
 
 BUDGETS["07_infogan"] = {
-    # InfoGAN on mnist5k (course_lib.infogan.train_infogan; batch 64, 62 noise dimensions,
-    # D/Q's lr 2e-4, lambda 1 (continuous codes 0.1) and cluster_weight 1 are its defaults):
+    # InfoGAN on mnist5k (course_lib.infogan.train_infogan; batch 64, latent_dim 62 (the
+    # noise z; G's input adds the 12 code values), D/Q's lr 2e-4, lambda 1 (continuous codes 0.1)
+    # and cluster_weight 1 are its defaults):
     # num_steps G steps; hidden / channels: width of the conv networks (full: the paper's
     # 64/128 channels); lr_G: G's Adam rate (in fast, 2e-3 made the categorical split happen
     # earlier and scored higher on seeds 0-2 than the paper's 1e-3; full keeps 1e-3, not

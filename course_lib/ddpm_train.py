@@ -33,7 +33,7 @@ from . import io
 from .config import check_choice, seeded
 from .data import batches, training_data
 from .diffusion import SCHEDULES, diffusion_step, make_schedule
-from .train import History, adam, ema_update, model_device, prepare, train_loop
+from .train import History, adam, autocast, ema_update, prepare, to_device, train_loop
 from .unet import UNet, UNetConfig
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "data" / "ddpm_mnist5k"
@@ -63,29 +63,31 @@ def train_ddpm(
     init: UNet | None = None,
     device: torch.device | str | None = None,
     seed: int = 0,
+    bf16: bool | None = None,
     compile: bool = False,
     progress: bool = True,
     callback: Callable[[int, UNet, History], None] | None = None,
     callback_every: int = 0,
 ) -> tuple[tuple[UNet, UNet], History]:
-    """Train eps_theta with L_simple (notebook 09); returns ((model, ema), history["loss"]).
+    """Train eps_theta with L_simple (notebook 09).
 
-    ``data``: images (N, 1, 28, 28) in [-1, 1] (shuffled into batches of
-    ``config.batch_size`` with a generator seeded by ``seed``), or an iterator of such
-    batches. The U-Net is initialised under ``config.seeded(seed)``; the caller's global RNG
-    is left alone. ``init``: start from these weights (model and EMA) instead of a fresh
-    U-Net, to continue a run (Adam starts afresh). ``device``: default ``init``'s device,
-    else the CPU; on CUDA: fused Adam, bf16 autocast, channels_last, optional ``compile``.
-    ``callback(step, ema, history)`` runs every ``callback_every`` steps and after the last
-    (the command line saves the model there). Horizontal flips are not used (digits are not
-    mirror-symmetric).
+    Returns ``((model, ema), history)``: the trained U-Net (train mode), its EMA copy (eval
+    mode: sample with it) and ``history`` with ``loss`` (mean L_simple over each 50 steps)
+    and ``step``. ``data``: images (N, 1, 28, 28) in [-1, 1] (shuffled into batches of
+    ``config.batch_size`` with a generator seeded by ``seed``, which also draws t and eps),
+    or an iterator of such batches. The U-Net is initialised under ``config.seeded(seed)``;
+    the caller's global RNG is left alone. ``init``: start from these weights (model and EMA)
+    instead of a fresh U-Net, to continue a run (Adam starts afresh). ``device``: default the
+    data's; on CUDA: fused Adam, channels_last, optional ``compile``. ``bf16``: autocast
+    around each step, None (default) = on CUDA only. ``callback(step, ema, history)`` runs
+    every ``callback_every`` steps and after the last (the command line saves the model
+    there). Horizontal flips are not used (digits are not mirror-symmetric).
     """
     check_choice("schedule", config.schedule, SCHEDULES)
-    device = torch.device(device) if device is not None else (
-        model_device(init) if init is not None else torch.device("cpu"))  # fmt: skip
     gen = torch.Generator().manual_seed(seed)
     X, stream = training_data(data, "train_ddpm", shape=None,
                               why="the U-Net learns the noise added to x0 in [-1, 1]")  # fmt: skip
+    device = torch.device(device) if device is not None else X.device
     data = stream if stream is not None else batches(X, config.batch_size, generator=gen,
                                                      device=device)  # fmt: skip
     schedule = make_schedule(config.schedule, config.timesteps).to(device)
@@ -96,10 +98,12 @@ def train_ddpm(
             model = UNet(unet_config)
     ema = prepare(copy.deepcopy(model).requires_grad_(False), device, conv=True)
     model = prepare(model, device, conv=True, compile=compile)
-    trainer = adam(model.parameters(), config.lr, device=device)
+    trainer = adam(model.parameters(), config.lr)
 
     def step_fn(step: int) -> dict[str, torch.Tensor]:
-        out = diffusion_step(next(data).to(device), model, trainer, schedule, generator=gen)
+        with autocast(device, bf16):
+            out = diffusion_step(to_device(next(data), device), model, trainer, schedule,
+                                 generator=gen)  # fmt: skip
         warm = step > EMA_START or init is not None
         ema_update(ema, model, config.ema_decay if warm else 0.0)
         return out
@@ -118,7 +122,8 @@ def train_ddpm(
 def save_pretrained(
     folder: str | Path, ema: UNet, provenance: dict, config: TrainConfig = TrainConfig()
 ) -> Path:
-    """Write the EMA weights as an artefact folder (``course_lib.io.save_weights``, atomic).
+    """Write the EMA weights as an artefact folder (``course_lib.io.save_weights``, atomic):
+    the shipped model of notebook 09.
 
     ``config.json`` holds what sampling needs: the U-Net's hyper-parameters, the schedule
     and T; ``provenance`` (``course_lib.io.provenance``) goes into MANIFEST.json.
@@ -152,15 +157,16 @@ def load_pretrained(
 
 
 def training_stages(info: dict) -> list[dict]:
-    """The training runs behind a saved model, oldest first (each ``--init`` continuation
-    keeps the runs it started from). Items: ``train`` (num_steps, seed and the TrainConfig
-    fields), ``train_seconds`` and, for earlier runs, the ``sha256`` of their weights."""
+    """The training runs behind a saved model (notebook 09's), oldest first (each ``--init``
+    continuation keeps the runs it started from). Items: ``train`` (num_steps, seed and the
+    TrainConfig fields), ``train_seconds`` and, for earlier runs, the ``sha256`` of their
+    weights."""
     return list(info["provenance"]["stages"])
 
 
 def describe_training(info: dict) -> str:
-    """One line for a model's provenance, e.g. "5250 steps in 2 stages (2250 at lr 0.001,
-    3000 at lr 0.0003), 53 min on cpu"."""
+    """One line for a model's provenance (notebook 09), e.g. "5250 steps in 2 stages (2250
+    at lr 0.001, 3000 at lr 0.0003), 53 min on cpu"."""
     stages = training_stages(info)
     steps = sum(s["train"]["num_steps"] for s in stages)
     seconds = sum(s["train_seconds"] or 0 for s in stages)

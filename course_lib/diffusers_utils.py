@@ -40,7 +40,8 @@ import torch.nn.functional as F
 
 from . import io
 from .config import check_choice, seeded
-from .train import History, autocast, model_device, prepare, train_loop
+from .data import batches, training_data
+from .train import History, autocast, model_device, prepare, to_device, train_loop
 
 DEFAULT_PIPELINE = Path(__file__).resolve().parent.parent / "data" / "ddpm_diffusers_mnist5k"
 REBUILD = "python -m course_lib.diffusers_utils train --out data/ddpm_diffusers_mnist5k"
@@ -48,8 +49,9 @@ SCHEDULER_NAMES = ("DDPM", "DDIM", "DPM-Solver++", "DPM-Solver single-step")
 
 
 def build_unet(channels: tuple[int, ...] = (16, 32, 64), sample_size: int = 28):
-    """A ``UNet2DModel`` for (B, 1, 28, 28) digits: one ResNet block per level, no attention,
-    28 -> 14 -> 7 (the last down block does not downsample), GroupNorm with 8 groups."""
+    """A ``UNet2DModel`` for (B, 1, 28, 28) digits (notebook 10): one ResNet block per level,
+    no attention, 28 -> 14 -> 7 (the last down block does not downsample), GroupNorm with 8
+    groups."""
     from diffusers import UNet2DModel
 
     n = len(channels)
@@ -66,7 +68,8 @@ def build_unet(channels: tuple[int, ...] = (16, 32, 64), sample_size: int = 28):
 
 
 def build_scheduler(timesteps: int = 1000, beta_schedule: str = "linear"):
-    """``DDPMScheduler`` with T steps; "linear" is course_lib.diffusion's "linear"."""
+    """``DDPMScheduler`` with T steps (notebook 10); "linear" is course_lib.diffusion's
+    "linear"."""
     from diffusers import DDPMScheduler
 
     return DDPMScheduler(num_train_timesteps=timesteps, beta_schedule=beta_schedule)
@@ -74,7 +77,7 @@ def build_scheduler(timesteps: int = 1000, beta_schedule: str = "linear"):
 
 def unet_step(
     x0: torch.Tensor,
-    unet: torch.nn.Module,
+    model: torch.nn.Module,
     trainer: torch.optim.Optimizer,
     noise_scheduler,
     *,
@@ -83,21 +86,22 @@ def unet_step(
 ) -> dict[str, torch.Tensor]:
     """One step of the diffusers recipe on x0 (B, 1, H, W) in [-1, 1] (notebook 10).
 
-    eps and t are drawn on the CPU from ``generator`` and moved to x0's device; the loss is
-    Ho et al.'s L_simple (eq. 14); ``ema`` (a ``diffusers.training_utils.EMAModel``) follows
-    the weights after the optimiser step. Returns {"loss": detached 0-d tensor}.
+    ``model`` is the ``UNet2DModel``. eps and t are drawn on the CPU from ``generator`` and
+    moved to x0's device (``train.to_device``: no host sync); the loss is Ho et al.'s
+    L_simple (eq. 14); ``ema`` (a ``diffusers.training_utils.EMAModel``) follows the weights
+    after the optimiser step. Returns {"loss": detached 0-d tensor}. bf16: the caller's
+    ``train.autocast`` around the call (``train_unet`` does it on CUDA).
     """
     T = noise_scheduler.config.num_train_timesteps
-    noise = torch.randn(x0.shape, generator=generator).to(x0.device)
-    t = torch.randint(0, T, (x0.shape[0],), generator=generator).to(x0.device)
+    noise = to_device(torch.randn(x0.shape, generator=generator), x0.device)
+    t = to_device(torch.randint(0, T, (x0.shape[0],), generator=generator), x0.device)
     noisy = noise_scheduler.add_noise(x0, noise, t)
-    with autocast(x0.device):
-        loss = F.mse_loss(unet(noisy, t).sample, noise)
+    loss = F.mse_loss(model(noisy, t).sample, noise)
     trainer.zero_grad(set_to_none=True)
     loss.backward()
     trainer.step()
     if ema is not None:
-        ema.step(unet.parameters())
+        ema.step(model.parameters())
     return {"loss": loss.detach()}
 
 
@@ -105,79 +109,84 @@ def train_unet(
     data: torch.Tensor | Iterable[torch.Tensor],
     num_steps: int,
     *,
-    unet: torch.nn.Module,
+    model: torch.nn.Module,
     noise_scheduler=None,
     batch_size: int = 64,
     lr: float = 1e-3,
     ema_decay: float | None = 0.995,
     device: torch.device | str | None = None,
     seed: int = 0,
+    bf16: bool | None = None,
     progress: bool = True,
     callback: Callable[[int, torch.nn.Module, History], None] | None = None,
     callback_every: int = 0,
 ) -> tuple[tuple[torch.nn.Module, torch.nn.Module], History]:
-    """Train ``unet`` the diffusers way (notebook 10); returns ((unet, ema_unet), history).
+    """Train ``model`` (a ``UNet2DModel``, e.g. :func:`build_unet`) the diffusers way
+    (notebook 10); returns ``((model, ema_model), history)``.
 
-    ``data``: images (N, 1, 28, 28) in [-1, 1], shuffled into batches with a generator
-    seeded by ``seed`` (which also draws t and eps), or an iterator of batches. Each step is
-    :func:`unet_step` with AdamW (fused on CUDA). ``ema_unet`` is a copy of ``unet`` holding
-    the EMA weights (``unet`` itself when ``ema_decay`` is None): sample with it.
-    ``noise_scheduler`` defaults to :func:`build_scheduler`; ``device`` to the UNet's.
-    ``callback(step, ema_unet, history)`` runs every ``callback_every`` steps and after the
+    ``data``: images (N, 1, H, W) in [-1, 1] (``course_lib.data.training_data`` checks the
+    range), shuffled into batches with a generator seeded by ``seed`` (which also draws t and
+    eps), or an iterator of batches. Each step is :func:`unet_step` with AdamW (fused on
+    CUDA). ``ema_model`` is a copy of ``model`` holding the EMA weights (``model`` itself
+    when ``ema_decay`` is None): sample with it. ``history``: ``loss`` (mean over each 50
+    steps) and ``step``. ``noise_scheduler`` defaults to :func:`build_scheduler`; ``device``
+    to the model's; ``bf16``: autocast around each step, None (default) = on CUDA only.
+    ``callback(step, ema_model, history)`` runs every ``callback_every`` steps and after the
     last one. The global RNG is not touched.
     """
     from diffusers.training_utils import EMAModel
 
-    from .data import batches
-
+    X, stream = training_data(data, "train_unet", shape=None,
+                              why="the UNet learns the noise added to x0 in [-1, 1]")  # fmt: skip
     noise_scheduler = noise_scheduler if noise_scheduler is not None else build_scheduler()
-    device = torch.device(device) if device is not None else model_device(unet)
-    unet = prepare(unet, device, conv=True)
+    device = torch.device(device) if device is not None else model_device(model)
+    model = prepare(model, device, conv=True)
     gen = torch.Generator().manual_seed(seed)
-    if isinstance(data, torch.Tensor):
-        data = batches(data, batch_size, generator=gen, device=device)
-    data = iter(data)
+    data = stream if stream is not None else batches(X, batch_size, generator=gen, device=device)
     fused = device.type == "cuda" or None
-    trainer = torch.optim.AdamW(unet.parameters(), lr=lr, fused=fused)
-    ema = EMAModel(unet.parameters(), decay=ema_decay) if ema_decay else None
+    trainer = torch.optim.AdamW(model.parameters(), lr=lr, fused=fused)
+    ema = EMAModel(model.parameters(), decay=ema_decay) if ema_decay else None
 
     def sampling_model() -> torch.nn.Module:
         if ema is None:
-            return unet
-        shadow = copy.deepcopy(unet)
+            return model
+        shadow = copy.deepcopy(model)
         ema.copy_to(shadow.parameters())
         return shadow.eval()
 
     def step_fn(step: int) -> dict[str, torch.Tensor]:
-        return unet_step(next(data).to(device), unet, trainer, noise_scheduler, ema=ema,
-                         generator=gen)  # fmt: skip
+        with autocast(device, bf16):
+            return unet_step(to_device(next(data), device), model, trainer, noise_scheduler,
+                             ema=ema, generator=gen)  # fmt: skip
 
     hook = (lambda step, hist: callback(step, sampling_model(), hist)) if callback else None
     history = train_loop(
         step_fn, num_steps, log_every=50, desc="UNet2DModel", progress=progress,
         callback=hook, callback_every=callback_every,
     )  # fmt: skip
-    return (unet, sampling_model()), history
+    return (model, sampling_model()), history
 
 
 def make_pipeline(unet, scheduler):
-    """Wrap a UNet and a scheduler in a ``DDPMPipeline``."""
+    """Wrap a UNet and a scheduler in a ``DDPMPipeline`` (notebook 10)."""
     from diffusers import DDPMPipeline
 
     return DDPMPipeline(unet=unet, scheduler=scheduler)
 
 
 def save_pipeline(pipe, path: str | Path, provenance: Mapping[str, Any] | None = None) -> Path:
-    """``pipe.save_pretrained`` into a temporary folder, add MANIFEST.json (checksums and
-    ``provenance``, see ``course_lib.io.provenance``), then swap it in for ``path`` in one
-    step (``course_lib.io.save_artefact``): an interrupted save leaves the previous folder
-    as it was. Without ``provenance`` the manifest names the course's rebuild command."""
+    """``pipe.save_pretrained`` into a temporary folder (notebook 10), add MANIFEST.json
+    (checksums and ``provenance``, see ``course_lib.io.provenance``), then swap it in for
+    ``path`` in one step (``course_lib.io.save_artefact``): an interrupted save leaves the
+    previous folder as it was. Without ``provenance`` the manifest names the course's
+    rebuild command."""
     prov = dict(provenance) if provenance is not None else {"command": REBUILD}
     return io.save_artefact(path, lambda tmp: pipe.save_pretrained(tmp), prov)
 
 
 def load_pipeline(path: str | Path = DEFAULT_PIPELINE, verify: bool = True):
-    """``DDPMPipeline.from_pretrained(path)`` from a local folder, never touching the network.
+    """``DDPMPipeline.from_pretrained(path)`` from a local folder, never touching the network
+    (notebook 10).
 
     With ``verify`` (the default) every file is first checked against the folder's
     MANIFEST.json (``course_lib.io.verify_artefact``): a missing folder, or a missing,
@@ -192,9 +201,10 @@ def load_pipeline(path: str | Path = DEFAULT_PIPELINE, verify: bool = True):
 
 
 def swap_scheduler(pipe, name: str):
-    """A copy of ``pipe`` whose scheduler is ``name`` (one of SCHEDULER_NAMES), built from the
-    trained scheduler's config, so the betas stay the same; the UNet is shared, not copied.
-    (UniPC, PNDM, Euler... do not fit ``DDPMPipeline``: see the module docstring.)"""
+    """A copy of ``pipe`` whose scheduler is ``name`` (one of SCHEDULER_NAMES; notebook 10),
+    built from the trained scheduler's config, so the betas stay the same; the UNet is
+    shared, not copied. (UniPC, PNDM, Euler... do not fit ``DDPMPipeline``: see the module
+    docstring.)"""
     from diffusers import (
         DDIMScheduler,
         DDPMScheduler,
@@ -239,7 +249,8 @@ def generate(pipe, num_images: int, num_inference_steps: int, seed: int = 0) -> 
 
 
 def load_hub_pipeline(repo_id: str = "google/ddpm-cifar10-32"):
-    """``DDPMPipeline.from_pretrained(repo_id)`` from the Hugging Face Hub (or its cache).
+    """``DDPMPipeline.from_pretrained(repo_id)`` from the Hugging Face Hub (or its cache;
+    notebook 10).
 
     Offline (``HF_HUB_OFFLINE=1``) or without a network it prints what it needs and returns
     None: no traceback, no network call when the offline switch is set.
@@ -298,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nstep {step}: saved after {seconds:.0f} s", flush=True)
 
     with cpu_threads(args.threads), contextlib.suppress(KeyboardInterrupt):
-        train_unet(X, args.steps, unet=unet, batch_size=args.batch_size, lr=args.lr,
+        train_unet(X, args.steps, model=unet, batch_size=args.batch_size, lr=args.lr,
                    ema_decay=args.ema, device=device, seed=args.seed, callback=save,
                    callback_every=args.save_every)  # fmt: skip
     return 0

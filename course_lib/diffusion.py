@@ -1,6 +1,8 @@
 """Denoising diffusion from scratch: schedules, the forward process, the loss, one training
-step, DDPM and DDIM sampling (notebook 09; notebook 10 compares with diffusers). Training
-the shipped model, its artefact and the command line live in :mod:`course_lib.ddpm_train`.
+step, and one reverse step of DDPM and of DDIM (notebook 09; notebook 10 compares with
+diffusers). The full samplers and the sampler table live in
+:mod:`course_lib.diffusion_samplers`; training the shipped model, its artefact and the
+command line in :mod:`course_lib.ddpm_train`.
 
 Notation (Ho et al. 2020, "Denoising Diffusion Probabilistic Models", DDPM):
 
@@ -17,15 +19,15 @@ Timesteps are 0-based as in diffusers: t = 0 .. T-1, and abar_{-1} = 1. With tha
 :func:`make_schedule` returns exactly what ``diffusers.DDPMScheduler`` computes for
 ``beta_schedule="linear"`` and ``"squaredcos_cap_v2"`` (tests/test_diffusion.py checks it).
 
-Devices: the samplers run on the model's device (``train.model_device``); their noise is
-drawn on the CPU from the caller's ``generator`` and moved there, so a seed gives the same
-digits on every machine.
+Devices: the training step's t and eps are drawn on the CPU from the caller's ``generator``
+and moved to the data's device with ``train.to_device`` (no host sync per step), so a seed
+gives the same numbers on every machine. bf16 autocast is the trainer's choice
+(``train_ddpm(bf16=...)``), not the step's.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -34,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import check_choice
-from .train import autocast, model_device
+from .train import to_device
 
 ScheduleKind = Literal["linear", "cosine"]
 SCHEDULES: tuple[str, ...] = ("linear", "cosine")
@@ -48,7 +50,8 @@ EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 def linear_beta_schedule(
     timesteps: int, beta_start: float = 1e-4, beta_end: float = 0.02
 ) -> torch.Tensor:
-    """beta_t linear from 1e-4 to 0.02 over T = 1000 steps (Ho et al. 2020, section 4).
+    """beta_t linear from 1e-4 to 0.02 over T = 1000 steps (Ho et al. 2020, section 4;
+    notebook 09).
 
     Returns (T,) float32, like ``DDPMScheduler(beta_schedule="linear")``.
     """
@@ -56,10 +59,12 @@ def linear_beta_schedule(
 
 
 def cosine_beta_schedule(timesteps: int, s: float = 0.008, max_beta: float = 0.999) -> torch.Tensor:
-    """Cosine schedule (Nichol & Dhariwal 2021, eq. 17): abar(t) = cos^2(((t/T + s)/(1 + s)) pi/2),
-    beta_t = min(1 - abar((t+1)/T) / abar(t/T), 0.999). Returns (T,) float32, like
-    ``DDPMScheduler(beta_schedule="squaredcos_cap_v2")``. Noise is added more slowly than
-    with the linear schedule, so fewer steps are wasted on nearly pure noise.
+    """Cosine schedule (Nichol & Dhariwal 2021, eq. 17; notebook 09):
+    abar(t) = cos^2(((t/T + s)/(1 + s)) pi/2),
+    beta_t = min(1 - abar((t+1)/T) / abar(t/T), 0.999).
+    Returns (T,) float32, like ``DDPMScheduler(beta_schedule="squaredcos_cap_v2")``. Noise is
+    added more slowly than with the linear schedule, so fewer steps are wasted on nearly pure
+    noise.
     """
 
     def abar(u: float) -> float:
@@ -130,7 +135,8 @@ def _at(values: torch.Tensor, t: torch.Tensor | int, like: torch.Tensor) -> torc
 def q_sample(
     x0: torch.Tensor, t: torch.Tensor | int, schedule: Schedule, noise: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """Draw x_t ~ q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I)  (Ho et al., eq. 4).
+    """Draw x_t ~ q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I)  (Ho et al., eq. 4;
+    notebook 09).
 
     x0: (B, C, H, W) in [-1, 1]; t: int or (B,) long; noise: eps of the same shape as x0
     (drawn when None). Same as diffusers' ``scheduler.add_noise(x0, noise, t)``.
@@ -143,10 +149,11 @@ def q_sample(
 def diffusion_loss(
     model: EpsModel, x0: torch.Tensor, schedule: Schedule, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """L_simple (Ho et al., eq. 14): MSE between eps and eps_theta(x_t, t), t ~ U{0..T-1}."""
+    """L_simple (Ho et al., eq. 14; notebook 09): MSE between eps and eps_theta(x_t, t),
+    t ~ U{0..T-1}; t and eps are drawn on the CPU from ``generator``, then moved to x0's device."""
     B = x0.shape[0]
-    t = torch.randint(0, schedule.timesteps, (B,), generator=generator).to(x0.device)
-    noise = torch.randn(x0.shape, generator=generator).to(x0.device)
+    t = to_device(torch.randint(0, schedule.timesteps, (B,), generator=generator), x0.device)
+    noise = to_device(torch.randn(x0.shape, generator=generator), x0.device)
     return F.mse_loss(model(q_sample(x0, t, schedule, noise), t), noise)
 
 
@@ -160,15 +167,14 @@ def diffusion_step(
 ) -> dict[str, torch.Tensor]:
     """One training step of eps_theta on a batch x0 (B, C, H, W) in [-1, 1] (notebook 09).
 
-    1. L_simple (eq. 14) with t and eps drawn from ``generator`` (:func:`diffusion_loss`),
-       under bf16 autocast on CUDA;
+    1. L_simple (eq. 14) with t and eps drawn from ``generator`` (:func:`diffusion_loss`);
     2. one optimiser step of ``trainer`` on ``model``.
     Returns {"loss": detached 0-d tensor} (no host sync). The schedule is moved to x0's
-    device (a no-op when it is there already).
+    device (a no-op when it is there already). bf16: the caller's ``train.autocast`` around
+    the call (``train_ddpm`` does it on CUDA).
     """
     schedule = schedule.to(x0.device)
-    with autocast(x0.device):
-        loss = diffusion_loss(model, x0, schedule, generator)
+    loss = diffusion_loss(model, x0, schedule, generator)
     trainer.zero_grad(set_to_none=True)
     loss.backward()
     trainer.step()
@@ -176,10 +182,11 @@ def diffusion_step(
 
 
 # ---------------------------------------------------------------------------------------
-# Samplers
+# Single reverse steps (the samplers' building blocks)
 # ---------------------------------------------------------------------------------------
 def predict_x0(x_t: torch.Tensor, eps: torch.Tensor, abar_t: torch.Tensor) -> torch.Tensor:
-    """x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t): eq. 4 solved for x_0 (DDPM eq. 15)."""
+    """x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t): eq. 4 solved for x_0 (DDPM eq. 15;
+    notebook 09)."""
     return (x_t - (1 - abar_t).sqrt() * eps) / abar_t.sqrt()
 
 
@@ -191,7 +198,7 @@ def ddpm_step(
     noise: torch.Tensor | None = None,
     clip_x0: bool = True,
 ) -> torch.Tensor:
-    """One ancestral step x_t -> x_{t-1} (Ho et al. 2020, Algorithm 2, line 4).
+    """One ancestral step x_t -> x_{t-1} (Ho et al. 2020, Algorithm 2, line 4; notebook 09).
 
     1. alpha_t, abar_t, abar_{t-1}, beta_t from the schedule;
     2. predicted x0_hat from eps (eq. 15), clipped to [-1, 1] when ``clip_x0``;
@@ -218,15 +225,6 @@ def ddpm_step(
     return mean + _at(schedule.posterior_variance, t, x_t).sqrt() * noise
 
 
-def ddim_timesteps(timesteps: int, num_steps: int) -> list[int]:
-    """The sub-sequence tau of DDIM (Song et al. 2021, section 4.2), diffusers' "leading"
-    spacing: [(S-1) k, ..., k, 0] with k = T // S."""
-    if not 1 <= num_steps <= timesteps:
-        raise ValueError(f"num_steps must be in 1..{timesteps}, got {num_steps}")
-    k = timesteps // num_steps
-    return [i * k for i in reversed(range(num_steps))]
-
-
 def ddim_step(
     eps: torch.Tensor,
     t: int,
@@ -237,7 +235,8 @@ def ddim_step(
     noise: torch.Tensor | None = None,
     clip_x0: bool = False,
 ) -> torch.Tensor:
-    """One DDIM step x_t -> x_{t_prev} (Song et al. 2021, eq. 12; t_prev < 0 means abar = 1).
+    """One DDIM step x_t -> x_{t_prev} (Song et al. 2021, eq. 12; notebook 09); t_prev < 0
+    means abar = 1.
 
     1. abar_t, abar_prev (1 when t_prev < 0);
     2. x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)                        ("predicted x0");
@@ -258,155 +257,3 @@ def ddim_step(
     if eta > 0:
         x_prev = x_prev + sigma * (torch.randn_like(x_t) if noise is None else noise)
     return x_prev
-
-
-def sampling_device(
-    model: EpsModel, device: torch.device | str | None = None, x_T: torch.Tensor | None = None
-) -> torch.device:
-    """Where a sampler runs: ``device`` if given, else the model's device (an ``nn.Module``,
-    :func:`course_lib.train.model_device`), else ``x_T``'s device, else the CPU. A plain
-    function such as ``lambda x, t: unet(x, t).sample`` has no device: pass ``device``."""
-    if device is not None:
-        return torch.device(device)
-    if isinstance(model, torch.nn.Module):
-        return model_device(model)
-    return x_T.device if x_T is not None else torch.device("cpu")
-
-
-def _batched_t(t: int, n: int, device: torch.device) -> torch.Tensor:
-    return torch.full((n,), t, dtype=torch.long, device=device)
-
-
-@torch.no_grad()
-def ddpm_sample(
-    model: EpsModel,
-    schedule: Schedule,
-    num_images: int,
-    shape: tuple[int, ...] = (1, 28, 28),
-    *,
-    generator: torch.Generator | None = None,
-    device: torch.device | str | None = None,
-    keep: int = 0,
-    progress: bool = False,
-) -> tuple[torch.Tensor, list[tuple[int, torch.Tensor]]]:
-    """Ancestral sampling, T model calls (Algorithm 2), on the model's device.
-
-    Returns (x_0 in [-1, 1] (N, *shape) on that device, trajectory): ``keep`` > 0 stores
-    ``keep`` evenly spaced (t, x_t) pairs (CPU) for plots. Noise is drawn on the CPU from
-    ``generator`` and moved, so results do not depend on the device (notebook 09).
-    """
-    from tqdm.auto import tqdm
-
-    device = sampling_device(model, device)
-    T = schedule.timesteps
-    sched = schedule.to(device)
-
-    def randn():
-        return torch.randn((num_images, *shape), generator=generator).to(device)
-
-    x = randn()
-    marks = set(torch.linspace(T - 1, 0, keep).round().long().tolist()) if keep else set()
-    traj = []
-    for t in tqdm(range(T - 1, -1, -1), desc="DDPM", disable=not progress, leave=False):
-        eps = model(x, _batched_t(t, num_images, device))
-        x = ddpm_step(eps, t, x, sched, noise=randn() if t > 0 else None)
-        if t in marks:
-            traj.append((t, x.detach().cpu()))
-    return x.clamp(-1, 1), traj
-
-
-@torch.no_grad()
-def ddim_sample(
-    model: EpsModel,
-    schedule: Schedule,
-    num_images: int,
-    num_steps: int = 50,
-    *,
-    eta: float = 0.0,
-    shape: tuple[int, ...] = (1, 28, 28),
-    generator: torch.Generator | None = None,
-    device: torch.device | str | None = None,
-    x_T: torch.Tensor | None = None,
-    keep: bool = False,
-    progress: bool = False,
-    clip_x0: bool = True,
-) -> tuple[torch.Tensor, list[tuple[int, torch.Tensor]]]:
-    """DDIM sampling with ``num_steps`` model calls (Song et al. 2021, eq. 12), on the
-    model's device (notebook 09).
-
-    ``x_T``: start noise (drawn on the CPU from ``generator`` when None), so DDPM and DDIM
-    runs can share it; ``clip_x0`` clips x0_hat to [-1, 1] in every step (diffusers'
-    ``clip_sample``, True by default in its DDIMScheduler as in our DDPM sampler, so the two
-    samplers are compared alike). Returns (x_0 in [-1, 1], trajectory of (t, x_t) on the CPU
-    after each step when ``keep``).
-    """
-    from tqdm.auto import tqdm
-
-    device = sampling_device(model, device, x_T)
-    sched = schedule.to(device)
-    x = torch.randn((num_images, *shape), generator=generator) if x_T is None else x_T.clone()
-    x = x.to(device)
-    taus = ddim_timesteps(schedule.timesteps, num_steps)
-    traj = []
-    for i, t in enumerate(tqdm(taus, desc=f"DDIM-{num_steps}", disable=not progress, leave=False)):
-        t_prev = taus[i + 1] if i + 1 < len(taus) else -1
-        eps = model(x, _batched_t(t, num_images, device))
-        z = torch.randn(x.shape, generator=generator).to(device) if eta > 0 else None
-        x = ddim_step(eps, t, t_prev, x, sched, eta=eta, noise=z, clip_x0=clip_x0)
-        if keep:
-            traj.append((max(t_prev, 0), x.detach().cpu()))
-    return x.clamp(-1, 1), traj
-
-
-@torch.no_grad()
-def sample_in_batches(sampler: Callable[..., tuple], num_images: int, batch_size: int = 500, **kw):
-    """Call ``sampler(num_images=b, **kw)`` in chunks of ``batch_size``; concatenate x_0
-    (on the sampler's device)."""
-    out = []
-    for start in range(0, num_images, batch_size):
-        out.append(sampler(num_images=min(batch_size, num_images - start), **kw)[0])
-    return torch.cat(out)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":  # wall times must include the queued GPU work
-        torch.cuda.synchronize(device)
-
-
-def sampler_table(
-    model: torch.nn.Module,
-    schedule: Schedule,
-    real: torch.Tensor,
-    num_images: int,
-    ddim_steps: tuple[int, ...] = (10, 20, 50, 100),
-    *,
-    ddpm: bool = True,
-    seed: int = 0,
-    batch_size: int = 500,
-) -> list[dict]:
-    """Classifier-FID and wall time of DDPM (T steps) and DDIM (eta = 0) at ``ddim_steps``
-    (notebook 09's "how do we speed up sampling?" table), on the model's device.
-
-    Every sampler starts from ``torch.Generator().manual_seed(seed)``; FID is against
-    ``real`` (N, 1, 28, 28) in [-1, 1]. Rows, in that order: {"sampler": "DDPM" | "DDIM",
-    "steps", "seconds", "fid"}.
-    """
-    from . import metrics
-
-    device = model_device(model)
-    rows = []
-    runs = [("DDPM", schedule.timesteps)] if ddpm else []
-    runs += [("DDIM", s) for s in ddim_steps]
-    for name, steps in runs:
-        kw = dict(model=model, schedule=schedule, generator=torch.Generator().manual_seed(seed))
-        _sync(device)
-        start = time.perf_counter()
-        if name == "DDPM":
-            x = sample_in_batches(ddpm_sample, num_images, batch_size, **kw)
-        else:
-            x = sample_in_batches(ddim_sample, num_images, batch_size, num_steps=steps, **kw)
-        _sync(device)
-        seconds = time.perf_counter() - start
-        rows.append(dict(sampler=name, steps=steps, seconds=seconds,
-                         fid=metrics.classifier_fid(x, real)))  # fmt: skip
-    return rows

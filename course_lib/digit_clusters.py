@@ -5,9 +5,9 @@ found without labels (notebook 07, section 7): :func:`deskew` removes slant and 
 then :func:`digit_clusters` runs PCA, a 2-D t-SNE map and k-means. The labels enter only to
 *score* a grouping: :func:`match_accuracy` counts codes (or clusters) against labels and
 :func:`assignment_accuracy` finds the best one-to-one mapping (Hungarian algorithm), as
-``course_lib.infogan.code_accuracy`` does for generated digits.
+``course_lib.infogan_eval.code_accuracy`` does for generated digits.
 
-Nothing here trains a network; ``course_lib.infogan`` re-exports these names.
+Nothing here trains a network.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ N_CLUSTERS = 10  # the ten digit classes
 
 
 def deskew(x: torch.Tensor) -> torch.Tensor:
-    """Remove each digit's slant and centre it: x (B, 1, H, W) in [-1, 1] -> same shape.
+    """Remove each digit's slant and centre it: x (B, 1, H, W) in [-1, 1] -> same shape
+    (notebook 07, section 7: the first stage of :func:`digit_clusters`).
 
     From the image moments of the ink (x + 1): centroid (m_r, m_c), row variance v_rr and
     covariance v_rc; the slant is alpha = v_rc / v_rr columns per row (clamped to +-1).
@@ -60,7 +61,7 @@ def digit_clusters(
     identity), PCA to ``pca_dim`` dimensions, a 2-D t-SNE map (van der Maaten & Hinton 2008;
     ``init="pca"``) and k-means with ``n_clusters`` centres, all from scikit-learn and
     seeded by ``seed`` (``deskew_first=False`` skips the deskewing, for comparison). No
-    labels are used. ``infogan.train_infogan(X, ..., clusters=digit_clusters(X))`` asks Q
+    labels are used. ``infogan.train_infogan(X, num_steps, clusters=digit_clusters(X))`` asks Q
     to give each real digit its cluster's code, which anchors the categorical code to groups
     that exist in the data (notebook 07, section 7, measures how well these clusters and the
     anchored codes match the digits). t-SNE's result depends on scikit-learn's thread count.
@@ -87,9 +88,9 @@ def digit_clusters(
 
 def match_accuracy(codes: torch.Tensor, labels: torch.Tensor, k: int = N_CLUSTERS) -> dict:
     """Best one-to-one mapping between ``codes`` (N,) and ``labels`` (N,), both in 0..k-1:
-    the (k, k) count matrix (rows = codes) scored by :func:`assignment_accuracy`. Used for
-    generated digits (code vs classified digit) and for :func:`digit_clusters` (cluster vs
-    true label, evaluation only)."""
+    the (k, k) count matrix (rows = codes) scored by :func:`assignment_accuracy`. Used in
+    notebook 07 for generated digits (code vs classified digit) and for
+    :func:`digit_clusters` (cluster vs true label, evaluation only)."""
     codes, labels = codes.long().cpu(), labels.long().cpu()
     if codes.shape != labels.shape or codes.ndim != 1:
         raise ValueError(f"codes and labels must be (N,) each, got {tuple(codes.shape)} and "
@@ -104,8 +105,9 @@ def match_accuracy(codes: torch.Tensor, labels: torch.Tensor, k: int = N_CLUSTER
 
 def assignment_accuracy(confusion: torch.Tensor) -> dict:
     """Best one-to-one code -> class mapping of a (K, K) count matrix (Hungarian algorithm,
-    ``scipy.optimize.linear_sum_assignment``). Returns ``accuracy`` (matched counts / all),
-    ``mapping`` (list: row k -> column) and ``confusion`` itself."""
+    ``scipy.optimize.linear_sum_assignment``), the score of notebook 07. Returns
+    ``accuracy`` (matched counts / all), ``mapping`` (list: row k -> column) and
+    ``confusion`` itself."""
     from scipy.optimize import linear_sum_assignment
 
     rows, cols = linear_sum_assignment(-confusion.numpy())

@@ -1,5 +1,5 @@
 """GibbsNet (Lamb, Hjelm, Ganin, Cohen, Courville & Bengio 2017, "GibbsNet: Iterative
-Adversarial Inference for Deep Graphical Models", NeurIPS) -- notebook 06, part 2.
+Adversarial Inference for Deep Graphical Models", NeurIPS) -- notebook 06, section 6.
 
 An encoder q(z|x), a decoder p(x|z) and a discriminator D(x, z) on joint pairs.
 
@@ -22,13 +22,18 @@ standard deviation (``min_std``: without it sigma(x) shrank to ~0.01, x -> G(E(x
 acquired attracting fixed points and the chain stopped moving). The one-hidden-layer MLP
 variant with a fixed N = 3 that the notebook started from is experiments/latent/gibbsnet_mlp.py.
 
-The training step keeps two optimisers and a strict order (:func:`gibbsnet_step`):
-0. both chains once, keeping the graph through E (clamped) and the last G step (unclamped);
-1. D: zero D's grads, D loss on the detached pairs, backward, step D only;
-2. G, E: zero G/E grads, the same pairs through the *updated* D, backward, step G/E only.
+One update keeps two optimisers and a strict order (:func:`train_gibbsnet` runs it):
+0. both chains once (:func:`joint_pairs`), keeping the graph through E (clamped) and the
+   last G step (unclamped);
+1. :func:`discriminator_step`: zero D's grads, D loss on the detached pairs, backward, step
+   D only;
+2. :func:`generator_step`: zero G/E grads, the same pairs through the *updated* D, backward,
+   step G/E only.
 A widely read implementation lets the G/E optimiser step on gradients left by the D loss
 (it never zeroes them, or backpropagates the D loss into G/E): the two losses then push the
 same parameters in opposite directions and blow up. tests/test_gibbsnet.py checks the order.
+The losses are :func:`joint_discriminator_loss` and :func:`joint_generator_loss` (eq. 5 on
+(x, z) pairs; ``course_lib.losses`` holds the image-only GAN losses).
 """
 
 from __future__ import annotations
@@ -43,11 +48,21 @@ from torch.nn.functional import binary_cross_entropy_with_logits as bce
 from .config import seeded
 from .data import training_data
 from .dcgan import DCGANGenerator, dcgan_init
-from .train import History, adam, autocast, model_device, prepare, train_loop
+from .train import (
+    History,
+    adam,
+    autocast,
+    eval_mode,
+    model_device,
+    prepare,
+    to_device,
+    train_loop,
+)
 
 
 class Encoder(nn.Module):
-    """q(z | x): Gaussian with a diagonal covariance; x (B, 1, 28, 28) in [-1, 1] -> z (B, d).
+    """q(z | x) of notebook 06: Gaussian with a diagonal covariance; x (B, 1, 28, 28) in
+    [-1, 1] -> z (B, d).
 
     Two stride-2 convolutions with ``hidden`` and 2 * ``hidden`` channels (28 -> 14 -> 7,
     LeakyReLU 0.2) and a linear layer to (mu, log sigma), DCGAN-style without BatchNorm (its
@@ -73,9 +88,9 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """p(x | z) as a deterministic map z (B, d) -> x (B, 1, 28, 28) in [-1, 1] (tanh): the
-    DCGAN generator of notebook 02 (7x7 -> 14x14 -> 28x28 transposed convolutions, BatchNorm
-    + ReLU) with ``hidden`` channels in its 14x14 layer."""
+    """p(x | z) of notebook 06 as a deterministic map z (B, d) -> x (B, 1, 28, 28) in [-1, 1]
+    (tanh): the DCGAN generator of notebook 02 (7x7 -> 14x14 -> 28x28 transposed
+    convolutions, BatchNorm + ReLU) with ``hidden`` channels in its 14x14 layer."""
 
     def __init__(self, latent_dim: int = 16, hidden: int = 16):
         super().__init__()
@@ -86,9 +101,10 @@ class Decoder(nn.Module):
 
 
 class JointDiscriminator(nn.Module):
-    """D(x, z): one logit per (image, latent) pair (paper sec. 3), built like ALI's: an x
-    branch (two stride-2 convolutions) and a z branch (one linear layer) processed
-    separately, then a joint MLP on both features; dropout in every layer, as in ALI."""
+    """D(x, z) of notebook 06: one logit per (image, latent) pair (paper sec. 3), built like
+    ALI's: an x branch (two stride-2 convolutions) and a z branch (one linear layer)
+    processed separately, then a joint MLP on both features; dropout in every layer, as in
+    ALI."""
 
     def __init__(self, latent_dim: int = 16, hidden: int = 16, dropout: float = 0.2):
         super().__init__()
@@ -118,7 +134,7 @@ class JointDiscriminator(nn.Module):
 
 
 class GibbsNet(nn.Module):
-    """The three networks of notebook 06, part 2: ``net_E``, ``net_G``, ``net_D``, with
+    """The three networks of notebook 06, section 6: ``net_E``, ``net_G``, ``net_D``, with
     DCGAN's N(0, 0.02) initialisation. ``hidden``: channels of the 14x14 layers."""
 
     def __init__(self, latent_dim: int = 16, hidden: int = 16, dropout: float = 0.2,
@@ -132,15 +148,15 @@ class GibbsNet(nn.Module):
 
 
 def clamped_pair(model: GibbsNet, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The data's joint (eq. 4): (x, z) with x from the data and z ~ q(z | x)."""
+    """The data's joint (eq. 4, notebook 06): (x, z) with x from the data and z ~ q(z | x)."""
     return X, model.net_E(X)
 
 
 def unclamped_pair(
     model: GibbsNet, batch_size: int, chain_steps: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The model's joint (eq. 3): N = ``chain_steps`` steps of the unclamped chain from
-    z_0 ~ N(0, I), drawn on the model's device.
+    """The model's joint (eq. 3, notebook 06): N = ``chain_steps`` steps of the unclamped
+    chain from z_0 ~ N(0, I), drawn on the model's device (its global RNG).
 
     Steps 1..N-1 run without gradients; the last step x_N = G(z_{N-1}) keeps them. Returns
     (x_N, z_{N-1}).
@@ -158,22 +174,23 @@ def unclamped_pair(
 def joint_pairs(
     model: GibbsNet, X: torch.Tensor, chain_steps: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Both joints for one update: (x_c, z_c) from the clamped chain (eq. 4) and (x_u, z_u)
-    from N unclamped steps (eq. 3), with gradients through z_c = E(x) and x_u = G(z_{N-1})."""
+    """Both joints for one update (step 0 of notebook 06's update): (x_c, z_c) from the
+    clamped chain (eq. 4) and (x_u, z_u) from N unclamped steps (eq. 3), with gradients
+    through z_c = E(x) and x_u = G(z_{N-1})."""
     return (*clamped_pair(model, X), *unclamped_pair(model, len(X), chain_steps))
 
 
-def discriminator_loss(net_D: nn.Module, pairs) -> torch.Tensor:
-    """Eq. 5 for D: BCE(D(clamped), 1) + BCE(D(unclamped), 0). The pairs are detached, so
-    no gradient reaches the encoder or the decoder."""
+def joint_discriminator_loss(pairs, net_D: nn.Module) -> torch.Tensor:
+    """Eq. 5 for D (notebook 06): BCE(D(clamped), 1) + BCE(D(unclamped), 0). The pairs
+    (x_c, z_c, x_u, z_u) are detached, so no gradient reaches the encoder or the decoder."""
     x_c, z_c, x_u, z_u = (t.detach() for t in pairs)
     d_c, d_u = net_D(x_c, z_c), net_D(x_u, z_u)
     return bce(d_c, torch.ones_like(d_c)) + bce(d_u, torch.zeros_like(d_u))
 
 
-def generator_loss(net_D: nn.Module, pairs) -> torch.Tensor:
-    """Eq. 5 for G and E with swapped labels (non-saturating): BCE(D(clamped), 0) +
-    BCE(D(unclamped), 1). Gradients reach E through z_c and G through x_N."""
+def joint_generator_loss(pairs, net_D: nn.Module) -> torch.Tensor:
+    """Eq. 5 for G and E with swapped labels (non-saturating, notebook 06): BCE(D(clamped),
+    0) + BCE(D(unclamped), 1). Gradients reach E through z_c and G through x_N."""
     x_c, z_c, x_u, z_u = pairs
     d_c, d_u = net_D(x_c, z_c), net_D(x_u, z_u)
     return bce(d_c, torch.zeros_like(d_c)) + bce(d_u, torch.ones_like(d_u))
@@ -182,43 +199,40 @@ def generator_loss(net_D: nn.Module, pairs) -> torch.Tensor:
 def make_trainers(
     model: GibbsNet, lr: float = 2e-4, lr_GE: float | None = None, betas=(0.5, 0.999)
 ) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
-    """Two Adam optimisers on the model's device: ``trainer_D`` over D only (learning rate
-    ``lr``) and ``trainer_GE`` over G and E only (``lr_GE``, default ``lr``)."""
-    device = model_device(model)
+    """Two Adam optimisers on the model's device (notebook 06): ``trainer_D`` over D only
+    (learning rate ``lr``) and ``trainer_GE`` over G and E only (``lr_GE``, default ``lr``)."""
     lr_GE = lr if lr_GE is None else lr_GE
-    trainer_D = adam(model.net_D.parameters(), lr, betas, device)
-    trainer_GE = adam([*model.net_G.parameters(), *model.net_E.parameters()], lr_GE, betas,
-                      device)  # fmt: skip
+    trainer_D = adam(model.net_D.parameters(), lr, betas)
+    trainer_GE = adam([*model.net_G.parameters(), *model.net_E.parameters()], lr_GE, betas)
     return trainer_D, trainer_GE
 
 
-def gibbsnet_step(
-    X: torch.Tensor,
-    model: GibbsNet,
-    trainer_D: torch.optim.Optimizer,
-    trainer_GE: torch.optim.Optimizer,
-    *,
-    chain_steps: int = 3,
+def discriminator_step(
+    pairs, net_D: nn.Module, trainer_D: torch.optim.Optimizer
 ) -> dict[str, torch.Tensor]:
-    """One GibbsNet update in the correct order (notebook 06, part 2):
-
-    0. run both chains once (:func:`joint_pairs`), keeping the graph through E and G;
-    1. ``trainer_D.zero_grad()``; D loss on the *detached* pairs; backward; ``trainer_D.step()``;
-    2. ``trainer_GE.zero_grad()``; G/E loss on the same pairs through the *updated* D;
-       backward; ``trainer_GE.step()``. (This backward also leaves gradients on D's
-       parameters; step 1 of the next update zeroes them before they are ever used.)
-    """
-    pairs = joint_pairs(model, X, chain_steps)
+    """Step 1 of a GibbsNet update (notebook 06): ``trainer_D.zero_grad()``; D's loss
+    (:func:`joint_discriminator_loss`) on the *detached* pairs of :func:`joint_pairs`;
+    backward; ``trainer_D.step()``. Only D moves."""
     trainer_D.zero_grad(set_to_none=True)
-    loss_D = discriminator_loss(model.net_D, pairs)
+    loss_D = joint_discriminator_loss(pairs, net_D)
     loss_D.backward()
     trainer_D.step()
+    return {"loss_D": loss_D.detach()}
 
+
+def generator_step(
+    pairs, net_D: nn.Module, trainer_GE: torch.optim.Optimizer
+) -> dict[str, torch.Tensor]:
+    """Step 2 of a GibbsNet update (notebook 06), after :func:`discriminator_step` on the same
+    pairs: ``trainer_GE.zero_grad()``; G/E loss (:func:`joint_generator_loss`) through the
+    *updated* D; backward; ``trainer_GE.step()``. Only G and E move. (The backward also
+    leaves gradients on D's parameters; the next discriminator step zeroes them before they
+    are ever used.)"""
     trainer_GE.zero_grad(set_to_none=True)
-    loss_G = generator_loss(model.net_D, pairs)
+    loss_G = joint_generator_loss(pairs, net_D)
     loss_G.backward()
     trainer_GE.step()
-    return {"loss_D": loss_D.detach(), "loss_G": loss_G.detach()}
+    return {"loss_G": loss_G.detach()}
 
 
 def train_gibbsnet(
@@ -240,7 +254,8 @@ def train_gibbsnet(
     log_every: int = 50,
     progress: bool = True,
 ) -> tuple[GibbsNet, History]:
-    """Train GibbsNet with :func:`gibbsnet_step` and Adam (betas 0.5, 0.999) (notebook 06).
+    """Train GibbsNet with Adam (betas 0.5, 0.999) (notebook 06): every update runs
+    :func:`joint_pairs`, then :func:`discriminator_step`, then :func:`generator_step`.
 
     data: images (N, 1, 28, 28) in [-1, 1], drawn in batches of ``batch_size`` (with
     replacement), or an endless iterator of such batches (the first one is checked).
@@ -266,15 +281,18 @@ def train_gibbsnet(
 
         def step_fn(step: int) -> dict[str, torch.Tensor]:
             if rest is None:
-                batch = X[torch.randint(0, len(X), (batch_size,), generator=gen).to(device)]
+                idx = torch.randint(0, len(X), (batch_size,), generator=gen)  # CPU generator
+                batch = X[to_device(idx, device)]
             else:
-                batch = next(rest).to(device)
+                batch = to_device(next(rest), device)
             n = chain_steps
             if random_chain:
                 n = int(torch.randint(1, chain_steps + 1, (1,), generator=gen))
             with autocast(device, bf16):
-                out = gibbsnet_step(batch, model, trainer_D, trainer_GE, chain_steps=n)
-            return {**out, "chain": float(n)}
+                pairs = joint_pairs(model, batch, n)
+                out_D = discriminator_step(pairs, model.net_D, trainer_D)  # D first, then
+                out_G = generator_step(pairs, model.net_D, trainer_GE)  # G, E through new D
+            return {**out_D, **out_G, "chain": float(n)}
 
         history = train_loop(step_fn, num_steps, log_every=log_every, desc="GibbsNet",
                              progress=progress)  # fmt: skip
@@ -286,13 +304,10 @@ def train_gibbsnet(
 # ---------------------------------------------------------------------------------------
 @torch.no_grad()
 def sample(model: GibbsNet, n: int, chain_steps: int, seed: int = 0) -> torch.Tensor:
-    """Images x_N after N = ``chain_steps`` unclamped steps (eq. 3), (n, 1, 28, 28) in
-    [-1, 1] on the model's device."""
-    was_training = model.training
-    model.eval()
-    with seeded(seed):
+    """Images x_N after N = ``chain_steps`` unclamped steps (eq. 3, notebook 06),
+    (n, 1, 28, 28) in [-1, 1] on the model's device."""
+    with eval_mode(model), seeded(seed):
         x, _ = unclamped_pair(model, n, chain_steps)
-    model.train(was_training)
     return x
 
 
@@ -301,23 +316,20 @@ def samples_per_step(
     model: GibbsNet, n: int, max_steps: int = 10, seed: int = 0
 ) -> dict[int, torch.Tensor]:
     """{N: x_N} for N = 1..max_steps along *one* set of chains (the same z_0 for every N),
-    each (n, 1, 28, 28) in [-1, 1] on the model's device."""
-    was_training = model.training
-    model.eval()
+    each (n, 1, 28, 28) in [-1, 1] on the model's device (notebook 06)."""
     out = {}
-    with seeded(seed):
+    with eval_mode(model), seeded(seed):
         z = torch.randn(n, model.latent_dim, device=model_device(model))
         for step in range(1, max_steps + 1):
             x = model.net_G(z)
             out[step] = x
             z = model.net_E(x)
-    model.train(was_training)
     return out
 
 
 @torch.no_grad()
 def latent_diagnostics(model: GibbsNet, X: torch.Tensor, max_steps: int = 10, seed: int = 0):
-    """Numbers that tell a working GibbsNet from a stuck one (eval mode), as a dict:
+    """Numbers that tell a working GibbsNet from a stuck one (eval mode; notebook 06):
 
     - ``sigma``: mean encoder standard deviation of q(z | x) on the data X;
     - ``mu_spread``: standard deviation of the encoder mean across X, averaged over the
@@ -327,14 +339,12 @@ def latent_diagnostics(model: GibbsNet, X: torch.Tensor, max_steps: int = 10, se
     - ``chain_move``: mean absolute pixel change x_N - x_{N-1} at N = ``max_steps`` (about 0:
       the unclamped chain has stopped at fixed points).
     """
-    was_training = model.training
-    model.eval()
-    with seeded(seed):
-        mu, log_std = model.net_E.net(X.to(model_device(model))).chunk(2, dim=1)
-        sigma = log_std.clamp(model.net_E.min_log_std, 2).exp()
-        z = mu + sigma * torch.randn_like(mu)
-    chain = samples_per_step(model, len(X), max_steps, seed)
-    model.train(was_training)
+    with eval_mode(model):
+        with seeded(seed):
+            mu, log_std = model.net_E.net(X.to(model_device(model))).chunk(2, dim=1)
+            sigma = log_std.clamp(model.net_E.min_log_std, 2).exp()
+            z = mu + sigma * torch.randn_like(mu)
+        chain = samples_per_step(model, len(X), max_steps, seed)
     return {
         "sigma": float(sigma.mean()),
         "mu_spread": float(mu.std(0).mean()),

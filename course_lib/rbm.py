@@ -13,7 +13,9 @@ W (D, H), visible bias b (D,), hidden bias c (H,).
 - CD-k / PCD gradient (eq. 4):     dW = <v h>_data - <v h>_chain
 
 Every function works on batches of flattened binary images (B, D) with values in {0, 1}
-and on the model's device (the notebook trains on CPU, the full profile on a GPU).
+and on the model's device (the notebook trains on CPU, the full profile on a GPU). Units are
+sampled with :func:`course_lib.vae.sample_bernoulli` on the model's device, from a generator
+that lives there (or that device's global RNG): no copy per Gibbs step.
 """
 
 from __future__ import annotations
@@ -28,17 +30,12 @@ from torch.nn.functional import softplus
 
 from .config import check_choice, seeded
 from .data import training_data
-from .train import History, linear_decay, model_device, train_loop
-from .vae import dynamic_binarize
+from .train import History, autocast, linear_decay, model_device, to_device, train_loop
+from .vae import sample_bernoulli
 
 Method = Literal["cd", "pcd"]
 METHODS: tuple[str, ...] = ("cd", "pcd")
 CHAIN_STARTS: tuple[str, ...] = ("data", "noise")
-
-
-def sample_bernoulli(p: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Binary sample of Bernoulli(p), drawn on p's device (generator must live there too)."""
-    return (torch.rand(p.shape, generator=generator, device=p.device) < p).to(p.dtype)
 
 
 def binarize_images(X: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -47,7 +44,7 @@ def binarize_images(X: torch.Tensor, generator: torch.Generator | None = None) -
     Pixel intensities become Bernoulli probabilities, as in Salakhutdinov & Murray (2008);
     with a seeded generator this makes a fixed binary test set (notebook 06).
     """
-    return dynamic_binarize(((X + 1) / 2).flatten(1), generator)
+    return sample_bernoulli(((X + 1) / 2).flatten(1), generator)
 
 
 class RBM(nn.Module):
@@ -73,26 +70,25 @@ class RBM(nn.Module):
         return self.W.shape[1]
 
     def energy(self, v: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        """E(v, h) = -b.v - c.h - v W h (eq. 1); v (B, D), h (B, H) -> (B,)."""
+        """E(v, h) = -b.v - c.h - v W h (eq. 1, notebook 06); v (B, D), h (B, H) -> (B,)."""
         return -(v @ self.b) - (h @ self.c) - ((v @ self.W) * h).sum(1)
 
     def free_energy(self, v: torch.Tensor) -> torch.Tensor:
-        """F(v) = -log sum_h exp(-E(v, h)) = -b.v - sum_j softplus(c_j + (vW)_j) (eq. 2)."""
+        """F(v) = -log sum_h exp(-E(v, h)) = -b.v - sum_j softplus(c_j + (vW)_j) (eq. 2,
+        notebook 06); (B, D) -> (B,)."""
         return -(v @ self.b) - softplus(v @ self.W + self.c).sum(1)
 
     def p_h_given_v(self, v: torch.Tensor, use_biases: bool = True) -> torch.Tensor:
-        """p(h_j = 1 | v) = sigmoid(c_j + (v W)_j) (eq. 3); (B, D) -> (B, H)."""
+        """p(h_j = 1 | v) = sigmoid(c_j + (v W)_j) (eq. 3, notebook 06); (B, D) -> (B, H)."""
         return torch.sigmoid(v @ self.W + self.c if use_biases else v @ self.W)
 
     def p_v_given_h(self, h: torch.Tensor, use_biases: bool = True) -> torch.Tensor:
-        """p(v_i = 1 | h) = sigmoid(b_i + (W h)_i) (eq. 3); (B, H) -> (B, D)."""
+        """p(v_i = 1 | h) = sigmoid(b_i + (W h)_i) (eq. 3, notebook 06); (B, H) -> (B, D)."""
         return torch.sigmoid(h @ self.W.T + self.b if use_biases else h @ self.W.T)
 
     def sample_h(self, v, generator=None, use_biases: bool = True) -> torch.Tensor:
+        """h ~ p(h | v) (eq. 3, notebook 06); ``generator`` on the model's device or None."""
         return sample_bernoulli(self.p_h_given_v(v, use_biases), generator)
-
-    def sample_v(self, h, generator=None, use_biases: bool = True) -> torch.Tensor:
-        return sample_bernoulli(self.p_v_given_h(h, use_biases), generator)
 
     @torch.no_grad()
     def gibbs(
@@ -105,7 +101,8 @@ class RBM(nn.Module):
         """k steps of block Gibbs sampling v -> h -> v (notebook 06, section 2).
 
         Returns ``(v_k, p_k)``: the binary state after k steps and p(v | h_{k-1}), the mean
-        image of the last step (nicer to look at). k = 0 returns (v, v).
+        image of the last step (nicer to look at). k = 0 returns (v, v). ``generator``: on the
+        model's device, or None for that device's global RNG.
         """
         if not isinstance(k, int) or k < 0:
             raise ValueError(f"k (Gibbs steps) must be an integer >= 0, got {k!r}")
@@ -121,7 +118,8 @@ class RBM(nn.Module):
 # Training: CD-k (Hinton 2002) and persistent CD (Tieleman 2008)
 # ---------------------------------------------------------------------------------------
 def init_visible_bias(model: RBM, X: torch.Tensor, eps: float = 1e-3) -> None:
-    """b_i = log(p_i / (1 - p_i)) with p_i the mean of pixel i (Hinton's practical guide)."""
+    """b_i = log(p_i / (1 - p_i)) with p_i the mean of pixel i (Hinton's practical guide;
+    :func:`train_rbm`, notebook 06)."""
     p = X.float().mean(0).clamp(eps, 1 - eps)
     with torch.no_grad():
         model.b.copy_((p / (1 - p)).log())
@@ -135,14 +133,16 @@ def cd_gradients(
     generator: torch.Generator | None = None,
     use_biases: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Set ``.grad`` of W, b, c to minus the CD-k estimate of d log p / d theta (eq. 4).
+    """Set ``.grad`` of W, b, c to minus the CD-k estimate of d log p / d theta (eq. 4,
+    notebook 06).
 
     Positive phase: <v h> with v = data v0 and h = p(h | v0). Negative phase: start a chain
     at ``v_neg_start`` (the data for CD-k, the persistent fantasy particles for PCD), run k
-    Gibbs steps, use <v_k p(h | v_k)>. Returns ``(v_k, p(v | h_{k-1}))``; :func:`cd_step`
+    Gibbs steps, use <v_k p(h | v_k)>. Returns ``(v_k, p(v | h_{k-1}))``; :func:`rbm_step`
     keeps v_k as the next persistent state for PCD. Each phase is averaged over its own rows, so
-    PCD may keep more chains than the batch has images. ``.grad`` holds minus the gradient,
-    so an ordinary torch optimiser *ascends* the log-likelihood.
+    PCD may keep more chains than the batch has images. ``.grad`` holds minus the gradient
+    (in the parameters' dtype, also under bf16 autocast), so an ordinary torch optimiser
+    *ascends* the log-likelihood.
     """
     with torch.no_grad():
         ph0 = model.p_h_given_v(v0, use_biases)
@@ -150,25 +150,27 @@ def cd_gradients(
         phk = model.p_h_given_v(vk, use_biases)
         # The two phases are averages over their own rows: PCD may keep more fantasy
         # particles than there are data vectors in the batch.
-        model.W.grad = -(v0.T @ ph0 / len(v0) - vk.T @ phk / len(vk))
-        model.b.grad = -(v0.mean(0) - vk.mean(0))
-        model.c.grad = -(ph0.mean(0) - phk.mean(0))
+        dW = v0.T @ ph0 / len(v0) - vk.T @ phk / len(vk)
+        db, dc = v0.mean(0) - vk.mean(0), ph0.mean(0) - phk.mean(0)
+        for param, grad in ((model.W, dW), (model.b, db), (model.c, dc)):
+            param.grad = -grad.to(param.dtype)  # under bf16 autocast, dW is bfloat16
     return vk, pvk
 
 
 @torch.no_grad()
 def reconstruction_error(model: RBM, v: torch.Tensor, use_biases: bool = True) -> torch.Tensor:
-    """Mean over images of ||v - p(v | h)||^2 with h ~ p(h | v) replaced by its mean (eq. 5);
-    (B, D) -> 0-d tensor on v's device (no host sync)."""
+    """Mean over images of ||v - p(v | h)||^2 with h ~ p(h | v) replaced by its mean (eq. 5,
+    notebook 06); (B, D) -> 0-d tensor on v's device (no host sync)."""
     p = model.p_v_given_h(model.p_h_given_v(v, use_biases), use_biases)
     return ((v - p) ** 2).sum(1).mean()
 
 
-def cd_step(
+def rbm_step(
     v: torch.Tensor,
     model: RBM,
     trainer: torch.optim.Optimizer,
     *,
+    method: Method = "cd",
     k: int = 1,
     chains: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
@@ -176,11 +178,16 @@ def cd_step(
 ) -> dict[str, torch.Tensor]:
     """One CD-k or PCD update of an RBM on a binary batch v (B, D) (notebook 06, eq. 4).
 
-    ``chains=None``: CD-k, the negative chain starts at the data. Otherwise ``chains`` holds
-    PCD's persistent fantasy particles (M, D); they are advanced by k Gibbs steps and
-    overwritten in place with the new state. :func:`cd_gradients` fills ``.grad``, the
-    trainer steps. Returns ``{"recon": reconstruction error of v after the update}``.
+    ``method="cd"``: CD-k, the negative chain starts at the data (``chains`` must be None).
+    ``"pcd"``: ``chains`` holds PCD's persistent fantasy particles (M, D); they are advanced
+    by k Gibbs steps and overwritten in place with the new state. :func:`cd_gradients` fills
+    ``.grad``, the trainer steps. Returns ``{"recon": reconstruction error of v after the
+    update}`` (a 0-d tensor, no host sync).
     """
+    check_choice("method", method, METHODS, "cd: contrastive divergence, pcd: persistent CD")
+    if (chains is None) != (method == "cd"):
+        raise ValueError("method='pcd' needs chains (its persistent fantasy particles, (M, D)); "
+                         "method='cd' restarts at the data and takes chains=None")  # fmt: skip
     vk, _ = cd_gradients(model, v, v if chains is None else chains, k, generator, use_biases)
     if chains is not None:
         chains.copy_(vk)
@@ -203,11 +210,12 @@ def train_rbm(
     num_chains: int | None = None,
     seed: int = 0,
     device: torch.device | str | None = None,
+    bf16: bool | None = None,
     log_every: int = 50,
     desc: str | None = None,
     progress: bool = True,
 ) -> tuple[RBM, History]:
-    """Train an RBM with :func:`cd_step` (notebook 06, section 3); returns ``(model, history)``.
+    """Train an RBM with :func:`rbm_step` (notebook 06, section 3); returns ``(model, history)``.
 
     data: binary or [0, 1] values (N, D) or images (N, 1, 28, 28), flattened; grey levels are
     binarised afresh for every batch of ``batch_size`` rows (drawn with replacement); or an
@@ -218,7 +226,8 @@ def train_rbm(
     first 5% of steps, then ``momentum``), L2 weight decay on W only, learning rate decayed
     linearly to 0. ``use_biases=False`` trains with the pitfall's sampler (biases learned,
     never used). ``seed`` seeds everything (the caller's global RNG is left as it was);
-    ``device`` defaults to the data's. History: ``recon`` (eq. 5) every ``log_every`` steps.
+    ``device`` defaults to the data's, ``bf16`` autocast (the matmuls in bfloat16) to CUDA
+    only. History: ``recon`` (eq. 5, the mean over ``log_every`` steps).
     """
     check_choice("method", method, METHODS, "cd: contrastive divergence, pcd: persistent CD")
     if not isinstance(k, int) or k < 1:
@@ -255,12 +264,14 @@ def train_rbm(
             idx = torch.randint(0, len(X), (batch_size,), generator=gen, device=device)
             batch = X[idx]
         else:
-            batch = next(rest).to(device).flatten(1)
+            batch = to_device(next(rest), device).flatten(1)
         v = sample_bernoulli(batch, gen)  # dynamic binarisation (binary data is unchanged)
         for group in trainer.param_groups:
             group["momentum"] = 0.5 if step < 0.05 * num_steps else momentum
-        out = cd_step(v, model, trainer, k=k, chains=chains if method == "pcd" else None,
-                      generator=gen, use_biases=use_biases)  # fmt: skip
+        with autocast(device, bf16):
+            out = rbm_step(v, model, trainer, method=method, k=k,
+                           chains=chains if method == "pcd" else None, generator=gen,
+                           use_biases=use_biases)  # fmt: skip
         schedule.step()
         return out
 
@@ -305,7 +316,8 @@ def gibbs_from(
 
 
 def filters(model: RBM, n: int = 64) -> torch.Tensor:
-    """The first n columns of W as images (n, 1, 28, 28) on the CPU, each scaled to [-1, 1]."""
+    """The first n columns of W as images (n, 1, 28, 28) on the CPU, each scaled to [-1, 1]
+    (notebook 06)."""
     w = model.W.detach().T[:n].cpu()
     w = w / w.abs().amax(1, keepdim=True).clamp_min(1e-8)
     side = int(math.isqrt(model.n_visible))

@@ -17,18 +17,21 @@ import math
 import torch
 from torch.nn.functional import logsigmoid, softplus
 
-from .rbm import RBM, reconstruction_error, sample_bernoulli
+from .rbm import RBM, reconstruction_error
+from .vae import sample_bernoulli
 
 
 @torch.no_grad()
 def pseudo_log_likelihood(
     model: RBM, v: torch.Tensor, generator: torch.Generator | None = None
 ) -> float:
-    """Stochastic pseudo-log-likelihood per image (eq. 6), in nats (higher is better).
+    """Stochastic pseudo-log-likelihood per image (eq. 6, notebook 06), in nats (higher is
+    better).
 
     PLL(v) = sum_i log p(v_i | v_-i) ~= D * log sigmoid(F(v~) - F(v)), with v~ equal to v
     with one randomly chosen bit flipped (one bit per image; the scikit-learn estimator).
-    For D = 1 it is exactly log p(v). v is moved to the model's device.
+    For D = 1 it is exactly log p(v). v is moved to the model's device; ``generator``
+    lives there too.
     """
     v = v.to(model.W.device)
     idx = torch.randint(0, v.shape[1], (v.shape[0],), generator=generator, device=v.device)
@@ -41,7 +44,8 @@ def pseudo_log_likelihood(
 
 @torch.no_grad()
 def exact_log_partition(model: RBM) -> float:
-    """log Z by enumerating all 2^min(D, H) states of the smaller layer (tests, tiny RBMs)."""
+    """log Z by enumerating all 2^min(D, H) states of the smaller layer (tiny RBMs: notebook
+    06's check of eq. 2, and the tests)."""
     D, H = model.n_visible, model.n_hidden
     if min(D, H) > 24:
         raise ValueError(f"exact log Z enumerates 2^{min(D, H)} states; use ais_log_partition")
@@ -57,7 +61,8 @@ def exact_log_partition(model: RBM) -> float:
 
 
 def base_rate_bias(X: torch.Tensor, pseudocount: float = 5.0) -> torch.Tensor:
-    """Visible biases of the base-rate model p_A(v) = prod_i Bernoulli(p_i) (S&M 2008 sec 4.1).
+    """Visible biases of the base-rate model p_A(v) = prod_i Bernoulli(p_i) (S&M 2008 sec 4.1;
+    the start of AIS in notebook 06).
 
     p_i = (sum_n x_ni + pseudocount / 2) / (N + pseudocount): the mean of pixel i over the
     training set X (N, D) or (N, 1, 28, 28), smoothed by ``pseudocount`` pseudo-images of
@@ -71,7 +76,7 @@ def base_rate_bias(X: torch.Tensor, pseudocount: float = 5.0) -> torch.Tensor:
 def ais_betas(num_betas: int) -> torch.Tensor:
     """Inverse temperatures 0 = beta_0 < ... < beta_K = 1, spaced as in Salakhutdinov &
     Murray (2008): 500/14500 of them in [0, 0.5), 4000/14500 in [0.5, 0.9), the rest in
-    [0.9, 1] (more where the distributions change fastest)."""
+    [0.9, 1] (more where the distributions change fastest). AIS schedule of notebook 06."""
     if num_betas < 10:
         raise ValueError(f"num_betas must be >= 10, got {num_betas}")
     n1 = max(1, round(num_betas * 500 / 14500))
@@ -94,7 +99,8 @@ def ais_log_partition(
     num_chains: int = 100,
     generator: torch.Generator | None = None,
 ) -> dict[str, float]:
-    """Annealed importance sampling estimate of log Z (Neal 2001; S&M 2008, eqs. 7-9).
+    """Annealed importance sampling estimate of log Z (Neal 2001; S&M 2008, eqs. 7-9 of
+    notebook 06).
 
     Intermediate distributions p_k(v) ∝ p*_k(v), with h summed out analytically:
         log p*_k(v) = (1 - beta_k) b_A.v + beta_k b.v + sum_j softplus(beta_k (c_j + (vW)_j))
@@ -139,7 +145,7 @@ def ais_log_partition(
 
 @torch.no_grad()
 def average_log_likelihood(model: RBM, v: torch.Tensor, log_z: float) -> float:
-    """Mean log p(v) = -F(v) - log Z over the rows of v (eq. 10), in nats."""
+    """Mean log p(v) = -F(v) - log Z over the rows of v (eq. 10, notebook 06), in nats."""
     return float((-model.free_energy(v.to(model.W.device))).double().mean()) - log_z
 
 

@@ -16,8 +16,9 @@ from torch import nn
 
 from .data import toy_distribution
 from .metrics import mode_coverage, precision_recall
-from .toy_train import ToyResult, eval_mode, toy_latents
-from .train import model_device
+from .toy_metrics import nearest_modes
+from .toy_train import ToyEnsemble, toy_latents
+from .train import eval_mode, model_device
 
 
 def jacobian_norm(net_G: nn.Module, Z: torch.Tensor) -> torch.Tensor:
@@ -49,9 +50,9 @@ def jacobian_sample(net_G: nn.Module, Z: torch.Tensor, n: int) -> dict[str, torc
     return {"samples": x, "drawn": drawn, "norms": norms}
 
 
-def jacobian_rejection(result: ToyResult, reject: float = 0.1, n: int | None = None,
+def jacobian_rejection(model: ToyEnsemble, reject: float = 0.1, n: int | None = None,
                        seed: int = 0) -> dict:  # fmt: skip
-    """Sample ``result``'s generator, dropping the ``reject`` fraction of latents with the
+    """Sample ``model``'s generator, dropping the ``reject`` fraction of latents with the
     largest Jacobian norm (Tanielian et al. 2020, "Learning disconnected manifolds: a no
     GAN's land", their JBOP rejection); :func:`jacobian_sample` plus ``coverage``, one
     ``mode_coverage`` dict per seed (notebook 03).
@@ -64,18 +65,21 @@ def jacobian_rejection(result: ToyResult, reject: float = 0.1, n: int | None = N
     """
     if not 0 <= reject < 1:
         raise ValueError(f"reject must be in [0, 1), got {reject!r}")
-    cfg = result.config
+    if model.net_G is None:
+        raise ValueError("the model has no generator (net_G is None): train it first")
+    cfg = model.config
     n = n or cfg.eval_samples
     S, drawn = len(cfg.seeds), math.ceil(n / (1 - reject))
-    Z = toy_latents(cfg, drawn, torch.Generator().manual_seed(seed), model_device(result.net_G))[0]
-    out = jacobian_sample(result.net_G, Z.view(S, drawn, -1), n)
-    out["coverage"] = [mode_coverage(x, result.data) for x in out["samples"]]
+    Z = toy_latents(cfg, drawn, torch.Generator().manual_seed(seed), model_device(model.net_G))[0]
+    out = jacobian_sample(model.net_G, Z.view(S, drawn, -1), n)
+    out["coverage"] = [mode_coverage(x, model.data) for x in out["samples"]]
     return out
 
 
 def toy_precision_recall(samples: torch.Tensor, data: str, seed: int = 5) -> list[dict]:
     """Improved precision / recall (:func:`course_lib.metrics.precision_recall`, k = 3) of each
-    seed's samples (S, N, 2) against N fresh samples of the mixture ``data`` (``seed``).
+    seed's samples (S, N, 2) against N fresh samples of the mixture ``data`` (``seed``)
+    (notebook 03).
 
     Recall is what :func:`mode_coverage` cannot see: a generator that puts each mode's mass
     on a few points scores every mode at 100% high quality, but its recall is near 0.
@@ -88,7 +92,8 @@ def toy_precision_recall(samples: torch.Tensor, data: str, seed: int = 5) -> lis
 
 
 def code_usage(samples: torch.Tensor, codes: torch.Tensor, data: str, categories: int) -> dict:
-    """How a ``categorical_latent`` generator's codes share the modes of ``data`` (one seed).
+    """How a ``categorical_latent`` generator's codes share the modes of ``data`` (one seed;
+    notebook 03).
 
     ``samples`` (N, 2) and the ``codes`` (N,) that made them. Only high-quality samples (within
     3 sigma of their nearest mean) count. Returns per-mode tensors of length n_modes:
@@ -99,26 +104,23 @@ def code_usage(samples: torch.Tensor, codes: torch.Tensor, data: str, categories
     if samples.ndim != 2 or codes.shape != samples.shape[:1]:
         raise ValueError(f"samples (N, 2) and codes (N,) expected, got {tuple(samples.shape)} "
                          f"and {tuple(codes.shape)}")  # fmt: skip
-    samples, codes = samples.cpu(), codes.cpu()
-    dist = toy_distribution(data)
-    d = torch.cdist(samples, dist.means).min(dim=1)
-    good = d.values <= 3 * dist.std
-    M = len(dist.means)
+    _, nearest, good = nearest_modes(samples, data)
+    codes, M = codes.cpu(), len(toy_distribution(data).means)
     owner = torch.full((categories,), -1)
     distinct = torch.zeros(M, dtype=torch.long)
     for code in codes[good].unique():
-        modes = d.indices[good & (codes == code)]
+        modes = nearest[good & (codes == code)]
         owner[code] = torch.mode(modes).values
         distinct[modes.unique()] += 1
     return {"codes_per_mode": torch.bincount(owner[owner >= 0], minlength=M),
             "distinct_codes": distinct,
-            "samples_per_mode": torch.bincount(d.indices[good], minlength=M)}  # fmt: skip
+            "samples_per_mode": torch.bincount(nearest[good], minlength=M)}  # fmt: skip
 
 
-def summarise(result: ToyResult) -> dict[str, float]:
+def summarise(model: ToyEnsemble) -> dict[str, float]:
     """Mean and min/max over seeds of modes and high_quality at the last step, the mean
     reverse_kl and the number of seeds (notebook 08's table)."""
-    cov = result.final["per_seed"]
+    cov = model.final["per_seed"]
     modes = [c["modes"] for c in cov]
     hq = [c["high_quality"] for c in cov]
     kl = [c["reverse_kl"] for c in cov]

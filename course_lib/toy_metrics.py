@@ -1,9 +1,11 @@
 """Mode statistics of 2-D toy GANs (notebooks 03, 08): the VEEGAN / PacGAN protocol.
 
 - :func:`mode_coverage`: modes captured, fraction of high-quality samples, reverse KL;
-- :func:`far_fraction`: samples between modes (bridges).
+- :func:`far_fraction`: samples between modes (bridges);
+- :func:`nearest_modes`: each sample's nearest mean and whether it is high quality (the
+  rule both use; :func:`course_lib.toy_diagnostics.code_usage` too).
 
-Both are re-exported by :mod:`course_lib.metrics` (``course_lib.metrics.mode_coverage`` is
+The first two are re-exported by :mod:`course_lib.metrics` (``course_lib.metrics.mode_coverage`` is
 the name the benchmarks and DESIGN.md use).
 """
 
@@ -16,8 +18,9 @@ import torch
 from .data import toy_distribution
 
 
-def _toy_distances(samples: torch.Tensor, name: str, caller: str):
-    """(toy distribution ``name``, distances (N, K) of the checked 2-D ``samples`` to its means)."""
+def _nearest(samples: torch.Tensor, name: str, caller: str, k_sigma: float = 3.0):
+    """(toy distribution ``name``, distance (N,) of each checked 2-D sample to its nearest
+    mean, that mean's index (N,), mask (N,) of the samples within ``k_sigma`` sigma of it)."""
     dist = toy_distribution(name)
     x = torch.as_tensor(samples).detach().float().cpu()
     if x.dim() != 2 or x.shape[1] != 2 or len(x) == 0:
@@ -27,7 +30,15 @@ def _toy_distances(samples: torch.Tensor, name: str, caller: str):
         )
     if not torch.isfinite(x).all():
         raise ValueError("samples contain NaN or inf: the generator diverged; retrain it.")
-    return dist, torch.cdist(x, dist.means)
+    d_min, nearest = torch.cdist(x, dist.means).min(dim=1)
+    return dist, d_min, nearest, d_min <= k_sigma * dist.std
+
+
+def nearest_modes(samples: torch.Tensor, name: str) -> tuple[torch.Tensor, ...]:
+    """For 2-D ``samples`` (N, 2) of the toy mixture ``name``: the distance (N,) of each
+    sample to its nearest mean, that mean's index (N,), and the high-quality mask (N,)
+    (within 3 sigma of it), all on the CPU. The rule of :func:`mode_coverage` (notebook 03)."""
+    return _nearest(samples, name, "nearest_modes")[1:]
 
 
 def mode_coverage(samples: torch.Tensor, name: str) -> dict[str, float | int]:
@@ -46,9 +57,7 @@ def mode_coverage(samples: torch.Tensor, name: str) -> dict[str, float | int]:
     samples of the mixture give every mode and high_quality ~ 1 - exp(-9/2) = 0.9889.
     Used in notebooks 03 (mode collapse) and 08.
     """
-    dist, d = _toy_distances(samples, name, "mode_coverage")
-    d_min, nearest = d.min(dim=1)
-    good = d_min <= 3 * dist.std
+    dist, _, nearest, good = _nearest(samples, name, "mode_coverage")
     counts = torch.bincount(nearest[good], minlength=len(dist.means)).double()
     if counts.sum() == 0:
         reverse_kl = math.inf
@@ -73,5 +82,5 @@ def far_fraction(samples: torch.Tensor, name: str, k_sigma: float = 6.0) -> floa
     """
     if not k_sigma > 0:
         raise ValueError(f"k_sigma must be > 0, got {k_sigma!r}")
-    dist, d = _toy_distances(samples, name, "far_fraction")
-    return float((d.min(dim=1).values > k_sigma * dist.std).double().mean())
+    near = _nearest(samples, name, "far_fraction", k_sigma)[3]
+    return float((~near).double().mean())

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from .config import check_choice
-from .toy_train import METHODS, ToyConfig, ToyResult, ToyRun, train_parallel
+from .toy_train import METHODS, ToyConfig, ToyEnsemble, ToyRun, train_parallel
 
 TABLE_METHODS: tuple[str, ...] = ("vanilla", "minibatch_stddev", "pacgan", "wgan_gp")
 BN_SUFFIX = " + BN G"  # table label suffix of the runs with the BatchNorm generator
@@ -47,8 +47,8 @@ def run_from_budget(budget: Mapping[str, Any], data: str, method: str = "vanilla
 
 def table_runs(
     budget: Mapping[str, Any], data: str, progress: bool = True,
-    vanilla: ToyResult | None = None, workers: int = 2, device: torch.device | str = "cpu",
-) -> dict[str, ToyResult]:  # fmt: skip
+    vanilla: ToyEnsemble | None = None, workers: int = 2, device: torch.device | str = "cpu",
+) -> dict[str, ToyEnsemble]:  # fmt: skip
     """Notebook 03's method table on ``data``: the plain vanilla GAN, then every method of
     ``TABLE_METHODS`` with the BatchNorm generator (labels ``method + BN G``), ``workers``
     runs at a time on ``device`` (:func:`course_lib.toy_train.train_parallel`). ``vanilla``
@@ -63,8 +63,9 @@ def table_runs(
     return {"vanilla": vanilla or results.pop("vanilla"), **results}
 
 
-def best_method(results: Mapping[str, ToyResult]) -> str:
-    """Label of the run with the largest modes x high-quality fraction (means over seeds).
+def best_method(results: Mapping[str, ToyEnsemble]) -> str:
+    """Label of the run with the largest modes x high-quality fraction (means over seeds;
+    notebook 03 and its bench).
 
     Both numbers must be high: a mode count alone rewards generators that spread noise over
     the square (uniform noise touches 22 of grid25's 25 modes at 2% high quality), a
@@ -80,17 +81,18 @@ def best_method(results: Mapping[str, ToyResult]) -> str:
     return max(results, key=score)
 
 
-def longer_run(budget: Mapping[str, Any], result: ToyResult) -> ToyRun:
-    """``result``'s run again, from scratch, for ``budget["long_steps"]`` generator steps."""
+def longer_run(budget: Mapping[str, Any], model: ToyEnsemble) -> ToyRun:
+    """``model``'s run again, from scratch, for ``budget["long_steps"]`` generator steps
+    (notebook 03)."""
     steps = int(budget["long_steps"])
     if steps < 1:
         raise ValueError(f"long_steps must be >= 1, got {steps}")
-    return replace(result.run, num_steps=steps)
+    return replace(model.run, num_steps=steps)
 
 
 def categorical_run(budget: Mapping[str, Any], data: str, **changes) -> ToyRun:
-    """The ``categorical_latent`` run on ``data`` for ``budget["categorical_steps"]`` steps
-    (plain G, no BatchNorm: that is how it was measured; 50 codes, information weight 1);
+    """Notebook 03's ``categorical_latent`` run on ``data`` for ``budget["categorical_steps"]``
+    steps (plain G, no BatchNorm: that is how it was measured; 50 codes, information weight 1);
     ``changes`` override ``num_steps`` or any config field."""
     changes.setdefault("num_steps", budget["categorical_steps"])
     return run_from_budget(budget, data, "categorical_latent", **changes)

@@ -5,7 +5,10 @@ ensemble networks of :mod:`course_lib.toy_nets` (one member per seed). Batches a
 member-major, (S * B, 2) samples and (S * B, d) latents, so the step functions read like those
 of every other family; each seed's samples come from its own rows. With
 ``seed_loss="sum"`` the loss is the sum of the S seeds' losses (``scale`` = S in the step
-functions), so each member gets exactly the gradient of an independent GAN.
+functions), so each member gets exactly the gradient of an independent GAN. The steps are
+:func:`course_lib.gan.discriminator_step` / :func:`course_lib.gan.generator_step` and
+:func:`course_lib.wgan.critic_step`; only the categorical latent's G step
+(:func:`info_generator_step`) is defined here.
 
 Methods (``METHODS``), all with the same generator:
 
@@ -28,14 +31,15 @@ Methods (``METHODS``), all with the same generator:
   separate modes, and the information term makes the pieces distinguishable, i.e. apart
   (multiple-generator GANs use the same idea: Khayatkhoei et al. 2018).
 
-No bf16 autocast here: the modes are 0.01 wide on a scale of 1-4, finer than bf16 resolves.
+bf16 autocast is off by default (``bf16=False``, also on CUDA): the modes' std is 0.01 on
+ring8 (radius 1) and 0.05 on grid25 (up to 4 from the origin), where neighbouring bf16
+numbers are 0.008 and 0.03 apart.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
@@ -46,11 +50,22 @@ from torch import nn
 
 from .config import check_choice
 from .data import GaussianMixture2D, toy_distribution
-from .losses import discriminator_loss, generator_loss
+from .gan import discriminator_step, generator_step
+from .losses import generator_loss
 from .metrics import mode_coverage
 from .noise import sample_latent
 from .toy_nets import ToyDiscriminator, ToyGenerator, precise_batchnorm
-from .train import History, adam, cpu_threads, linear_decay, model_device, train_loop
+from .train import (
+    History,
+    adam,
+    autocast,
+    cpu_threads,
+    eval_mode,
+    linear_decay,
+    model_device,
+    to_device,
+    train_loop,
+)
 from .wgan import critic_step
 
 METHODS: tuple[str, ...] = (
@@ -99,12 +114,14 @@ class ToyRun:
 
 
 @dataclass
-class ToyResult:
-    """The trained networks of one :func:`train_toy_gan` run and what was measured.
+class ToyEnsemble:
+    """The model :func:`train_toy_gan` trains: S seeds' networks, their run and its snapshots.
 
-    ``samples[step]`` (S, eval_samples, 2) generator samples per seed at that step (CPU);
-    ``coverage[step]`` one ``mode_coverage`` dict per seed; ``surfaces[step]`` (with
-    ``critic_grid``) ``xx``, ``yy`` (n, n) and D's values ``f`` (S, n, n).
+    ``net_G``, ``net_D`` (and ``net_Q`` for the categorical latent) hold every seed (one
+    member each, :mod:`course_lib.toy_nets`). ``samples[step]`` (S, eval_samples, 2) generator
+    samples per seed at that step (CPU); ``coverage[step]`` one ``mode_coverage`` dict per
+    seed; ``surfaces[step]`` (with ``critic_grid``) ``xx``, ``yy`` (n, n) and D's values
+    ``f`` (S, n, n). ``history`` is the dict :func:`train_toy_gan` also returns.
     """
 
     data: str
@@ -133,11 +150,12 @@ class ToyResult:
         return out
 
 
-def toy_nets(
+def build_toy_nets(
     config: ToyConfig, device: torch.device | str = "cpu"
 ) -> tuple[ToyGenerator, ToyDiscriminator, ToyDiscriminator | None]:
     """(net_G, net_D, net_Q) for ``config`` on ``device``; net_Q is None except for the
-    categorical latent. Initial weights come from the seeds, never from the global RNG."""
+    categorical latent. Initial weights come from the seeds, never from the global RNG
+    (notebooks 03 and 08 train them with :func:`train_toy_gan`)."""
     seeds, c = list(config.seeds), config
     categorical = c.method == "categorical_latent"
     net_G = ToyGenerator(seeds, c.latent_dim + (c.categories if categorical else 0), c.hidden,
@@ -156,8 +174,8 @@ def toy_latents(
     device: torch.device | str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
     """G's input for ``n`` samples per seed, flat (S * n, input_dim), drawn on the CPU from
-    ``generator`` and moved to ``device``, and the codes c (S * n,) of the categorical latent
-    (else None)."""
+    ``generator`` and moved to ``device`` (:func:`course_lib.train.to_device`: no host sync),
+    and the codes c (S * n,) of the categorical latent (else None)."""
     S = len(config.seeds)
     Z = sample_latent(S * n, config.latent_dim, config.latent_kind, generator,
                       scale=config.latent_scale)  # fmt: skip
@@ -166,76 +184,55 @@ def toy_latents(
         c = torch.randint(0, config.categories, (S * n,), generator=generator)
         Z = torch.cat([Z, F.one_hot(c, config.categories).to(Z.dtype)], dim=-1)
     if device is not None:
-        Z, c = Z.to(device), None if c is None else c.to(device)
+        Z, c = to_device(Z, device), None if c is None else to_device(c, device)
     return Z, c
 
 
-# ---------------------------------------------------------------------------------------
-# Step functions: course_lib.gan's, with the loss multiplied by ``scale`` (S for a sum over
-# seeds) and, for the categorical latent, InfoGAN's information term in G's step.
-# ---------------------------------------------------------------------------------------
-def discriminator_step(X, Z, net_D, net_G, trainer_D, *, scale: float = 1.0) -> dict:
-    """One step of D on -V(D, G) (:func:`course_lib.losses.discriminator_loss`)."""
-    trainer_D.zero_grad(set_to_none=True)
-    fake = net_G(Z).detach()
-    real_logits, fake_logits = net_D(X), net_D(fake)
-    loss_D = discriminator_loss(real_logits, fake_logits)
-    (loss_D * scale).backward()
-    trainer_D.step()
-    return {"loss_D": loss_D.detach(), "D_real": torch.sigmoid(real_logits).mean().detach(),
-            "D_fake": torch.sigmoid(fake_logits).mean().detach()}  # fmt: skip
-
-
-def generator_step(
-    Z, net_D, net_G, trainer_G, *, kind: str = "non_saturating", scale: float = 1.0,
-    codes: torch.Tensor | None = None, net_Q: nn.Module | None = None, info_weight: float = 1.0,
+def info_generator_step(
+    Z, codes, net_D, net_G, net_Q, trainer_G, *, kind: str = "non_saturating",
+    info_weight: float = 1.0, scale: float = 1.0,
 ) -> dict[str, torch.Tensor]:  # fmt: skip
-    """One step of G on ``generator_loss(D(G(z)), kind)``; with ``net_Q``, plus
-    ``info_weight`` * -E log Q(c | G(z, c)) (InfoGAN, eq. 5), which also trains Q.
-    ``mi_cat`` = log K - info is the bound on I(c; G(z, c)) in nats."""
+    """G's step for the categorical latent (notebook 03): :func:`course_lib.gan.generator_step`'s
+    loss plus ``info_weight`` * -E log Q(c | G(z, c)) (InfoGAN, Chen et al. 2016, eq. 5), on
+    one G(z, c), so trainer_G (which also holds Q's parameters) trains G and Q; ``scale`` as
+    in the gan steps. ``codes`` (S * B,) are the c in Z. ``mi_cat`` = log K - info is the
+    bound on I(c; G(z, c)) in nats."""
     trainer_G.zero_grad(set_to_none=True)
     x = net_G(Z)
     loss_G = generator_loss(net_D(x), kind)
-    out = {}
-    if net_Q is not None:
-        logits = net_Q(x)
-        info = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), codes.reshape(-1))
-        loss_G = loss_G + info_weight * info
-        out = {"info": info.detach(), "mi_cat": math.log(logits.shape[-1]) - info.detach()}
+    logits = net_Q(x)
+    info = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), codes.reshape(-1))
+    loss_G = loss_G + info_weight * info
     (loss_G * scale).backward()
     trainer_G.step()
-    return {"loss_G": loss_G.detach(), **out}
+    return {"loss_G": loss_G.detach(), "info": info.detach(),
+            "mi_cat": math.log(logits.shape[-1]) - info.detach()}  # fmt: skip
 
 
-def toy_trainers(
-    nets, config: ToyConfig, device: torch.device | str = "cpu"
-) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
-    """(trainer_D, trainer_G) for ``nets``: Adam, betas (0.5, 0.999) for GANs and (0.5, 0.9)
-    for WGAN-GP (fused on CUDA); RMSProp for weight clipping (WGAN paper). trainer_G also
-    trains Q."""
+def toy_trainers(nets, config: ToyConfig) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+    """(trainer_D, trainer_G) for ``nets`` = (net_G, net_D, net_Q), on the nets' device: Adam,
+    betas (0.5, 0.999) for GANs and (0.5, 0.9) for WGAN-GP (fused on CUDA); RMSProp for weight
+    clipping (WGAN paper). trainer_G also trains Q."""
     net_G, net_D, net_Q = nets
     g_params = list(net_G.parameters()) + (list(net_Q.parameters()) if net_Q is not None else [])
     if config.method == "wgan_clip":
         return (torch.optim.RMSprop(net_D.parameters(), lr=config.lr),
                 torch.optim.RMSprop(g_params, lr=config.lr))  # fmt: skip
     betas = (0.5, 0.9) if config.method == "wgan_gp" else (0.5, 0.999)
-    return (adam(net_D.parameters(), config.lr, betas, device),
-            adam(g_params, config.lr, betas, device))  # fmt: skip
+    return adam(net_D.parameters(), config.lr, betas), adam(g_params, config.lr, betas)
 
 
-def toy_step(
-    dist: GaussianMixture2D, nets, trainers, config: ToyConfig,
-    generator: torch.Generator | None, device: torch.device | str = "cpu",
-) -> dict[str, torch.Tensor]:  # fmt: skip
-    """One iteration of :func:`train_toy_gan`: ``n_critic`` critic steps (1 D step for the
-    GANs) on fresh mixture samples, then one G step. Returns detached 0-d tensors."""
+def _toy_step(nets, trainers, dist: GaussianMixture2D, config: ToyConfig,
+              generator: torch.Generator | None) -> dict[str, torch.Tensor]:  # fmt: skip
+    """One iteration of :func:`train_toy_gan` on the nets' device: ``n_critic`` critic steps
+    (1 D step for the GANs) on fresh mixture samples, then one G step."""
     net_G, net_D, net_Q = nets
     trainer_D, trainer_G = trainers
-    c, S, B = config, len(config.seeds), config.batch_size
+    c, S, B, device = config, len(config.seeds), config.batch_size, model_device(net_G)
     scale = S if c.seed_loss == "sum" else 1
     wasserstein = c.method in WASSERSTEIN
     for _ in range(c.n_critic if wasserstein else 1):
-        X = dist.sample(S * B, generator=generator).to(device)
+        X = to_device(dist.sample(S * B, generator=generator), device)
         Z = toy_latents(c, B, generator, device)[0]
         if wasserstein:
             out = critic_step(X, Z, net_D, net_G, trainer_D, scale=scale, generator=generator,
@@ -244,10 +241,11 @@ def toy_step(
         else:
             out = discriminator_step(X, Z, net_D, net_G, trainer_D, scale=scale)
     Z, codes = toy_latents(c, B, generator, device)
-    return out | generator_step(
-        Z, net_D, net_G, trainer_G, kind="wasserstein" if wasserstein else "non_saturating",
-        scale=scale, codes=codes, net_Q=net_Q, info_weight=c.info_weight,
-    )  # fmt: skip
+    kind = "wasserstein" if wasserstein else "non_saturating"
+    if net_Q is None:
+        return out | generator_step(Z, net_D, net_G, trainer_G, kind=kind, scale=scale)
+    return out | info_generator_step(Z, codes, net_D, net_G, net_Q, trainer_G, kind=kind,
+                                     info_weight=c.info_weight, scale=scale)  # fmt: skip
 
 
 def plot_limit(dist: GaussianMixture2D) -> float:
@@ -270,35 +268,43 @@ def _check(config: ToyConfig, num_steps: int) -> None:
 
 def train_toy_gan(
     data: str | GaussianMixture2D, num_steps: int, *, config: ToyConfig = ToyConfig(),
-    device: torch.device | str = "cpu", progress: bool = True, threads: int | None = 1,
-) -> tuple[ToyResult, History]:  # fmt: skip
-    """Train ``len(config.seeds)`` independent toy GANs with ``config.method`` on ``data``
-    (``"ring8"``, ``"grid25"`` or a :func:`course_lib.data.toy_distribution`) for
-    ``num_steps`` generator steps (notebooks 03 and 08).
+    device: torch.device | str = "cpu", bf16: bool | None = False, progress: bool = True,
+    threads: int | None = 1,
+) -> tuple[ToyEnsemble, History]:  # fmt: skip
+    """Train ``len(config.seeds)`` independent toy GANs with ``config.method`` on the 2-D
+    mixture ``data`` for ``num_steps`` generator steps (notebooks 03 and 08).
 
-    Each step draws fresh mixture samples (every batch is new data) and latents from one CPU
-    generator seeded with ``seeds[0]``; the global RNG is neither used nor reseeded. With
-    ``lr_decay`` both learning rates fall linearly to 0. Samples and their coverage
-    (:func:`course_lib.metrics.mode_coverage`, ``eval_samples`` per seed, in eval mode after
-    precise BatchNorm statistics) are recorded at step 0 and ``snapshots`` times, the last at
-    the end. ``threads``: CPU threads (1 suits these tiny networks; ignored off CPU).
+    ``data`` is the distribution itself (``"ring8"``, ``"grid25"`` or a
+    :func:`course_lib.data.toy_distribution`), not a tensor or a batch iterator as for the
+    other ``train_*``: every step draws fresh samples from it (each batch is new data, as in
+    the VEEGAN / PacGAN protocol), and the mode statistics need its means and sigma. Samples
+    and latents come from one CPU generator seeded with ``seeds[0]``; the global RNG is
+    neither used nor reseeded. With ``lr_decay`` both learning rates fall linearly to 0.
+    Samples and their coverage (:func:`course_lib.metrics.mode_coverage`, ``eval_samples``
+    per seed, in eval mode after precise BatchNorm statistics) are recorded at step 0 and
+    ``snapshots`` times, the last at the end. ``bf16``: autocast around the steps (False by
+    default, see the module docstring; None = CUDA only). ``threads``: CPU threads (1 suits
+    these tiny networks; ignored off CPU).
 
-    Returns ``(result, history)``: :class:`ToyResult` (nets, samples, coverage) and the loss
-    log (``loss_D``, ``loss_G``; ``D_real``, ``D_fake`` for GANs; ``w_estimate`` and ``gp``
-    for WGANs; ``info`` and ``mi_cat`` for the categorical latent), also ``result.history``.
+    Returns ``(model, history)``: the :class:`ToyEnsemble` (nets, config, snapshots) and the
+    log: ``loss_D``, ``loss_G``; ``D_real``, ``D_fake`` for GANs; ``w_estimate`` and ``gp``
+    for WGANs; ``info`` and ``mi_cat`` for the categorical latent; and at every snapshot
+    ``eval_step`` with the means over seeds of ``modes``, ``high_quality``, ``reverse_kl``.
     """
     _check(config, num_steps)
     dist = toy_distribution(data) if isinstance(data, str) else data
     device, c, S = torch.device(device), config, len(config.seeds)
-    nets = toy_nets(c, device)
-    trainers = toy_trainers(nets, c, device)
+    nets = build_toy_nets(c, device)
+    trainers = toy_trainers(nets, c)
     schedulers = linear_decay(trainers, num_steps) if c.lr_decay else []
     g = torch.Generator().manual_seed(c.seeds[0])
-    result = ToyResult(dist.name, num_steps, c, *nets)
+    history: History = {"step": []}
+    model = ToyEnsemble(dist.name, num_steps, c, *nets, history=history)
     net_G, net_D, _ = nets
 
     def step_fn(step: int) -> dict[str, torch.Tensor]:
-        out = toy_step(dist, nets, trainers, c, g, device)
+        with autocast(device, bf16):
+            out = _toy_step(nets, trainers, dist, c, g)
         for s in schedulers:
             s.step()
         return out
@@ -313,19 +319,21 @@ def train_toy_gan(
         with eval_mode(net_G):
             Z = fixed if fixed is not None else toy_latents(c, c.eval_samples, eval_g, device)[0]
             x = net_G(Z).view(S, -1, 2).cpu()
-        result.samples[step] = x
-        result.coverage[step] = [mode_coverage(x[i], dist.name) for i in range(S)]
+        model.samples[step] = x
+        model.coverage[step] = cov = [mode_coverage(x[i], dist.name) for i in range(S)]
+        history.setdefault("eval_step", []).append(step)
+        for k in ("modes", "high_quality", "reverse_kl"):
+            history.setdefault(k, []).append(sum(row[k] for row in cov) / S)
         if c.critic_grid:
-            result.surfaces[step] = critic_surface(net_D, plot_limit(dist), c.critic_grid)
+            model.surfaces[step] = critic_surface(net_D, plot_limit(dist), c.critic_grid)
 
     measure(0)
     every = max(1, num_steps // max(1, c.snapshots))
     with cpu_threads(threads if device.type == "cpu" else None):
-        result.history = train_loop(
-            step_fn, num_steps, log_every=50, callback=measure, callback_every=every,
-            desc=f"{c.method} on {dist.name}", progress=progress,
-        )  # fmt: skip
-    return result, result.history
+        train_loop(step_fn, num_steps, history=history, log_every=50, callback=measure,
+                   callback_every=every, desc=f"{c.method} on {dist.name}",
+                   progress=progress)  # fmt: skip
+    return model, history
 
 
 @torch.no_grad()
@@ -336,14 +344,15 @@ def critic_surface(net_D: nn.Module, lim: float, n: int = 60) -> dict[str, torch
     xx, yy = torch.meshgrid(g, g, indexing="xy")
     grid = torch.stack([xx.flatten(), yy.flatten()], 1)
     S = net_D.members
-    f = net_D(grid.repeat(S, 1).to(model_device(net_D))).view(S, n, n).cpu()
+    f = net_D(to_device(grid.repeat(S, 1), model_device(net_D))).view(S, n, n).cpu()
     return {"xx": xx, "yy": yy, "f": f}
 
 
 def train_parallel(runs: Mapping[str, ToyRun], workers: int = 2, progress: bool = True,
-                   device: torch.device | str = "cpu") -> dict[str, ToyResult]:  # fmt: skip
+                   device: torch.device | str = "cpu") -> dict[str, ToyEnsemble]:  # fmt: skip
     """:func:`train_toy_gan` on every run of ``runs`` (label -> :class:`ToyRun`), ``workers``
-    runs at a time in threads, one torch thread each; returns label -> result in order.
+    runs at a time in threads, one torch thread each; returns label -> trained
+    :class:`ToyEnsemble` (its ``history`` attached), in order (notebooks 03 and 08).
 
     The toy networks are too small for torch's intra-op threads to help (see
     :func:`course_lib.train.cpu_threads`), so on a 2-core machine two runs side by side take
@@ -355,7 +364,7 @@ def train_parallel(runs: Mapping[str, ToyRun], workers: int = 2, progress: bool 
     for run in runs.values():
         _check(run.config, run.num_steps)
 
-    def train(run: ToyRun) -> ToyResult:
+    def train(run: ToyRun) -> ToyEnsemble:
         return train_toy_gan(run.data, run.num_steps, config=run.config, device=device,
                              progress=progress, threads=1)[0]  # fmt: skip
 
@@ -364,34 +373,24 @@ def train_parallel(runs: Mapping[str, ToyRun], workers: int = 2, progress: bool 
         return {k: f.result() for k, f in futures.items()}
 
 
-@contextlib.contextmanager
-def eval_mode(net: nn.Module | None) -> Iterator[nn.Module]:
-    """``net`` in eval mode (how every toy sample is measured), its mode restored after."""
-    if net is None:
-        raise ValueError("the run has no generator (net_G is None): train it first")
-    was_training = net.training
-    net.eval()
-    try:
-        yield net
-    finally:
-        net.train(was_training)
-
-
 @torch.no_grad()
-def generate(result: ToyResult, n: int, generator: torch.Generator | None = None,
+def generate(model: ToyEnsemble, n: int, generator: torch.Generator | None = None,
              codes: bool = False):  # fmt: skip
-    """(S, n, 2) samples of ``result``'s generator (eval mode, as measured), one row per
-    seed, on the generator's device; latents from ``generator`` (default seed 0).
+    """(S, n, 2) samples of ``model``'s generator (eval mode, as measured), one row per
+    seed, on the generator's device; latents from ``generator`` (default seed 0)
+    (notebook 03).
 
     ``codes=True`` returns (samples, c) with c (S, n) the categorical codes that made them
     (``categorical_latent`` runs only).
     """
-    cfg = result.config
+    cfg = model.config
     if codes and cfg.method != "categorical_latent":
         raise ValueError(f"codes=True needs a categorical_latent run, not {cfg.method!r}")
+    if model.net_G is None:
+        raise ValueError("the model has no generator (net_G is None): train it first")
     g = generator or torch.Generator().manual_seed(0)
     S = len(cfg.seeds)
-    with eval_mode(result.net_G) as G:
+    with eval_mode(model.net_G) as G:
         Z, c = toy_latents(cfg, n, g, model_device(G))
         x = G(Z).view(S, n, 2)
     return (x, c.view(S, n)) if codes else x

@@ -8,12 +8,18 @@ the equation they implement:
 - the pieces of the ELBO: :func:`reparameterize` (eq. 04.3), :func:`gaussian_kl` (the
   analytic KL of eq. 04.4), :func:`bernoulli_log_likelihood` (eq. 04.5) and :func:`elbo`;
 - the importance-weighted bound of Burda et al. (2016): :func:`iwae_bound` (eq. 04.6);
-- data handling: :func:`dynamic_binarize` (notebook 04) and :func:`corrupt` (the denoising
-  corruption of notebook 05, eq. 05.1);
+- data handling: :func:`sample_bernoulli` (dynamic binarisation in notebook 04; the RBM's
+  Gibbs sampler in notebook 06) and :func:`corrupt` (the denoising corruption of notebook 05,
+  eq. 05.1);
 - training: :func:`vae_step` (one gradient step, small enough to print), :func:`kl_weight`
-  (KL warm-up) and :func:`train_vae` (the loop, through :func:`course_lib.train.train_loop`);
-- evaluation: :func:`evaluate_elbo`, :func:`evaluate_iwae`, :func:`active_units`,
-  :func:`kl_per_dim`, :func:`psnr` and :func:`evaluate_psnr`, each on the model's device.
+  (KL warm-up) and :func:`train_vae` (the loop, through :func:`course_lib.train.train_loop`).
+
+Evaluating a trained model (test ELBO, IWAE NLL, active units, PSNR) lives in
+:mod:`course_lib.vae_eval`.
+
+The model's methods take inputs on any device and compute on the model's
+(``train.model_device``); random draws made from a CPU generator reach the model's device
+through ``train.to_device`` (no host sync per step on a GPU).
 
 Conventions: images enter these functions in [0, 1] (use :func:`course_lib.data.to_unit`
 on the course's [-1, 1] tensors), shape (B, 1, 28, 28). Log-likelihoods and bounds are in
@@ -33,7 +39,15 @@ from torch.nn import functional as F
 from .config import seeded
 from .data import batches, training_data
 from .gan import mlp
-from .train import History, adam, autocast, model_device, prepare, train_loop
+from .train import (
+    History,
+    adam,
+    autocast,
+    model_device,
+    prepare,
+    to_device,
+    train_loop,
+)
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -64,13 +78,16 @@ class VAE(nn.Module):
         self.decoder = mlp([latent_dim, hidden, size])
 
     def encode(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """q(z|x): ``(mu, logvar)``, each (B, latent_dim), for X (B, 1, 28, 28) in [0, 1]."""
+        """q(z|x): ``(mu, logvar)``, each (B, latent_dim), for X (B, 1, 28, 28) in [0, 1]
+        (notebook 04). X may live on any device; the result is on the model's."""
+        X = to_device(X, model_device(self))
         mu, logvar = self.encoder(X.flatten(1)).chunk(2, dim=1)
         return mu, logvar
 
     def decode(self, Z: torch.Tensor) -> torch.Tensor:
-        """p(x|z): Bernoulli logits (B, 1, 28, 28) for Z (B, latent_dim)."""
-        return self.decoder(Z).view(-1, *self.image_shape)
+        """p(x|z): Bernoulli logits (B, 1, 28, 28) for Z (B, latent_dim) (notebook 04). Z may
+        live on any device; the result is on the model's."""
+        return self.decoder(to_device(Z, model_device(self))).view(-1, *self.image_shape)
 
     def forward(self, X: torch.Tensor, generator: torch.Generator | None = None):
         """Encode, sample z by reparameterisation, decode: ``(logits, mu, logvar)``."""
@@ -79,13 +96,14 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def reconstruct(self, X: torch.Tensor) -> torch.Tensor:
-        """Mean reconstruction sigmoid(decode(mu(x))) in [0, 1], shape of X (notebooks 04, 05)."""
+        """Mean reconstruction sigmoid(decode(mu(x))) in [0, 1], shape of X, on the model's
+        device (notebooks 04, 05)."""
         return torch.sigmoid(self.decode(self.encode(X)[0]))
 
     @torch.no_grad()
     def decode_images(self, Z: torch.Tensor) -> torch.Tensor:
-        """Decoder means as images in [-1, 1], the course's convention for ``show_images`` and
-        ``LatentInterpolationWidget`` (notebook 04)."""
+        """Decoder means as images in [-1, 1], on the model's device: the course's convention
+        for ``show_images`` and ``LatentInterpolationWidget`` (notebook 04)."""
         return torch.sigmoid(self.decode(Z)) * 2 - 1
 
 
@@ -95,7 +113,8 @@ class VAE(nn.Module):
 def _randn(shape, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     if generator is None:
         return torch.randn(shape, device=like.device, dtype=like.dtype)
-    return torch.randn(shape, generator=generator, device=generator.device).to(like)
+    eps = torch.randn(shape, generator=generator, device=generator.device)
+    return to_device(eps, like.device).to(like.dtype)
 
 
 def reparameterize(
@@ -109,12 +128,14 @@ def reparameterize(
     return mu + torch.exp(0.5 * logvar) * _randn(mu.shape, mu, generator)
 
 
-def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor, per_dim: bool = False) -> torch.Tensor:
     """KL(N(mu, diag sigma^2) || N(0, I)) per row, in nats  (eq. 04.4, notebook 04).
 
-    KL = 1/2 * sum_j (mu_j^2 + sigma_j^2 - log sigma_j^2 - 1). mu, logvar: (B, D) -> (B,).
+    KL = 1/2 * sum_j (mu_j^2 + sigma_j^2 - log sigma_j^2 - 1). mu, logvar: (B, D) -> (B,);
+    with ``per_dim`` the terms of the sum, (B, D) (:func:`course_lib.vae_eval.kl_per_dim`).
     """
-    return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).sum(dim=-1)
+    terms = mu.pow(2) + logvar.exp() - logvar - 1
+    return 0.5 * terms if per_dim else 0.5 * terms.sum(dim=-1)
 
 
 def bernoulli_log_likelihood(logits: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
@@ -130,7 +151,7 @@ def bernoulli_log_likelihood(logits: torch.Tensor, X: torch.Tensor) -> torch.Ten
 
 
 def log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log N(z; mu, diag exp(logvar)), summed over the last dimension."""
+    """log N(z; mu, diag exp(logvar)), summed over the last dimension (notebook 04)."""
     return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) * torch.exp(-logvar)).sum(dim=-1)
 
 
@@ -169,6 +190,7 @@ def iwae_bound(
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
+    X = to_device(X, model_device(model))
     mu, logvar = model.encode(X)
     target = X.flatten(1)
     eps = _randn((k, *mu.shape), mu, generator)  # (k, B, D), drawn at once: chunk-independent
@@ -189,14 +211,21 @@ def iwae_bound(
 # ---------------------------------------------------------------------------------------
 # Data: binarisation and corruption
 # ---------------------------------------------------------------------------------------
-def dynamic_binarize(X: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Draw binary images x_b ~ Bernoulli(X), X in [0, 1] (notebook 04).
+def sample_bernoulli(p: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Binary sample x ~ Bernoulli(p), p in [0, 1], same shape, dtype and device as p
+    (notebooks 04, 06).
 
-    Called afresh on every batch ("dynamic" binarisation), so the model never sees the same
-    binary image twice; with a seeded generator it makes a fixed binarised test set.
-    (No range check here, to keep the training step free of GPU syncs; ``train_vae`` checks.)
+    Notebook 04 calls it afresh on every batch ("dynamic" binarisation: the model never sees
+    the same binary image twice) and, with a seeded generator, once to make a fixed binarised
+    test set; notebook 06's RBM samples its units with it. The uniforms are drawn where the
+    generator lives: a CPU generator gives the same numbers on every machine (then moved with
+    ``train.to_device``); a generator on p's device, or none (that device's global RNG), draws
+    there without a copy, as the RBM's Gibbs chains do. No range check, to keep training
+    steps free of host syncs (the trainers check their data once).
     """
-    return (torch.rand(X.shape, generator=generator).to(X.device) < X).to(X.dtype)
+    device = p.device if generator is None else generator.device
+    u = to_device(torch.rand(p.shape, generator=generator, device=device), p.device)
+    return (u < p).to(p.dtype)
 
 
 def corrupt(
@@ -210,20 +239,8 @@ def corrupt(
     noise_factor = float(noise_factor)
     if not math.isfinite(noise_factor) or noise_factor < 0:
         raise ValueError(f"noise_factor must be a finite number >= 0, got {noise_factor}")
-    noise = torch.randn(X.shape, generator=generator).to(X.device)
+    noise = to_device(torch.randn(X.shape, generator=generator), X.device)  # CPU generator
     return (X + noise_factor * noise).clamp(0.0, 1.0)
-
-
-def psnr(X_hat: torch.Tensor, X: torch.Tensor, max_val: float = 1.0) -> torch.Tensor:
-    """Peak signal-to-noise ratio per image, in dB: 10 log10(max_val^2 / MSE) (notebook 05).
-
-    X_hat, X: (B, ...) on the same scale, whose peak is ``max_val`` (1 for [0, 1] images;
-    use 2 for [-1, 1]). Returns (B,); MSE is floored at 1e-10 (PSNR <= 100 dB for max 1).
-    """
-    if X_hat.shape != X.shape:
-        raise ValueError(f"psnr needs equal shapes, got {tuple(X_hat.shape)}, {tuple(X.shape)}")
-    mse = (X_hat - X).pow(2).flatten(1).mean(dim=1).clamp_min(1e-10)
-    return 10 * torch.log10(max_val**2 / mse)
 
 
 # ---------------------------------------------------------------------------------------
@@ -253,9 +270,10 @@ def vae_step(
     1. target x: a fresh binarisation of X (``binarize``) or the grey levels themselves;
     2. encoder input: x, or its corruption x~ (eq. 05.1) when ``noise_factor`` > 0;
     3. loss = -(log p(x|z) - beta * KL) averaged over the batch (eq. 04.2 / 05.2).
-    Returns the loss, the plain -ELBO (beta = 1) and the KL, detached.
+    Returns the loss, the plain -ELBO (beta = 1) and the KL, detached. ``generator``: a CPU
+    generator (the binarisation, the corruption and eps are drawn from it).
     """
-    target = dynamic_binarize(X, generator) if binarize else X
+    target = sample_bernoulli(X, generator) if binarize else X
     X_input = corrupt(target, noise_factor, generator) if noise_factor > 0 else target
     trainer.zero_grad(set_to_none=True)
     terms = elbo(model, target, X_input, generator)
@@ -314,7 +332,7 @@ def train_vae(
     if it is None:
         stream = batches(data, batch_size, generator=gen, device=device)
     else:
-        stream = (X.to(device) for X in it)
+        stream = (to_device(X, device) for X in it)
 
     def step_fn(step: int) -> dict[str, torch.Tensor]:
         b = beta * kl_weight(step, warmup_steps)
@@ -324,97 +342,3 @@ def train_vae(
 
     history = train_loop(step_fn, num_steps, log_every=log_every, desc=desc, progress=progress)
     return model.eval(), history
-
-
-# ---------------------------------------------------------------------------------------
-# Evaluation (on the model's device; X may live anywhere)
-# ---------------------------------------------------------------------------------------
-def _chunks(X: torch.Tensor, batch_size: int):
-    return (X[i : i + batch_size] for i in range(0, len(X), batch_size))
-
-
-@torch.no_grad()
-def evaluate_elbo(
-    model: VAE,
-    X: torch.Tensor,
-    num_samples: int = 10,
-    X_input: torch.Tensor | None = None,
-    seed: int = 0,
-    batch_size: int = 500,
-) -> dict[str, float]:
-    """Test ELBO and its two terms, averaged over images and ``num_samples`` draws of z
-    (notebooks 04, 05). X: fixed targets in [0, 1] (a binarised test set in notebook 04).
-
-    Returns ``elbo`` (negative; papers print -ELBO), ``rec`` and ``kl`` in nats per image.
-    """
-    model.eval()
-    device = model_device(model)
-    gen = torch.Generator().manual_seed(seed)
-    X_input = X if X_input is None else X_input
-    sums = {"elbo": 0.0, "rec": 0.0, "kl": 0.0}
-    for xb, xi in zip(_chunks(X, batch_size), _chunks(X_input, batch_size)):
-        for _ in range(num_samples):
-            terms = elbo(model, xb.to(device), xi.to(device), gen)
-            for key in sums:
-                sums[key] += float(terms[key].sum())
-    return {key: v / (len(X) * num_samples) for key, v in sums.items()}
-
-
-@torch.no_grad()
-def evaluate_iwae(
-    model: VAE, X: torch.Tensor, k: int = 5000, seed: int = 0, batch_size: int = 100
-) -> float:
-    """Mean importance-weighted bound L_k over the images X (notebook 04). -L_k for large k
-    (Burda et al. use k = 5000) is the usual test NLL estimate, in nats."""
-    model.eval()
-    device = model_device(model)
-    gen = torch.Generator().manual_seed(seed)
-    total = sum(
-        float(iwae_bound(model, xb.to(device), k, gen).sum()) for xb in _chunks(X, batch_size)
-    )
-    return total / len(X)
-
-
-@torch.no_grad()
-def active_units(model: VAE, X: torch.Tensor, threshold: float = 0.01) -> tuple[int, torch.Tensor]:
-    """Burda et al. (2016) activity: A_u = Cov_x(E_q(z|x)[z_u]) per latent dim (notebook 04).
-
-    A unit is active when A_u > ``threshold`` (0.01 in the paper). Returns the count and the
-    (latent_dim,) activities on the CPU. Inactive units are collapsed: q(z_u|x) = p(z_u) for
-    every x.
-    """
-    model.eval()
-    device = model_device(model)
-    mu = torch.cat([model.encode(xb.to(device))[0] for xb in _chunks(X, 500)])
-    activity = mu.var(dim=0).cpu()
-    return int((activity > threshold).sum()), activity
-
-
-@torch.no_grad()
-def kl_per_dim(model: VAE, X: torch.Tensor) -> torch.Tensor:
-    """Mean KL(q(z_u|x) || N(0, 1)) over the images X, per latent dim (latent_dim,), on the
-    CPU (notebook 04). The entries sum to the mean of :func:`gaussian_kl`."""
-    model.eval()
-    device = model_device(model)
-    total = torch.zeros(model.latent_dim)
-    for xb in _chunks(X, 500):
-        mu, logvar = model.encode(xb.to(device))
-        total += (0.5 * (mu.pow(2) + logvar.exp() - logvar - 1)).sum(0).cpu()
-    return total / len(X)
-
-
-@torch.no_grad()
-def evaluate_psnr(
-    model: VAE, X: torch.Tensor, noise_factor: float, seed: int = 0, batch_size: int = 500
-) -> float:
-    """Mean PSNR (dB) of ``model.reconstruct(corrupt(X, noise_factor))`` against the clean X
-    (notebook 05). X in [0, 1]; the corruption is seeded, so every model sees the same noise.
-    """
-    model.eval()
-    device = model_device(model)
-    gen = torch.Generator().manual_seed(seed)
-    scores = [
-        psnr(model.reconstruct(corrupt(xb, noise_factor, gen).to(device)).cpu(), xb.cpu())
-        for xb in _chunks(X, batch_size)
-    ]
-    return float(torch.cat(scores).mean())

@@ -21,17 +21,17 @@ generator's update is :func:`course_lib.gan.generator_step` with ``kind="wassers
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 
 import torch
 from torch import nn
 
 from .config import check_choice, seeded
-from .data import check_images
+from .data import batches, training_data
 from .gan import discriminator_step, generator_step, mlp, xavier_init
 from .losses import gradient_penalty
 from .noise import sample_latent
-from .train import History, adam, autocast, cpu_threads, train_loop
+from .train import History, adam, autocast, cpu_threads, eval_mode, to_device, train_loop
 
 METHODS: tuple[str, ...] = ("vanilla", "wgan_clip", "wgan_gp")
 DEFAULT_LR: dict[str, float] = {"vanilla": 2e-4, "wgan_clip": 5e-5, "wgan_gp": 1e-4}
@@ -45,7 +45,7 @@ def parallel_lines(thetas: torch.Tensor) -> dict[str, torch.Tensor]:
 
     The supports are disjoint for theta != 0, so JS(P_0, P_theta) = log 2 (flat: no gradient
     to follow), KL = inf, while W(P_0, P_theta) = |theta| (gradient sign(theta) everywhere).
-    Returns ``js``, ``w1`` and ``kl`` tensors shaped like ``thetas``.
+    Returns ``js``, ``w1`` and ``kl`` tensors shaped like ``thetas`` (notebook 08).
     """
     thetas = torch.as_tensor(thetas, dtype=torch.float64)
     same = thetas == 0
@@ -61,7 +61,7 @@ def optimal_d_gradient(theta: float, sharpness: float = 20.0) -> dict[str, float
     s -> inf). The minimax loss log(1 - D(G)) (the one whose optimum is JS) has gradient
     s D(theta) ~ s exp(-s |theta| / 2): it vanishes exponentially as the supports move apart.
     The critic f(x) = -x sign(theta) (1-Lipschitz, optimal for W) gives gradient 1 at every
-    distance. Returns ``{"js": ..., "wasserstein": 1.0}``.
+    distance. Returns ``{"js": ..., "wasserstein": 1.0}`` (notebook 08).
     """
     t = torch.tensor(float(theta), dtype=torch.float64, requires_grad=True)
     sign = 1.0 if theta >= 0 else -1.0
@@ -77,7 +77,7 @@ def optimal_d_gradient(theta: float, sharpness: float = 20.0) -> dict[str, float
 class MLPCritic(nn.Module):
     """WGAN critic x -> f(x) (B,): LeakyReLU(0.2) MLP, no sigmoid and no BatchNorm.
 
-    ``in_features`` 2 for the toys, 784 for digits (inputs are flattened).
+    ``in_features`` 2 for the toys, 784 for digits (inputs are flattened). Notebook 08.
     """
 
     def __init__(self, in_features: int = 784, hidden: int = 256, depth: int = 2):
@@ -90,7 +90,8 @@ class MLPCritic(nn.Module):
 
 
 class MLPGenerator(nn.Module):
-    """Generator Z (B, latent_dim) -> samples ``out_shape``: ReLU MLP, Tanh for images."""
+    """Generator Z (B, latent_dim) -> samples ``out_shape``: ReLU MLP, Tanh for images
+    (notebook 08's digits)."""
 
     def __init__(
         self, latent_dim: int = 64, hidden: int = 256, depth: int = 2, out_shape=(1, 28, 28),
@@ -143,57 +144,49 @@ def critic_step(
 # ---------------------------------------------------------------------------------------
 # Digits (notebook 08, section 6): MLPs on mnist5k, classifier-FID and W estimate
 # ---------------------------------------------------------------------------------------
-@dataclass
-class WGANResult:
-    """What :func:`train_wgan` returns besides the history: the trained nets, the fixed
-    evaluation latents ``eval_Z`` and ``curve`` (dicts step / fid / w_estimate)."""
-
-    method: str
-    net_G: nn.Module
-    net_D: nn.Module
-    eval_Z: torch.Tensor
-    curve: list[dict] = field(default_factory=list)
-
-    @property
-    def fid(self) -> float:
-        """Classifier-FID at the last evaluation."""
-        if not self.curve:
-            raise ValueError("no evaluation ran: pass X_test (and evals >= 1) to train_wgan")
-        return self.curve[-1]["fid"]
+def eval_latents(seed: int, n: int = 500, latent_dim: int = 64,
+                 device: torch.device | str | None = None) -> torch.Tensor:  # fmt: skip
+    """The fixed latents (n, latent_dim) on which :func:`train_wgan` scores its generator
+    (notebook 08 draws its digit grids from them): N(0, I) from a CPU generator seeded with
+    ``seed + 1000``; the first rows do not depend on ``n``."""
+    return sample_latent(n, latent_dim, "gaussian", torch.Generator().manual_seed(seed + 1000),
+                         device)  # fmt: skip
 
 
 def train_wgan(
-    X: torch.Tensor, num_steps: int, *, method: str = "wgan_gp", X_test: torch.Tensor | None = None,
-    evals: int = 4, fid_samples: int = 500, seed: int = 0, batch_size: int = 64,
-    hidden: int = 256, latent_dim: int = 64, lr: float | None = None, n_critic: int = 5,
-    gp_weight: float = 10.0, clip: float = 0.01, betas: tuple[float, float] = (0.0, 0.9),
-    device: torch.device | str | None = None, bf16: bool | None = None,
-    threads: int | None = 1, progress: bool = True,
-) -> tuple[WGANResult, History]:  # fmt: skip
-    """Train an MLP generator and an MLP critic on the digits ``X`` with ``method`` (nb 08).
+    data: torch.Tensor | Iterable[torch.Tensor], num_steps: int, *, method: str = "wgan_gp",
+    X_test: torch.Tensor | None = None, evals: int = 4, fid_samples: int = 500, seed: int = 0,
+    batch_size: int = 64, hidden: int = 256, latent_dim: int = 64, lr: float | None = None,
+    n_critic: int = 5, gp_weight: float = 10.0, clip: float = 0.01,
+    betas: tuple[float, float] = (0.0, 0.9), device: torch.device | str | None = None,
+    bf16: bool | None = None, threads: int | None = 1, progress: bool = True,
+) -> tuple[tuple[nn.Module, nn.Module], History]:  # fmt: skip
+    """Train an MLP generator and an MLP critic on digits with ``method`` (notebook 08).
 
     Args:
-        X: training images (N, 1, 28, 28) in [-1, 1], e.g. ``load_images("mnist5k")[0]``.
+        data: training images (N, 1, 28, 28) in [-1, 1], e.g. ``load_images("mnist5k")[0]``
+            (shuffled into batches of ``batch_size``), or an endless iterator of such batches.
         num_steps: generator steps; each follows ``n_critic`` critic steps (1 for vanilla).
         method: "vanilla" (non-saturating GAN, :func:`course_lib.gan.discriminator_step`,
             Adam betas (0.5, 0.999)), "wgan_clip" (RMSProp, weights clipped to [-clip, clip])
             or "wgan_gp" (Adam with ``betas``, penalty weight ``gp_weight``).
         X_test: held-out images; ``evals`` times during training (and at the end) the
-            classifier-FID of ``fid_samples`` digits against ``X_test`` and the critic's
-            W estimate E f(x) - E f(G(z)) on 500 held-out real and fake digits are measured.
+            classifier-FID of ``fid_samples`` digits made from :func:`eval_latents` against
+            ``X_test`` and the critic's W estimate E f(x) - E f(G(z)) on 500 held-out real
+            and fake digits are measured.
         seed: initial weights (drawn inside :func:`course_lib.config.seeded`, so the caller's
             global RNG is untouched), batch order, latents and penalty points.
         lr: default 2e-4 vanilla, 5e-5 clipping (WGAN paper), 1e-4 WGAN-GP (its paper).
-        device: default the device of ``X``; bf16: autocast, None = on CUDA only.
+        device: default the device of ``data``; bf16: autocast, None = on CUDA only.
 
-    Returns ``(result, history)``: :class:`WGANResult` and the loss log (``loss_D``,
-    ``loss_G``; ``w_estimate`` and ``gp`` for WGANs, ``D_real`` / ``D_fake`` for vanilla).
+    Returns ``((net_G, net_D), history)``: the loss log (``loss_D``, ``loss_G``;
+    ``w_estimate`` and ``gp`` for WGANs, ``D_real`` / ``D_fake`` for vanilla) and, with
+    ``X_test``, the evaluation curve: ``eval_step``, ``fid``, ``eval_w_estimate``.
     """
-    from .data import batches
     from .metrics import classifier_fid
 
     check_choice("method", method, METHODS)
-    check_images(X, "train_wgan", why="G ends in Tanh")
+    X, stream = training_data(data, "train_wgan", why="G ends in Tanh")
     lr = lr if lr is not None else DEFAULT_LR[method]
     device = torch.device(device) if device is not None else X.device
     g = torch.Generator().manual_seed(seed)
@@ -205,12 +198,22 @@ def train_wgan(
         trainer_G = torch.optim.RMSprop(net_G.parameters(), lr=lr)
     else:
         opt_betas = (0.5, 0.999) if method == "vanilla" else betas
-        trainer_D = adam(net_D.parameters(), lr, opt_betas, device)
-        trainer_G = adam(net_G.parameters(), lr, opt_betas, device)
-    eval_Z = sample_latent(max(fid_samples, 500), latent_dim, "gaussian",
-                           torch.Generator().manual_seed(seed + 1000), device)  # fmt: skip
-    result = WGANResult(method, net_G, net_D, eval_Z)
-    real = batches(X, batch_size, generator=g, device=device)
+        trainer_D = adam(net_D.parameters(), lr, opt_betas)
+        trainer_G = adam(net_G.parameters(), lr, opt_betas)
+    eval_Z = eval_latents(seed, max(fid_samples, 500), latent_dim, device)
+    if stream is None:
+        real = batches(X, batch_size, generator=g, device=device)
+    else:
+        real = (to_device(b, device) for b in stream)
+
+    def next_real() -> torch.Tensor:
+        try:
+            return next(real)
+        except StopIteration:
+            raise ValueError(
+                "train_wgan's data ran out of batches: pass the digits as a "
+                "tensor or an endless iterator (course_lib.data.batches)"
+            ) from None
 
     def latents(n: int) -> torch.Tensor:
         return sample_latent(n, latent_dim, "gaussian", g, device)
@@ -218,39 +221,35 @@ def train_wgan(
     def step_fn(step: int) -> dict[str, torch.Tensor]:
         with autocast(device, bf16):
             for _ in range(1 if method == "vanilla" else n_critic):
-                X_real = next(real)
+                X_real = next_real()
                 if method == "vanilla":
                     out = discriminator_step(X_real, latents(len(X_real)), net_D, net_G, trainer_D)
                 else:
-                    out = critic_step(
-                        X_real,
-                        latents(len(X_real)),
-                        net_D,
-                        net_G,
-                        trainer_D,
-                        gp_weight=gp_weight if method == "wgan_gp" else 0.0,
-                        clip=clip if method == "wgan_clip" else None,
-                        generator=g,
-                    )
+                    out = critic_step(X_real, latents(len(X_real)), net_D, net_G, trainer_D,
+                                      gp_weight=gp_weight if method == "wgan_gp" else 0.0,
+                                      clip=clip if method == "wgan_clip" else None,
+                                      generator=g)  # fmt: skip
             kind = "non_saturating" if method == "vanilla" else "wasserstein"
             return out | generator_step(latents(len(X_real)), net_D, net_G, trainer_G, kind=kind)
 
+    history: History = {"step": []}
+    X_eval = to_device(X_test[:500], device) if X_test is not None else None
+
     @torch.no_grad()
     def evaluate(step: int, _history=None) -> None:
-        net_G.eval()
-        fake = net_G(eval_Z)
-        w = float(net_D(X_test[:500].to(device)).mean() - net_D(fake[:500]).mean())
-        fid = classifier_fid(fake[:fid_samples].cpu(), X_test)
-        result.curve.append({"step": step, "fid": fid, "w_estimate": w})
-        net_G.train()
+        with eval_mode(net_G):
+            fake = net_G(eval_Z)
+        w = float(net_D(X_eval).mean() - net_D(fake[:500]).mean())
+        history.setdefault("eval_step", []).append(step)
+        history.setdefault("fid", []).append(classifier_fid(fake[:fid_samples].cpu(), X_test))
+        history.setdefault("eval_w_estimate", []).append(w)
 
     every = max(1, num_steps // max(1, evals)) if X_test is not None and evals > 0 else 0
     with cpu_threads(threads if device.type == "cpu" else None):
-        history = train_loop(
-            step_fn, num_steps, log_every=25, callback=evaluate if every else None,
-            callback_every=every, desc=f"{method} on digits", progress=progress,
-        )  # fmt: skip
-    return result, history
+        train_loop(step_fn, num_steps, history=history, log_every=25,
+                   callback=evaluate if every else None, callback_every=every,
+                   desc=f"{method} on digits", progress=progress)  # fmt: skip
+    return (net_G, net_D), history
 
 
 # ---------------------------------------------------------------------------------------
@@ -260,13 +259,14 @@ def interpolate_grad_norms(
     net_D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:  # fmt: skip
-    """||grad f(x_hat)||_2 (N,) at the random interpolates of eq. 3 (the GP's target is 1).
+    """||grad f(x_hat)||_2 (N,) at the random interpolates of eq. 3 (the GP's target is 1;
+    notebook 08's histograms).
 
     eps ~ U[0, 1] per sample is drawn on the CPU from ``generator`` (the same numbers on
     every device) and moved to the device of ``real``.
     """
     eps = torch.rand((len(real),) + (1,) * (real.dim() - 1), generator=generator)
-    eps = eps.to(real.device, real.dtype)
+    eps = to_device(eps, real.device).to(real.dtype)
     x_hat = (eps * real + (1 - eps) * fake).detach().requires_grad_(True)
     with torch.enable_grad():
         (grad,) = torch.autograd.grad(net_D(x_hat).sum(), x_hat)
@@ -274,5 +274,6 @@ def interpolate_grad_norms(
 
 
 def critic_weights(net_D: nn.Module) -> torch.Tensor:
-    """All weight-matrix entries of the critic (biases excluded), flattened (histograms)."""
+    """All weight-matrix entries of the critic (biases excluded), flattened (notebook 08's
+    histograms)."""
     return torch.cat([p.detach().flatten() for n, p in net_D.named_parameters() if "weight" in n])

@@ -2,7 +2,8 @@
 from_pretrained(tmp_path) offline and gives identical images for the same seed; the folder's
 MANIFEST.json refuses altered files and a killed save leaves the old folder loadable; the
 EMA weights are the expected moving average; scheduler swaps keep the betas; one training
-step runs on the model's device (meta); the hub loader skips cleanly offline."""
+step runs on the model's device (meta) and moves its CPU draws with train.to_device; the
+trainer checks its data and owns the bf16 choice; the hub loader skips cleanly offline."""
 
 from __future__ import annotations
 
@@ -126,7 +127,7 @@ def test_train_unet_ema_is_diffusers_moving_average():
         [p.detach().clone() for p in unet.parameters()]
     )
     (net, ema_unet), history = DU.train_unet(
-        X, 3, unet=unet, noise_scheduler=DU.build_scheduler(50), batch_size=8, lr=1e-2,
+        X, 3, model=unet, noise_scheduler=DU.build_scheduler(50), batch_size=8, lr=1e-2,
         progress=False, callback=record, callback_every=1)  # fmt: skip
     assert net is unet and ema_unet is not unet and len(history["loss"]) == 1 and len(raw) == 3
     for i, e in enumerate(ema_unet.parameters()):
@@ -136,7 +137,7 @@ def test_train_unet_ema_is_diffusers_moving_average():
         ema = 3 / 12 * ema + 9 / 12 * w3
         torch.testing.assert_close(e.detach(), ema)
     assert any(not torch.allclose(e, p) for e, p in zip(ema_unet.parameters(), unet.parameters()))
-    (same, also), _ = DU.train_unet(X, 1, unet=tiny_unet(), noise_scheduler=DU.build_scheduler(50),
+    (same, also), _ = DU.train_unet(X, 1, model=tiny_unet(), noise_scheduler=DU.build_scheduler(50),
                                     batch_size=8, ema_decay=None, progress=False)  # fmt: skip
     assert same is also  # no EMA: sample with the raw weights
 
@@ -147,6 +148,39 @@ def test_unet_step_on_meta():
     out = DU.unet_step(torch.zeros(2, 1, 8, 8, device="meta"), unet, trainer,
                        DU.build_scheduler(50), generator=torch.Generator())  # fmt: skip
     assert set(out) == {"loss"} and out["loss"].device.type == "meta"
+
+
+def test_unet_step_moves_its_draws_without_a_host_sync(monkeypatch):
+    """eps and t are drawn on the CPU and moved with train.to_device (pinned, non-blocking on
+    CUDA), not with a plain .to, which would wait for the GPU once per step."""
+    moved = []
+    real = DU.to_device
+    monkeypatch.setattr(DU, "to_device", lambda x, d: moved.append(x.device.type) or real(x, d))
+    unet = tiny_unet().to("meta")
+    DU.unet_step(torch.zeros(2, 1, 8, 8, device="meta"), unet,
+                 torch.optim.SGD(unet.parameters(), lr=0.1), DU.build_scheduler(50),
+                 generator=torch.Generator())  # fmt: skip
+    assert moved == ["cpu", "cpu"]  # eps, then t
+
+
+def test_train_unet_checks_its_data():
+    unit = torch.rand(8, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"train_unet needs images in \[-1, 1\].*2 \* x - 1"):
+        DU.train_unet(unit, 1, model=tiny_unet(), progress=False)
+    with pytest.raises(ValueError, match="train_unet got an empty batch iterator"):
+        DU.train_unet(iter([]), 1, model=tiny_unet(), progress=False)
+
+
+def test_train_unet_bf16_is_the_trainers_choice():
+    """bf16=None is fp32 on a CPU (the step itself never turns autocast on); bf16=True
+    autocasts every step there too, so its losses differ."""
+    X = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    kw = dict(noise_scheduler=DU.build_scheduler(50), batch_size=8, ema_decay=None,
+              progress=False)  # fmt: skip
+    _, h_default = DU.train_unet(X, 2, model=tiny_unet(), **kw)
+    _, h_fp32 = DU.train_unet(X, 2, model=tiny_unet(), bf16=False, **kw)
+    _, h_bf16 = DU.train_unet(X, 2, model=tiny_unet(), bf16=True, **kw)
+    assert h_default["loss"] == h_fp32["loss"] and h_bf16["loss"] != h_fp32["loss"]
 
 
 def test_hub_loader_skips_cleanly_offline(monkeypatch, capsys):

@@ -1,10 +1,11 @@
-"""course_lib.diffusion, course_lib.ddpm_train and course_lib.unet: schedules against
+"""course_lib.diffusion, diffusion_samplers, ddpm_train and unet: schedules against
 diffusers, one sampling step against a hand computation (and diffusers' own step), a full
 DDPM loop against a golden value and diffusers' loop, the samplers' device handling (meta),
 training (input check, EMA, seeding), the shipped artefact and its crash safety."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import pytest
@@ -13,6 +14,7 @@ from diffusers import DDIMScheduler, DDPMScheduler
 
 from course_lib import ddpm_train as DT
 from course_lib import diffusion as D
+from course_lib import diffusion_samplers as DS
 from course_lib import io
 from course_lib.io import CheckpointError
 from course_lib.unet import UNet, UNetConfig, timestep_embedding
@@ -55,7 +57,7 @@ def test_bad_schedule_messages():
     with pytest.raises(ValueError, match="timesteps"):
         D.make_schedule("linear", 1)
     with pytest.raises(ValueError, match="num_steps"):
-        D.ddim_timesteps(1000, 0)
+        DS.ddim_timesteps(1000, 0)
 
 
 def test_q_sample_matches_closed_form_and_add_noise():
@@ -110,7 +112,7 @@ def test_ddim_step_by_hand_and_against_diffusers():
     torch.testing.assert_close(D.ddim_step(eps, t, t_prev, x_t, s, eta=0.0), hand)
     ref = DDIMScheduler(num_train_timesteps=1000, clip_sample=False)
     ref.set_timesteps(10)
-    assert ref.timesteps.tolist() == D.ddim_timesteps(1000, 10)
+    assert ref.timesteps.tolist() == DS.ddim_timesteps(1000, 10)
     ref_out = ref.step(eps, t, x_t).prev_sample
     torch.testing.assert_close(D.ddim_step(eps, t, t_prev, x_t, s), ref_out)
     # With x0 clipping (diffusers' default clip_sample=True; x0_hat here leaves [-1, 1]).
@@ -144,10 +146,10 @@ def test_unet_shapes_and_embedding():
 def test_samplers_shapes_and_determinism():
     net = tiny_unet().eval()
     s = D.make_schedule("cosine", 20)
-    x, traj = D.ddpm_sample(net, s, 2, generator=torch.Generator().manual_seed(0), keep=3)
+    x, traj = DS.ddpm_sample(net, s, 2, generator=torch.Generator().manual_seed(0), keep=3)
     assert x.shape == (2, 1, 28, 28) and [t for t, _ in traj] == [19, 10, 0]
-    a, tr = D.ddim_sample(net, s, 2, 5, generator=torch.Generator().manual_seed(0), keep=True)
-    b, _ = D.ddim_sample(net, s, 2, 5, generator=torch.Generator().manual_seed(0))
+    a, tr = DS.ddim_sample(net, s, 2, 5, generator=torch.Generator().manual_seed(0), keep=True)
+    b, _ = DS.ddim_sample(net, s, 2, 5, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(a, b)  # eta = 0 is deterministic given x_T
     assert len(tr) == 5 and a.abs().max() <= 1
 
@@ -161,7 +163,8 @@ def _dummy_eps(x, t):
 @pytest.mark.parametrize("kind, golden", [("linear", -11.0774221), ("cosine", -10.9365044)])
 def test_full_ddpm_loop_golden_value_and_diffusers_loop(kind, golden):
     s = D.make_schedule(kind, 1000)
-    ours, _ = D.ddpm_sample(_dummy_eps, s, 2, (1, 4, 4), generator=torch.Generator().manual_seed(0))
+    gen = torch.Generator().manual_seed(0)
+    ours, _ = DS.ddpm_sample(_dummy_eps, s, 2, (1, 4, 4), generator=gen)
     assert ours.sum().item() == pytest.approx(golden, abs=2e-5)  # pinned once, T = 1000
     # diffusers' own loop: the same x_T, then z for every t > 0, from the same generator.
     ref = DDPMScheduler(num_train_timesteps=1000, beta_schedule=D.DIFFUSERS_NAMES[kind])
@@ -176,12 +179,12 @@ def test_sampler_table_rows_keys_and_seed():
     net = tiny_unet().eval()
     s = D.make_schedule("linear", 20)
     real = torch.rand(16, 1, 28, 28) * 2 - 1
-    rows = D.sampler_table(net, s, real, 6, (2, 5), seed=1, batch_size=4)
+    rows = DS.sampler_table(net, s, real, 6, (2, 5), seed=1, batch_size=4)
     assert [(r["sampler"], r["steps"]) for r in rows] == [("DDPM", 20), ("DDIM", 2), ("DDIM", 5)]
     assert all(set(r) == {"sampler", "steps", "seconds", "fid"} for r in rows)
-    again = D.sampler_table(net, s, real, 6, (2, 5), seed=1, batch_size=4)
+    again = DS.sampler_table(net, s, real, 6, (2, 5), seed=1, batch_size=4)
     assert [r["fid"] for r in again] == [r["fid"] for r in rows]  # same seed, same digits
-    other = D.sampler_table(net, s, real, 6, (2,), ddpm=False, seed=2)
+    other = DS.sampler_table(net, s, real, 6, (2,), ddpm=False, seed=2)
     assert [(r["sampler"], r["steps"]) for r in other] == [("DDIM", 2)]
     assert other[0]["fid"] != rows[1]["fid"]
 
@@ -195,12 +198,63 @@ def meta_unet():
 def test_samplers_follow_the_model_to_its_device(meta_unet):
     s = D.make_schedule("linear", 10)
     gen = torch.Generator().manual_seed(0)
-    x, _ = D.ddpm_sample(meta_unet, s, 2, generator=gen)
+    x, _ = DS.ddpm_sample(meta_unet, s, 2, generator=gen)
     assert x.device.type == "meta"
-    x, _ = D.ddim_sample(meta_unet, s, 2, 3, generator=gen)
+    x, _ = DS.ddim_sample(meta_unet, s, 2, 3, generator=gen)
     assert x.device.type == "meta"
-    x, _ = D.ddim_sample(meta_unet, s, 2, 3, eta=1.0, x_T=torch.randn(2, 1, 28, 28))
+    x, _ = DS.ddim_sample(meta_unet, s, 2, 3, eta=1.0, x_T=torch.randn(2, 1, 28, 28))
     assert x.device.type == "meta"
+
+
+def test_a_plain_function_samples_on_the_device_it_is_given():
+    s = D.make_schedule("linear", 10)
+    x, _ = DS.ddim_sample(_dummy_eps, s, 2, 3, eta=1.0, shape=(1, 4, 4), device="meta",
+                         generator=torch.Generator())  # fmt: skip
+    assert x.device.type == "meta"
+    x, _ = DS.ddpm_sample(_dummy_eps, s, 2, (1, 4, 4), generator=torch.Generator())
+    assert x.device.type == "cpu"  # no device, no module: the CPU
+
+
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim_eta1"])
+def test_samplers_move_every_draw_without_a_host_sync(meta_unet, monkeypatch, sampler):
+    """x_T and each step's noise are drawn on the CPU and moved with train.to_device (pinned,
+    non-blocking on CUDA): a plain .to would wait for the GPU at every denoising step."""
+    moved = []
+    real = DS.to_device
+    monkeypatch.setattr(DS, "to_device", lambda x, d: moved.append(x.device.type) or real(x, d))
+    s, gen = D.make_schedule("linear", 10), torch.Generator().manual_seed(0)
+    if sampler == "ddpm":
+        DS.ddpm_sample(meta_unet, s, 2, generator=gen)
+        assert moved == ["cpu"] * 10  # x_T, then z for t = 9 .. 1
+    else:
+        DS.ddim_sample(meta_unet, s, 2, 3, eta=1.0, generator=gen)
+        assert moved == ["cpu"] * 4  # x_T, then z for each of the 3 steps
+
+
+def test_diffusion_loss_moves_t_and_eps_without_a_host_sync(meta_unet, monkeypatch):
+    moved = []
+    real = D.to_device
+    monkeypatch.setattr(D, "to_device", lambda x, d: moved.append(x.dtype) or real(x, d))
+    D.diffusion_loss(meta_unet, torch.zeros(2, 1, 28, 28, device="meta"),
+                     D.make_schedule("linear", 10).to("meta"), torch.Generator())  # fmt: skip
+    assert moved == [torch.int64, torch.float32]  # t, then eps
+
+
+def test_samplers_run_a_module_in_eval_mode_and_restore_it():
+    class Spy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(()))
+            self.modes = []
+
+        def forward(self, x, t):
+            self.modes.append(self.training)
+            return x * self.w
+
+    spy, s = Spy(), D.make_schedule("linear", 10)
+    DS.ddpm_sample(spy, s, 1, (1, 2, 2), generator=torch.Generator())
+    DS.ddim_sample(spy.forward, s, 1, 2, shape=(1, 2, 2), generator=torch.Generator())
+    assert spy.modes == [False] * 12 and spy.training  # back in train mode afterwards
 
 
 def test_sampler_table_samples_on_the_model_device(meta_unet, monkeypatch):
@@ -208,7 +262,7 @@ def test_sampler_table_samples_on_the_model_device(meta_unet, monkeypatch):
 
     seen = []
     monkeypatch.setattr(metrics, "classifier_fid", lambda x, real: seen.append(x.device) or 0.0)
-    rows = D.sampler_table(meta_unet, D.make_schedule("linear", 10), torch.zeros(4, 1, 28, 28),
+    rows = DS.sampler_table(meta_unet, D.make_schedule("linear", 10), torch.zeros(4, 1, 28, 28),
                            3, (2,))  # fmt: skip
     assert len(rows) == 2 and {d.type for d in seen} == {"meta"}
 
@@ -266,6 +320,28 @@ def test_train_ddpm_seeded_without_touching_the_global_rng():
     assert all(torch.equal(a, b) for a, b in zip(m1.parameters(), m2.parameters()))
     # A fresh model's EMA copies the weights during the first EMA_START steps (decay 0).
     assert all(torch.equal(a, b) for a, b in zip(m1.parameters(), e1.parameters()))
+
+
+def test_train_ddpm_runs_on_the_datas_device_and_owns_bf16(monkeypatch):
+    """Without ``device`` the model goes where the data are (meta here: any CPU tensor in the
+    step would raise); the step runs under train.autocast(device, bf16)."""
+    seen = {}
+
+    def one_step(step_fn, num_steps, **kw):
+        seen["out"] = step_fn(0)
+        return {"step": []}
+
+    def spy_autocast(device, enabled=None):
+        seen["autocast"] = (torch.device(device).type, enabled)
+        return contextlib.nullcontext()
+
+    monkeypatch.setattr(DT, "train_loop", one_step)
+    monkeypatch.setattr(DT, "autocast", spy_autocast)
+    cfg = DT.TrainConfig(batch_size=4, timesteps=10)
+    (model, ema), _ = DT.train_ddpm(_digits().to("meta"), 1, config=cfg, unet_config=TINY,
+                                    bf16=True, progress=False)  # fmt: skip
+    assert {p.device.type for p in (*model.parameters(), *ema.parameters())} == {"meta"}
+    assert seen["out"]["loss"].device.type == "meta" and seen["autocast"] == ("meta", True)
 
 
 def test_train_ddpm_ema_is_the_expected_lerp():

@@ -4,13 +4,6 @@ import pytest
 import torch
 
 from course_lib import digit_clusters as dc
-from course_lib import infogan
-
-
-def test_infogan_re_exports_the_cluster_tools():
-    # Notebook 07 calls them as infogan.*; they must be the same objects, not copies.
-    for name in ("deskew", "digit_clusters", "match_accuracy", "assignment_accuracy"):
-        assert getattr(infogan, name) is getattr(dc, name)
 
 
 def test_assignment_accuracy_permutation():

@@ -1,5 +1,7 @@
-"""course_lib.gibbsnet (notebook 06, part 2): shapes, chains, the update order, input
+"""course_lib.gibbsnet (notebook 06, section 6): shapes, chains, the update order, input
 checks, seeding without side effects and device consistency."""
+
+import math
 
 import pytest
 import torch
@@ -71,16 +73,16 @@ def test_samplers_are_seeded_without_side_effects():
     assert d == GN.latent_diagnostics(model, X, max_steps=3, seed=1)
 
 
-def test_discriminator_loss_gives_no_gradient_to_G_or_E():
+def test_joint_discriminator_loss_gives_no_gradient_to_G_or_E():
     model, X, _, _ = _setup()
-    GN.discriminator_loss(model.net_D, GN.joint_pairs(model, X, 3)).backward()
+    GN.joint_discriminator_loss(GN.joint_pairs(model, X, 3), model.net_D).backward()
     assert all(p.grad is None for p in [*model.net_G.parameters(), *model.net_E.parameters()])
     assert all(p.grad is not None for p in model.net_D.parameters())
 
 
-def test_generator_loss_reaches_both_G_and_E():
+def test_joint_generator_loss_reaches_both_G_and_E():
     model, X, _, _ = _setup()
-    GN.generator_loss(model.net_D, GN.joint_pairs(model, X, 3)).backward()
+    GN.joint_generator_loss(GN.joint_pairs(model, X, 3), model.net_D).backward()
     assert all(p.grad is not None for p in model.net_G.parameters())
     assert all(p.grad is not None for p in model.net_E.parameters())
 
@@ -91,8 +93,8 @@ def test_losses_match_their_closed_form_at_chance():
     pairs = GN.joint_pairs(model, X, 2)
     zero_D = lambda x, z: torch.zeros(len(x))  # noqa: E731
     two_log_2 = 2 * torch.log(torch.tensor(2.0))
-    assert torch.allclose(GN.discriminator_loss(zero_D, pairs), two_log_2)
-    assert torch.allclose(GN.generator_loss(zero_D, pairs), two_log_2)
+    assert torch.allclose(GN.joint_discriminator_loss(pairs, zero_D), two_log_2)
+    assert torch.allclose(GN.joint_generator_loss(pairs, zero_D), two_log_2)
 
 
 def test_trainers_own_disjoint_parameters_with_their_own_rates():
@@ -107,24 +109,30 @@ def test_trainers_own_disjoint_parameters_with_their_own_rates():
     assert t_D.param_groups[0]["betas"] == (0.5, 0.999)
 
 
-def test_each_phase_of_gibbsnet_step_moves_only_its_own_networks(monkeypatch):
+def test_each_step_moves_only_its_own_networks():
     model, X, trainer_D, trainer_GE = _setup()
-    snapshots = []
-    real_step_GE = trainer_GE.step
-
-    def step_GE_spy(*args, **kwargs):  # after D's step, before G/E's step
-        snapshots.append((_params(model.net_D), _params(model.net_G), _params(model.net_E)))
-        return real_step_GE(*args, **kwargs)
-
-    monkeypatch.setattr(trainer_GE, "step", step_GE_spy)
     D0, G0, E0 = _params(model.net_D), _params(model.net_G), _params(model.net_E)
-    out = GN.gibbsnet_step(X, model, trainer_D, trainer_GE, chain_steps=3)
-    D1, G1, E1 = snapshots[0]
+    pairs = GN.joint_pairs(model, X, 3)
+    out_D = GN.discriminator_step(pairs, model.net_D, trainer_D)
+    D1, G1, E1 = _params(model.net_D), _params(model.net_G), _params(model.net_E)
     assert not _same(D0, D1) and _same(G0, G1) and _same(E0, E1)  # D's step touched only D
+    out_G = GN.generator_step(pairs, model.net_D, trainer_GE)
     D2, G2, E2 = _params(model.net_D), _params(model.net_G), _params(model.net_E)
     assert _same(D1, D2) and not _same(G1, G2) and not _same(E1, E2)  # G/E step: not D
-    assert set(out) == {"loss_D", "loss_G"}
-    assert all(v.dim() == 0 and not v.requires_grad for v in out.values())
+    assert set(out_D) == {"loss_D"} and set(out_G) == {"loss_G"}
+    assert all(v.dim() == 0 and not v.requires_grad for v in (*out_D.values(), *out_G.values()))
+
+
+def test_generator_step_scores_the_pairs_with_the_updated_discriminator():
+    model, X, trainer_D, trainer_GE = _setup()
+    pairs = GN.joint_pairs(model, X, 2)
+    GN.discriminator_step(pairs, model.net_D, trainer_D)
+    torch.manual_seed(5)  # the same dropout masks for the expected value and the step
+    with torch.no_grad():
+        expected = GN.joint_generator_loss(pairs, model.net_D)
+    torch.manual_seed(5)
+    out = GN.generator_step(pairs, model.net_D, trainer_GE)
+    assert torch.equal(out["loss_G"], expected)
 
 
 def test_stale_discriminator_gradients_never_reach_G_or_E():
@@ -132,21 +140,71 @@ def test_stale_discriminator_gradients_never_reach_G_or_E():
     model, X, trainer_D, trainer_GE = _setup()
     for p in [*model.net_G.parameters(), *model.net_E.parameters()]:
         p.grad = torch.full_like(p, float("nan"))  # stands for gradients of the D loss
-    GN.gibbsnet_step(X, model, trainer_D, trainer_GE)
+    pairs = GN.joint_pairs(model, X, 3)
+    GN.discriminator_step(pairs, model.net_D, trainer_D)
+    GN.generator_step(pairs, model.net_D, trainer_GE)
     assert all(torch.isfinite(p).all() for p in [*model.net_G.parameters(),
                                                  *model.net_E.parameters()])  # fmt: skip
 
 
-def test_gibbsnet_step_and_samplers_stay_on_the_model_device():
-    """Meta-device test: a CPU tensor anywhere in the step or a sampler would raise (the old
+def test_train_gibbsnet_runs_the_update_in_order():
+    """train_gibbsnet = joint_pairs, discriminator_step, generator_step per update, with the
+    batches and chain lengths drawn from the seed's CPU generator (same weights bit for bit;
+    swapping the two steps gives other weights)."""
+    X = _images(32)
+    model, hist = GN.train_gibbsnet(X, 3, latent_dim=4, hidden=2, batch_size=8, seed=7,
+                                    log_every=1, progress=False)  # fmt: skip
+
+    def by_hand(order):
+        with torch.random.fork_rng():
+            torch.manual_seed(7)
+            gen = torch.Generator().manual_seed(7)  # what config.seeded(7) yields
+            net = GN.GibbsNet(4, 2, 0.2, 0.3)
+            trainer_D, trainer_GE = GN.make_trainers(net, 2e-4, 5e-4)
+            losses = []
+            for _ in range(3):
+                batch = X[torch.randint(0, len(X), (8,), generator=gen)]
+                n = int(torch.randint(1, 6, (1,), generator=gen))
+                pairs = GN.joint_pairs(net, batch, n)
+                out = {}
+                for s in order:
+                    if s == "D":
+                        out |= GN.discriminator_step(pairs, net.net_D, trainer_D)
+                    else:
+                        out |= GN.generator_step(pairs, net.net_D, trainer_GE)
+                losses.append({k: float(v) for k, v in out.items()})
+        return net, losses
+
+    net, losses = by_hand("DG")
+    assert _same(_params(model), _params(net))
+    assert hist["loss_D"] == [d["loss_D"] for d in losses]
+    assert not _same(_params(model), _params(by_hand("GD")[0]))
+
+
+def test_steps_and_samplers_stay_on_the_model_device():
+    """Meta-device test: a CPU tensor anywhere in the steps or a sampler would raise (the old
     samplers' device="cpu" default drew z_0 on the CPU)."""
     model, X, _, _ = _setup()
     model = model.to("meta")
     trainer_D, trainer_GE = GN.make_trainers(model)
-    out = GN.gibbsnet_step(X.to("meta"), model, trainer_D, trainer_GE, chain_steps=2)
+    pairs = GN.joint_pairs(model, X.to("meta"), 2)
+    out = {**GN.discriminator_step(pairs, model.net_D, trainer_D),
+           **GN.generator_step(pairs, model.net_D, trainer_GE)}  # fmt: skip
     assert all(v.device.type == "meta" for v in out.values())
     assert GN.sample(model, 2, 3).device.type == "meta"
     assert GN.samples_per_step(model, 2, max_steps=2)[2].device.type == "meta"
+
+
+def test_train_gibbsnet_bf16_autocasts_its_steps():
+    """bf16=True runs every update under bf16 autocast (here on the CPU): finite losses,
+    fp32 weights, and weights that differ from the fp32 run's."""
+    X = _images(32)
+    kw = dict(latent_dim=4, hidden=2, batch_size=8, log_every=5, progress=False)
+    fp32, _ = GN.train_gibbsnet(X, 5, **kw)
+    bf16, hist = GN.train_gibbsnet(X, 5, bf16=True, **kw)
+    assert all(math.isfinite(v) for v in hist["loss_D"] + hist["loss_G"])
+    assert all(p.dtype == torch.float32 for p in bf16.parameters())
+    assert not _same(_params(fp32), _params(bf16))
 
 
 def test_train_gibbsnet_runs_and_samples_chain_lengths():

@@ -1,14 +1,16 @@
-"""Tests for course_lib.infogan (notebook 07): codes, the Q loss by hand, step functions, the
-trainer (seeding, learning, input checks), evaluation, and device consistency on `meta`."""
+"""Tests for course_lib.infogan and course_lib.infogan_eval (notebook 07): codes, the Q loss
+by hand, step functions, the trainer (seeding, learning, input checks), evaluation, and
+device consistency on `meta`."""
 
+import itertools
 import math
 
 import pytest
 import torch
 
-from course_lib import infogan
+from course_lib import infogan, infogan_eval
 from course_lib.config import seeded
-from course_lib.data import load_images
+from course_lib.data import batches, load_images
 
 
 def test_sample_codes_and_latent():
@@ -87,11 +89,13 @@ def _parts_and_reals(seed: int):
 
 def _nets():
     with seeded(0):
-        return infogan.build(noise_dim=8, hidden=16, channels=4)
+        return infogan.build(latent_dim=8, hidden=16, channels=4)
 
 
 def test_shapes_and_heads():
     G, D = _nets()
+    # latent_dim is the size of z alone; G's input adds 10 one-hot categories and 2 codes.
+    assert G.latent_dim == 8 and G.fc[0].in_features == 8 + 10 + 2
     x = G.generate(torch.zeros(3, 8), torch.tensor([0, 5, 9]), torch.zeros(3, 2))
     assert x.shape == (3, 1, 28, 28) and x.abs().max() <= 1
     logit, cat_logits, cont_mean = D.forward_all(x)
@@ -163,6 +167,8 @@ def test_steps_on_meta_device_stay_on_it():
     codes = torch.arange(8, device="meta") % 10
     out = infogan.discriminator_step(X.to("meta"), parts, D, G, tD, real_codes=codes)
     out |= infogan.generator_step(parts, D, G, tG)
+    cat, cont = infogan.sample_codes(8, generator=torch.Generator(), device="meta")
+    assert cat.device.type == "meta" and cont.device.type == "meta"
     assert set(out) == {"loss_D", "D_real", "D_fake", "mi_cat", "info_cont", "mi_real",
                         "cluster_ce", "loss_G"}  # fmt: skip
     assert all(v.device.type == "meta" and v.shape == () for v in out.values())
@@ -170,33 +176,33 @@ def test_steps_on_meta_device_stay_on_it():
 
 def test_sheets_and_samples_on_meta_device_stay_on_it():
     G = _nets()[0].to("meta").eval()
-    assert infogan.category_sheet(G, per_row=3).device.type == "meta"
-    assert infogan.continuous_sweep(G, 1, torch.linspace(-2, 2, 5)).device.type == "meta"
-    images, codes = infogan.sample_per_code(G, per_code=2)
+    assert infogan_eval.category_sheet(G, per_row=3).device.type == "meta"
+    assert infogan_eval.continuous_sweep(G, 1, torch.linspace(-2, 2, 5)).device.type == "meta"
+    images, codes = infogan_eval.sample_per_code(G, per_code=2)
     assert images.device.type == "meta" and images.shape == (20, 1, 28, 28)
     assert torch.equal(codes, torch.arange(10).repeat_interleave(2))
 
 
 def test_sheet_and_sweep_layout():
     G = _nets()[0].eval()
-    sheet = infogan.category_sheet(G, per_row=3, cont=(0.5, -0.5), seed=2)
+    sheet = infogan_eval.category_sheet(G, per_row=3, cont=(0.5, -0.5), seed=2)
     # Row k, column j: category k with the j-th noise vector from the seed.
     z = torch.rand(3, 8, generator=torch.Generator().manual_seed(2)) * 2 - 1
     for k in (0, 7):
         with torch.no_grad():
             row = G.generate(z, torch.full((3,), k), torch.tensor([[0.5, -0.5]]).expand(3, 2))
         assert torch.allclose(sheet[3 * k : 3 * k + 3], row, atol=1e-6)
-    sweep = infogan.continuous_sweep(G, code=1, values=torch.linspace(-2, 2, 5), cat=4)
+    sweep = infogan_eval.continuous_sweep(G, code=1, values=torch.linspace(-2, 2, 5), cat=4)
     z0 = torch.rand(1, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
     cont = torch.stack([torch.zeros(5), torch.linspace(-2, 2, 5)], 1)
     with torch.no_grad():
         expected = G.generate(z0.expand(5, 8), torch.full((5,), 4), cont)
     assert torch.allclose(sweep, expected, atol=1e-6)
-    assert infogan.continuous_sweep(G, 0, torch.zeros(2)).shape == (20, 1, 28, 28)
+    assert infogan_eval.continuous_sweep(G, 0, torch.zeros(2)).shape == (20, 1, 28, 28)
     with pytest.raises(ValueError, match="Unknown continuous code 2. Allowed values: 0, 1"):
-        infogan.continuous_sweep(G, code=2, values=torch.zeros(2))
+        infogan_eval.continuous_sweep(G, code=2, values=torch.zeros(2))
     with pytest.raises(ValueError, match="Unknown category 10"):
-        infogan.continuous_sweep(G, code=0, values=torch.zeros(2), cat=10)
+        infogan_eval.continuous_sweep(G, code=0, values=torch.zeros(2), cat=10)
 
 
 def test_code_widget_render_and_errors():
@@ -220,7 +226,7 @@ def test_code_widget_render_and_errors():
 class _OracleG(torch.nn.Module):
     """A 'generator' that draws real test digits: code k -> digit perm[k] (known answer)."""
 
-    noise_dim, n_cont = 4, 2
+    latent_dim, n_cont = 4, 2
 
     def __init__(self, perm):
         super().__init__()
@@ -236,7 +242,7 @@ class _OracleG(torch.nn.Module):
 
 def test_code_accuracy_recovers_a_known_permutation():
     perm = [3, 7, 0, 9, 1, 4, 8, 2, 6, 5]
-    out = infogan.code_accuracy(_OracleG(perm), per_code=20)
+    out = infogan_eval.code_accuracy(_OracleG(perm), per_code=20)
     assert out["mapping"] == perm  # the Hungarian step undoes the permutation
     assert out["accuracy"] >= 0.95  # the classifier's own accuracy on real digits
     assert out["confusion"].sum() == 200 and out["confusion"].shape == (10, 10)
@@ -249,7 +255,7 @@ def digits():
     return X[idx], y[idx]
 
 
-TINY = dict(batch_size=16, noise_dim=8, hidden=32, channels=4, lr_G=2e-3, progress=False)
+TINY = dict(batch_size=16, latent_dim=8, hidden=32, channels=4, lr_G=2e-3, progress=False)
 
 
 def test_train_infogan_is_seeded_and_leaves_the_global_rng_alone(digits):
@@ -288,3 +294,36 @@ def test_train_infogan_input_checks(digits):
         infogan.train_infogan(X, 1, clusters=y + 1, **TINY)
     with pytest.raises(ValueError, match="cluster_weight must be"):
         infogan.train_infogan(X, 1, clusters=y, cluster_weight=-1.0, **TINY)
+    # The anchor needs every digit's code, so the data must be the whole set as a tensor.
+    with pytest.raises(ValueError, match="clusters need the whole training set as a tensor"):
+        infogan.train_infogan(iter([X[:16]]), 1, clusters=y, **TINY)
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):  # an iterator's first batch is checked
+        infogan.train_infogan(iter([(X[:16] + 1) / 2]), 1, **TINY)
+
+
+def test_train_infogan_takes_a_batch_iterator(digits):
+    X, _ = digits
+    stream = batches(X, 16, generator=torch.Generator().manual_seed(1))
+    (G, _), h = infogan.train_infogan(stream, 3, seed=5, **TINY)
+    assert h["step"] == [3] and not G.training
+    # The tensor path shuffles with the trainer's own generator, so the runs differ.
+    _, h_tensor = infogan.train_infogan(X, 3, seed=5, **TINY)
+    assert h["loss_D"] != h_tensor["loss_D"]
+    # A stream of one fixed batch: the same stream gives the same run.
+    _, h1 = infogan.train_infogan(itertools.repeat(X[:8]), 3, seed=5, **TINY)
+    _, h2 = infogan.train_infogan(itertools.repeat(X[:8]), 3, seed=5, **TINY)
+    assert h1 == h2
+    with pytest.raises(ValueError, match="ran out of batches"):
+        infogan.train_infogan(iter([X[:16], X[16:32]]), 3, **TINY)
+
+
+def test_train_infogan_bf16_is_the_trainers_switch(digits):
+    # The steps do not hard-wire autocast: bf16=True turns it on (here on the CPU), while
+    # the default (None: CUDA only) and False are the same fp32 run on a CPU.
+    X, _ = digits
+    _, h_default = infogan.train_infogan(X, 2, seed=1, **TINY)
+    _, h_fp32 = infogan.train_infogan(X, 2, seed=1, bf16=False, **TINY)
+    _, h_bf16 = infogan.train_infogan(X, 2, seed=1, bf16=True, **TINY)
+    assert h_default == h_fp32
+    assert h_bf16["loss_D"] != h_fp32["loss_D"]
+    assert h_bf16["loss_D"][0] == pytest.approx(h_fp32["loss_D"][0], rel=0.05)

@@ -249,17 +249,57 @@ def test_cd_gradients_average_each_phase_over_its_own_rows():
         assert torch.allclose(g, p.grad)
 
 
-def test_cd_step_updates_parameters_and_advances_pcd_chains_in_place():
+def test_rbm_step_updates_parameters_and_advances_pcd_chains_in_place():
     rbm = _tiny(6, 4).float()
     trainer = torch.optim.SGD(rbm.parameters(), lr=0.1)
     v = (torch.rand(5, 6, generator=torch.Generator().manual_seed(0)) < 0.5).float()
     chains = torch.zeros(7, 6)
     before = rbm.W.detach().clone()
-    out = R.cd_step(v, rbm, trainer, k=2, chains=chains, generator=torch.Generator())
+    out = R.rbm_step(v, rbm, trainer, method="pcd", k=2, chains=chains,
+                     generator=torch.Generator())  # fmt: skip
     assert chains.sum() > 0  # the persistent particles moved (from all-zero images)
     assert not torch.equal(before, rbm.W)
     assert float(out["recon"]) == pytest.approx(float(R.reconstruction_error(rbm, v)))
     assert out["recon"].dim() == 0
+
+
+def test_rbm_step_is_one_sgd_step_on_the_cd_gradients():
+    """CD-k: W <- W - lr * grad with grad the cd_gradients of the same chain noise."""
+    rbm, ref = _tiny(6, 4).float(), _tiny(6, 4).float()
+    v = (torch.rand(5, 6, generator=torch.Generator().manual_seed(0)) < 0.5).float()
+    R.rbm_step(v, rbm, torch.optim.SGD(rbm.parameters(), lr=0.1), k=3,
+               generator=torch.Generator().manual_seed(1))  # fmt: skip
+    R.cd_gradients(ref, v, v, 3, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        for p in ref.parameters():
+            p -= 0.1 * p.grad
+    assert all(torch.allclose(a, b) for a, b in zip(rbm.parameters(), ref.parameters()))
+
+
+def test_rbm_step_checks_method_against_chains():
+    rbm = _tiny(6, 4).float()
+    trainer = torch.optim.SGD(rbm.parameters(), lr=0.1)
+    v = torch.ones(2, 6)
+    with pytest.raises(ValueError, match="pcd.*needs chains"):
+        R.rbm_step(v, rbm, trainer, method="pcd")
+    with pytest.raises(ValueError, match="chains=None"):
+        R.rbm_step(v, rbm, trainer, method="cd", chains=torch.zeros(3, 6))
+    with pytest.raises(ValueError, match="Unknown method 'cd1'. Allowed values: cd, pcd"):
+        R.rbm_step(v, rbm, trainer, method="cd1")
+
+
+def test_train_rbm_bf16_autocasts_its_steps():
+    """bf16=True runs every update under bf16 autocast (here on the CPU): the gradients are
+    cast back to the fp32 parameters, training still works, and the weights differ from
+    the fp32 run's (the matmuls really ran in bfloat16)."""
+    X = _structured_data()
+    kw = dict(n_hidden=8, batch_size=20, lr=0.1, log_every=10, progress=False)
+    fp32, _ = R.train_rbm(X, 60, **kw)
+    for method in ("cd", "pcd"):
+        bf16, hist = R.train_rbm(X, 60, method=method, bf16=True, **kw)
+        assert bf16.W.dtype == torch.float32 and bf16.W.grad.dtype == torch.float32
+        assert hist["recon"][-1] < 0.6 * hist["recon"][0], (method, hist["recon"])
+    assert not torch.equal(fp32.W, R.train_rbm(X, 60, bf16=True, **kw)[0].W)
 
 
 def test_train_rbm_cd_and_pcd_reduce_reconstruction():
@@ -324,13 +364,13 @@ def test_train_rbm_rejects_bad_options():
         R.train_rbm(X, 1, k=0)
 
 
-def test_cd_step_and_gibbs_from_stay_on_the_model_device():
+def test_rbm_step_and_gibbs_from_stay_on_the_model_device():
     """Meta-device test: a CPU tensor anywhere in the step or sampler would raise."""
     rbm = R.RBM(784, 10).to("meta")
     trainer = torch.optim.SGD(rbm.parameters(), lr=0.1, momentum=0.5)
     v = torch.ones(4, 784, device="meta")
-    for chains in (None, torch.zeros(6, 784, device="meta")):
-        out = R.cd_step(v, rbm, trainer, k=2, chains=chains)
+    for method, chains in (("cd", None), ("pcd", torch.zeros(6, 784, device="meta"))):
+        out = R.rbm_step(v, rbm, trainer, method=method, k=2, chains=chains)
         assert out["recon"].device.type == "meta" and out["recon"].dim() == 0
     for start in ("data", "noise"):
         out = R.gibbs_from(rbm, start, 3, torch.ones(5, 784), num_chains=4)  # data on the CPU

@@ -11,7 +11,7 @@ import torch
 
 from course_lib import metrics, toy_diagnostics, toy_nets, toy_train
 from course_lib.data import toy_distribution
-from course_lib.toy_train import ToyConfig, ToyResult
+from course_lib.toy_train import ToyConfig, ToyEnsemble
 
 
 def test_far_fraction_counts_bridges_not_wide_modes():
@@ -77,14 +77,14 @@ def test_jacobian_rejection_drops_the_stretchiest_latents():
 
 def test_jacobian_sample_on_the_meta_device():
     cfg = ToyConfig(hidden=8, depth=2, seeds=(0, 1), batchnorm=True)
-    net_G = toy_train.toy_nets(cfg, "meta")[0]
+    net_G = toy_train.build_toy_nets(cfg, "meta")[0]
     seen = set()
     net_G.register_forward_pre_hook(lambda m, args: seen.update(a.device.type for a in args))
     Z = toy_train.toy_latents(cfg, 6, torch.Generator().manual_seed(0), "meta")[0]
     out = toy_diagnostics.jacobian_sample(net_G, Z.view(2, 6, 2), 3)
     assert {v.device.type for v in out.values()} == {"meta"} and seen == {"meta"}
     # jacobian_rejection draws its latents for the generator's device
-    r = toy_train.ToyResult("grid25", 1, cfg, net_G)
+    r = toy_train.ToyEnsemble("grid25", 1, cfg, net_G)
     with pytest.raises(NotImplementedError):  # coverage needs real numbers: the CPU copy of meta
         toy_diagnostics.jacobian_rejection(r, n=3)
     assert seen == {"meta"}
@@ -102,6 +102,21 @@ def test_toy_precision_recall_scores_each_seed():
         toy_diagnostics.toy_precision_recall(exact, "ring8")
 
 
+def test_nearest_modes_is_the_high_quality_rule():
+    """toy_metrics.nearest_modes: the 3-sigma rule that mode_coverage and code_usage share."""
+    from course_lib.toy_metrics import nearest_modes
+
+    dist = toy_distribution("grid25")
+    sd = dist.std
+    x = dist.means[[0, 1, 2]] + torch.tensor([[0.0, 0.0], [2 * sd, 0.0], [0.0, -4 * sd]])
+    d, idx, good = nearest_modes(x, "grid25")
+    torch.testing.assert_close(d, torch.tensor([0.0, 2 * sd, 4 * sd]), atol=1e-6, rtol=1e-5)
+    assert idx.tolist() == [0, 1, 2] and good.tolist() == [True, True, False]
+    assert metrics.mode_coverage(x, "grid25")["high_quality"] == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="nearest_modes expects samples of shape"):
+        nearest_modes(torch.zeros(3, 3), "grid25")
+
+
 def test_code_usage_assigns_codes_to_modes():
     means = toy_distribution("ring8").means
     # codes 0 and 1 on mode 0, code 2 on mode 3 (one stray sample of code 2 on mode 0),
@@ -117,7 +132,7 @@ def test_code_usage_assigns_codes_to_modes():
 
 
 def test_summarise_gives_mean_and_range_over_seeds():
-    r = ToyResult("grid25", 1, replace(ToyConfig(), seeds=(0, 1, 2)))
+    r = ToyEnsemble("grid25", 1, replace(ToyConfig(), seeds=(0, 1, 2)))
     r.coverage[0] = [{"modes": 1, "high_quality": 0.0, "reverse_kl": 0.0}]  # not the last step
     r.coverage[5] = [{"modes": m, "high_quality": q, "reverse_kl": k}
                      for m, q, k in ((20, 0.1, 0.3), (25, 0.4, 0.1), (21, 0.1, 0.2))]  # fmt: skip

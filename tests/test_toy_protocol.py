@@ -7,7 +7,7 @@ import pytest
 
 from course_lib import toy_protocol, toy_train
 from course_lib.config import BUDGETS, PROFILES
-from course_lib.toy_train import ToyConfig, ToyResult
+from course_lib.toy_train import ToyConfig, ToyEnsemble
 
 
 @pytest.mark.parametrize("notebook", ["03_mode_collapse", "08_wgan_gp"])
@@ -73,7 +73,7 @@ def test_table_runs_best_method_and_longer_run():
 
 
 def _fake(modes, hq):
-    r = ToyResult("grid25", 1, ToyConfig())
+    r = ToyEnsemble("grid25", 1, ToyConfig())
     r.coverage[0] = [{"modes": modes, "high_quality": hq, "reverse_kl": 0.0}]
     return r
 

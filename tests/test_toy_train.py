@@ -1,5 +1,5 @@
-"""course_lib.toy_train (notebooks 03, 08): the toy-GAN trainer, its step functions, the
-sampler, and their device handling (meta device)."""
+"""course_lib.toy_train (notebooks 03, 08): the toy-GAN trainer, the gan steps on ensembles,
+the categorical latent's G step, the sampler, and their device handling (meta device)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from course_lib import toy_train
+from course_lib import gan, toy_train
 from course_lib.data import toy_distribution
 from course_lib.metrics import mode_coverage
 from course_lib.toy_train import ToyConfig
@@ -26,12 +26,18 @@ def train(config=TINY, data="ring8", num_steps=6):
 def test_every_method_trains_and_measures_its_own_samples(method):
     cfg = replace(TINY, method=method, categories=4)
     r, history = train(cfg, "grid25")
-    assert r.history is history and r.data == "grid25" and r.num_steps == 6
+    assert isinstance(r, toy_train.ToyEnsemble) and r.history is history
+    assert r.data == "grid25" and r.num_steps == 6
     assert sorted(r.samples) == [0, 3, 6] and r.samples[6].shape == (2, 50, 2)
     for step in r.samples:  # coverage is that of the recorded samples, seed by seed
         assert r.coverage[step] == [mode_coverage(x, "grid25") for x in r.samples[step]]
     assert not torch.equal(r.samples[0], r.samples[6])  # training moved the generator
-    keys = {"loss_D", "loss_G", "step"} | (
+    # the evaluation curve in the history: means over seeds at every snapshot
+    assert history["eval_step"] == [0, 3, 6]
+    for i, step in enumerate(history["eval_step"]):
+        for k in ("modes", "high_quality", "reverse_kl"):
+            assert history[k][i] == pytest.approx(sum(c[k] for c in r.coverage[step]) / 2)
+    keys = {"loss_D", "loss_G", "step", "eval_step", "modes", "high_quality", "reverse_kl"} | (
         {"w_estimate"} if method in toy_train.WASSERSTEIN else {"D_real", "D_fake"}
     )
     keys |= {"gp"} if method == "wgan_gp" else set()
@@ -61,7 +67,7 @@ def test_golden_samples_of_a_tiny_vanilla_run():
 
 def _nets_and_batch(method, scale_seeds=(0, 1)):
     cfg = replace(TINY, method=method, seeds=scale_seeds, categories=4)
-    nets = toy_train.toy_nets(cfg)
+    nets = toy_train.build_toy_nets(cfg)
     g = torch.Generator().manual_seed(0)
     X = toy_distribution("ring8").sample(len(scale_seeds) * 16, generator=g)
     Z, codes = toy_train.toy_latents(cfg, 16, g)
@@ -73,9 +79,11 @@ def _grads(module):
 
 
 def test_summed_seed_loss_gives_each_member_its_own_gradient():
+    """gan.discriminator_step with scale = S on an ensemble: member 0's gradient is that of a
+    GAN trained alone."""
     cfg, (net_G, net_D, _), X, Z, _ = _nets_and_batch("vanilla")
     sgd = torch.optim.SGD(net_D.parameters(), lr=0.0)
-    out = toy_train.discriminator_step(X, Z, net_D, net_G, sgd, scale=2)
+    out = gan.discriminator_step(X, Z, net_D, net_G, sgd, scale=2)
     ensemble = _grads(net_D)
     # member 0 alone: its rows of the batch, its loss, no factor
     alone = copy.deepcopy(net_D)
@@ -87,17 +95,16 @@ def test_summed_seed_loss_gives_each_member_its_own_gradient():
     for e, a in zip(ensemble, _grads(alone)):
         torch.testing.assert_close(e[0], a[0])
     assert out["loss_D"].shape == () and not out["loss_D"].requires_grad
-    toy_train.discriminator_step(X, Z, net_D, net_G, sgd, scale=1)  # "mean": 1/S of it
+    gan.discriminator_step(X, Z, net_D, net_G, sgd, scale=1)  # "mean": 1/S of it
     for e, m in zip(ensemble, _grads(net_D)):
         torch.testing.assert_close(m, e / 2)
 
 
-def test_generator_step_adds_the_information_term_and_trains_q():
+def test_info_generator_step_adds_the_information_term_and_trains_q():
     cfg, (net_G, net_D, net_Q), X, Z, codes = _nets_and_batch("categorical_latent")
     params = list(net_G.parameters()) + list(net_Q.parameters())
     trainer = torch.optim.SGD(params, lr=0.0)
-    out = toy_train.generator_step(Z, net_D, net_G, trainer, net_Q=net_Q, codes=codes,
-                                   info_weight=0.5)  # fmt: skip
+    out = toy_train.info_generator_step(Z, codes, net_D, net_G, net_Q, trainer, info_weight=0.5)
     logits = net_Q(net_G(Z))
     info = torch.nn.functional.cross_entropy(logits, codes)
     torch.testing.assert_close(out["info"], info.detach())
@@ -105,10 +112,16 @@ def test_generator_step_adds_the_information_term_and_trains_q():
     nonsat = torch.nn.functional.softplus(-net_D(net_G(Z))).mean()
     torch.testing.assert_close(out["loss_G"], (nonsat + 0.5 * info).detach())
     assert all(p.grad is not None for p in net_Q.parameters())
+    g_grads = _grads(net_G)  # scale multiplies every gradient, not the returned loss
+    out3 = toy_train.info_generator_step(Z, codes, net_D, net_G, net_Q, trainer, info_weight=0.5,
+                                         scale=3)  # fmt: skip
+    torch.testing.assert_close(out3["loss_G"], out["loss_G"])
+    for g1, g3 in zip(g_grads, _grads(net_G)):
+        torch.testing.assert_close(g3, 3 * g1)
     # with the trainers the trainer builds, G's step moves G and Q, never D
     trainer_D, trainer_G = toy_train.toy_trainers((net_G, net_D, net_Q), cfg)
     before = [copy.deepcopy(list(n.parameters())) for n in (net_G, net_D, net_Q)]
-    toy_train.generator_step(Z, net_D, net_G, trainer_G, net_Q=net_Q, codes=codes)
+    toy_train.info_generator_step(Z, codes, net_D, net_G, net_Q, trainer_G)
     after = [list(n.parameters()) for n in (net_G, net_D, net_Q)]
     moved = [any(not torch.equal(a, b) for a, b in zip(x, y)) for x, y in zip(before, after)]
     assert moved == [True, False, True]
@@ -178,6 +191,17 @@ def test_categorical_latent_q_reads_the_code_and_d_is_untouched_by_it():
     assert history["mi_cat"][-1] > 1.0  # nats, of at most log 4 = 1.39
 
 
+def test_bf16_is_the_callers_choice():
+    """Off by default (the modes are finer than bf16 resolves); bf16=True runs the steps under
+    autocast, which on a CPU changes the numbers."""
+    cfg = replace(TINY, seeds=(0,))
+    plain = train(cfg, num_steps=4)[0]
+    again = toy_train.train_toy_gan("ring8", 4, config=cfg, progress=False, bf16=None)[0]
+    torch.testing.assert_close(plain.samples[4], again.samples[4], rtol=0, atol=0)  # CPU: fp32
+    low = toy_train.train_toy_gan("ring8", 4, config=cfg, progress=False, bf16=True)[0]
+    assert not torch.equal(plain.samples[4], low.samples[4])
+
+
 def test_bad_settings_are_refused_with_the_allowed_values():
     with pytest.raises(ValueError, match="Allowed values: vanilla, minibatch_stddev"):
         train(replace(TINY, method="unrolled"))
@@ -204,19 +228,20 @@ def _record_input_devices(*nets):
 
 @pytest.mark.parametrize("method", toy_train.METHODS)
 def test_one_training_step_on_the_meta_device(method):
+    """The trainer's iteration takes its device from the nets (no device argument)."""
     cfg = replace(TINY, method=method, categories=4, batchnorm=method == "vanilla")
-    nets = toy_train.toy_nets(cfg, "meta")
+    nets = toy_train.build_toy_nets(cfg, "meta")
     seen = _record_input_devices(*nets)
-    trainers = toy_train.toy_trainers(nets, cfg, "meta")
-    out = toy_train.toy_step(toy_distribution("grid25"), nets, trainers, cfg,
-                             torch.Generator().manual_seed(0), "meta")  # fmt: skip
+    trainers = toy_train.toy_trainers(nets, cfg)
+    out = toy_train._toy_step(nets, trainers, toy_distribution("grid25"), cfg,
+                              torch.Generator().manual_seed(0))  # fmt: skip
     assert {v.device.type for v in out.values()} == {"meta"} and seen == {"meta"}
     assert all(v.shape == () for v in out.values())
 
 
 def test_samplers_on_the_meta_device():
     cfg = replace(TINY, method="categorical_latent", categories=4)
-    r = toy_train.ToyResult("ring8", 1, cfg, *toy_train.toy_nets(cfg, "meta"))
+    r = toy_train.ToyEnsemble("ring8", 1, cfg, *toy_train.build_toy_nets(cfg, "meta"))
     seen = _record_input_devices(r.net_G)
     x, c = toy_train.generate(r, 5, codes=True)
     assert x.device.type == c.device.type == "meta" and x.shape == (2, 5, 2)

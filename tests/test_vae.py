@@ -1,5 +1,6 @@
-"""course_lib.vae and the noise-factor widget (notebooks 04, 05): maths against closed forms
-and Monte Carlo estimates, bound orderings, corruption statistics, PSNR values, shapes."""
+"""course_lib.vae, course_lib.vae_eval and the noise-factor widget (notebooks 04, 05): maths
+against closed forms and Monte Carlo estimates, bound orderings, corruption statistics, PSNR
+values, shapes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from course_lib import vae as V
+from course_lib import vae_eval as VE
 from course_lib.widgets import NOISE_FACTOR_RANGE, NoiseFactorWidget, render_denoising
 
 
@@ -80,9 +82,9 @@ def test_bernoulli_log_likelihood_closed_form():
 
 
 def test_iwae_bound_above_elbo_and_increasing_in_k(net, images):
-    X = V.dynamic_binarize(images, torch.Generator().manual_seed(0))
-    elbo = V.evaluate_elbo(net, X, num_samples=200, seed=1)["elbo"]
-    bounds = {k: V.evaluate_iwae(net, X, k=k, seed=2) for k in (1, 10, 100, 1000)}
+    X = V.sample_bernoulli(images, torch.Generator().manual_seed(0))
+    elbo = VE.evaluate_elbo(net, X, num_samples=200, seed=1)["elbo"]
+    bounds = {k: VE.evaluate_iwae(net, X, k=k, seed=2) for k in (1, 10, 100, 1000)}
     assert abs(bounds[1] - elbo) < 0.5  # L_1 is the ELBO (up to Monte Carlo error)
     assert bounds[1] < bounds[10] < bounds[100] < bounds[1000]
     assert bounds[1000] > elbo
@@ -93,7 +95,7 @@ def test_iwae_bound_above_elbo_and_increasing_in_k(net, images):
 
 
 def test_iwae_chunking_gives_same_result(net, images):
-    X = V.dynamic_binarize(images, torch.Generator().manual_seed(0))
+    X = V.sample_bernoulli(images, torch.Generator().manual_seed(0))
     a = V.iwae_bound(net, X, 50, torch.Generator().manual_seed(0))
     b = V.iwae_bound(net, X, 50, torch.Generator().manual_seed(0), max_elements=6 * 784 * 7)
     assert torch.allclose(a, b, atol=1e-4)
@@ -101,13 +103,29 @@ def test_iwae_chunking_gives_same_result(net, images):
         V.iwae_bound(net, X, 0)
 
 
-def test_dynamic_binarize_is_bernoulli():
+def test_sample_bernoulli_is_bernoulli():
     X = torch.full((200_000,), 0.3)
-    b = V.dynamic_binarize(X, torch.Generator().manual_seed(0))
+    b = V.sample_bernoulli(X, torch.Generator().manual_seed(0))
     assert set(b.unique().tolist()) <= {0.0, 1.0}
     assert abs(b.mean().item() - 0.3) < 0.005
     g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
-    assert torch.equal(V.dynamic_binarize(X[:100], g1), V.dynamic_binarize(X[:100], g2))
+    assert torch.equal(V.sample_bernoulli(X[:100], g1), V.sample_bernoulli(X[:100], g2))
+
+
+def test_sample_bernoulli_draws_where_the_generator_lives():
+    """A CPU generator: the uniforms of torch.rand(shape, generator) (the same on every
+    machine), moved to p's device; no generator: p's device's global RNG; dtype kept."""
+    p = torch.rand(4, 50, generator=torch.Generator().manual_seed(1)).double()
+    u = torch.rand(p.shape, generator=torch.Generator().manual_seed(2))
+    got = V.sample_bernoulli(p, torch.Generator().manual_seed(2))
+    assert got.dtype == torch.float64 and torch.equal(got, (u < p).double())
+    torch.manual_seed(3)
+    expected = (torch.rand(p.shape) < p).double()
+    torch.manual_seed(3)
+    assert torch.equal(V.sample_bernoulli(p), expected)
+    p_meta = p.to("meta")  # a CPU generator's draw is moved; None draws on p's device
+    assert V.sample_bernoulli(p_meta, torch.Generator()).device.type == "meta"
+    assert V.sample_bernoulli(p_meta).device.type == "meta"
 
 
 def test_corruption_statistics_and_clamping():
@@ -131,12 +149,12 @@ def test_corruption_statistics_and_clamping():
 
 def test_psnr_known_values():
     x = torch.zeros(2, 1, 4, 4)
-    assert torch.allclose(V.psnr(x + 0.1, x), torch.full((2,), 20.0))  # MSE 0.01 -> 20 dB
-    assert torch.allclose(V.psnr(x + 0.01, x), torch.full((2,), 40.0))
-    assert torch.allclose(V.psnr(x + 0.2, x, max_val=2.0), torch.full((2,), 20.0))
-    assert torch.allclose(V.psnr(x, x), torch.full((2,), 100.0))  # MSE floor
+    assert torch.allclose(VE.psnr(x + 0.1, x), torch.full((2,), 20.0))  # MSE 0.01 -> 20 dB
+    assert torch.allclose(VE.psnr(x + 0.01, x), torch.full((2,), 40.0))
+    assert torch.allclose(VE.psnr(x + 0.2, x, max_val=2.0), torch.full((2,), 20.0))
+    assert torch.allclose(VE.psnr(x, x), torch.full((2,), 100.0))  # MSE floor
     with pytest.raises(ValueError, match="equal shapes"):
-        V.psnr(x, x[:1])
+        VE.psnr(x, x[:1])
 
 
 def test_kl_weight_warmup():
@@ -208,17 +226,25 @@ def test_active_units_counts_the_units_whose_mean_varies(images):
         last.weight[:5] *= 50  # strong dependence of mu on x ...
         last.weight[[1, 3]] = 0.0  # ... except units 1 and 3: mu constant -> inactive
     X = images.repeat(5, 1, 1, 1) * torch.rand(30, 1, 1, 1, generator=torch.Generator())
-    count, activity = V.active_units(model, X)
+    count, activity = VE.active_units(model, X)
     with torch.no_grad():
         mu = model.encode(X)[0]
     assert torch.allclose(activity, mu.var(0))  # A_u = Cov_x(E[z_u | x]), unbiased
     assert activity[[1, 3]].max() < 1e-12 and activity[[0, 2, 4]].min() > 0.01
     assert count == 3
-    assert V.active_units(model, X, threshold=float(activity.max()))[0] == 0
+    assert VE.active_units(model, X, threshold=float(activity.max()))[0] == 0
+
+
+def test_gaussian_kl_per_dim_terms():
+    mu, logvar = torch.tensor([[1.0, 0.0, -2.0]]), torch.tensor([[0.0, math.log(4.0), 0.0]])
+    # 1/2 (mu^2 + sigma^2 - log sigma^2 - 1): 0.5, (4 - log 4 - 1) / 2, 2
+    expected = torch.tensor([[0.5, (3 - math.log(4.0)) / 2, 2.0]])
+    assert torch.allclose(V.gaussian_kl(mu, logvar, per_dim=True), expected)
+    assert torch.allclose(V.gaussian_kl(mu, logvar), expected.sum(1))
 
 
 def test_kl_per_dim_sums_to_the_mean_kl(net, images):
-    per_dim = V.kl_per_dim(net, images)
+    per_dim = VE.kl_per_dim(net, images)
     with torch.no_grad():
         mu, logvar = net.encode(images)
     assert per_dim.shape == (4,)
@@ -227,18 +253,59 @@ def test_kl_per_dim_sums_to_the_mean_kl(net, images):
 
 def test_evaluate_psnr_matches_a_hand_computation(net, images):
     noisy = V.corrupt(images, 0.25, torch.Generator().manual_seed(3))
-    expected = float(V.psnr(net.reconstruct(noisy), images).mean())
-    assert V.evaluate_psnr(net, images, 0.25, seed=3) == pytest.approx(expected, rel=1e-6)
+    expected = float(VE.psnr(net.reconstruct(noisy), images).mean())
+    assert VE.evaluate_psnr(net, images, 0.25, seed=3) == pytest.approx(expected, rel=1e-6)
 
 
 def test_evaluate_elbo_matches_elbo_with_the_same_noise(net, images):
-    X = V.dynamic_binarize(images, torch.Generator().manual_seed(0))
-    out = V.evaluate_elbo(net, X, num_samples=2, seed=4)
+    X = V.sample_bernoulli(images, torch.Generator().manual_seed(0))
+    out = VE.evaluate_elbo(net, X, num_samples=2, seed=4)
     g = torch.Generator().manual_seed(4)
     terms = [V.elbo(net, X, X, g) for _ in range(2)]
     with torch.no_grad():
         expected = {k: float(torch.stack([t[k] for t in terms]).mean()) for k in terms[0]}
     assert out == pytest.approx(expected, rel=1e-5)
+
+
+def test_evaluation_leaves_the_models_mode_alone(images):
+    model = V.VAE(latent_dim=3, hidden=16)  # in training mode
+    X = V.sample_bernoulli(images, torch.Generator().manual_seed(0))
+    VE.evaluate_elbo(model, X, 1)
+    VE.evaluate_iwae(model, X, 2)
+    VE.active_units(model, X)
+    VE.kl_per_dim(model, X)
+    VE.evaluate_psnr(model, images, 0.25)
+    assert model.training
+    model.eval()
+    VE.evaluate_elbo(model, X, 1)
+    assert not model.training
+
+
+def test_model_methods_take_inputs_on_any_device():
+    """Inputs on the CPU, model on meta: encode, decode, reconstruct, decode_images and
+    iwae_bound move their input to the model's device and return there (no .to(device) in
+    the notebooks)."""
+    with torch.device("meta"):
+        model = V.VAE(latent_dim=4, hidden=16)
+    X, Z = torch.rand(5, 1, 28, 28), torch.randn(5, 4)
+    mu, logvar = model.encode(X)
+    assert mu.device.type == logvar.device.type == "meta" and mu.shape == (5, 4)
+    assert model.decode(Z).device.type == "meta"
+    assert model.reconstruct(X).device.type == "meta"
+    assert model.decode_images(Z).device.type == "meta"
+    assert V.iwae_bound(model, X, 3, torch.Generator()).device.type == "meta"
+
+
+def test_train_vae_bf16_autocasts_its_steps(images):
+    """bf16=True runs every step under bf16 autocast (here on the CPU): it still learns, and
+    its weights differ from the fp32 run's (the matmuls really ran in bfloat16)."""
+    X = images.repeat(10, 1, 1, 1)
+    kw = dict(latent_dim=3, hidden=32, batch_size=20, progress=False)
+    fp32, _ = V.train_vae(X, 30, **kw)
+    bf16, hist = V.train_vae(X, 30, bf16=True, **kw)
+    assert hist["neg_elbo"][-1] < hist["neg_elbo"][0]
+    assert bf16.decoder[0].weight.dtype == torch.float32
+    assert not torch.equal(fp32.decoder[0].weight, bf16.decoder[0].weight)
 
 
 def test_vae_step_and_samplers_stay_on_the_model_device():

@@ -136,34 +136,55 @@ def _train(digits, method, **kw):
 
 
 def test_train_wgan_methods_measure_their_own_nets(digits):
+    """((net_G, net_D), history); the evaluation curve (eval_step, fid, eval_w_estimate) in
+    the history is measured on the returned nets and eval_latents."""
+    from course_lib.metrics import classifier_fid
+
     for method in wgan.METHODS:
         torch.manual_seed(7)
         expected = torch.rand(2)
         torch.manual_seed(7)
-        r, history = _train(digits, method)
+        (net_G, net_D), history = _train(digits, method)
         assert torch.equal(torch.rand(2), expected)  # the caller's RNG is untouched
         assert history["step"] == [4] and ("w_estimate" in history) == (method != "vanilla")
         assert ("gp" in history) == (method == "wgan_gp")
-        (point,) = r.curve  # one measurement, after the last step, with the returned nets
+        assert history["eval_step"] == [4]  # one measurement, after the last step
         with torch.no_grad():
-            fake = r.net_G.eval()(r.eval_Z[:500])
-            w = float(r.net_D(digits[1][:500]).mean() - r.net_D(fake).mean())
-        assert point["step"] == 4 and point["w_estimate"] == pytest.approx(w, rel=1e-6)
-        assert r.fid == point["fid"] > 0
+            fake = net_G.eval()(wgan.eval_latents(0, 500, 8))
+            w = float(net_D(digits[1][:500]).mean() - net_D(fake).mean())
+        assert history["eval_w_estimate"] == [pytest.approx(w, rel=1e-6)]
+        assert history["fid"] == [pytest.approx(classifier_fid(fake[:50], digits[1]), rel=1e-6)]
         if method == "wgan_clip":
-            assert all(p.abs().max() <= 0.01 + 1e-9 for p in r.net_D.parameters())
+            assert all(p.abs().max() <= 0.01 + 1e-9 for p in net_D.parameters())
 
 
 def test_train_wgan_is_seeded_and_checks_its_inputs(digits):
-    a, _ = _train(digits, "wgan_gp", X_test=None)
-    b, _ = _train(digits, "wgan_gp", X_test=None)
-    c, _ = _train(digits, "wgan_gp", X_test=None, seed=1)
-    for p, q, s in zip(a.net_G.parameters(), b.net_G.parameters(), c.net_G.parameters()):
+    (a, _), h = _train(digits, "wgan_gp", X_test=None)
+    (b, _), _ = _train(digits, "wgan_gp", X_test=None)
+    (c, _), _ = _train(digits, "wgan_gp", X_test=None, seed=1)
+    for p, q, s in zip(a.parameters(), b.parameters(), c.parameters()):
         assert torch.equal(p, q) and not torch.equal(p, s)
-    assert a.curve == [] and a.method == "wgan_gp"
-    with pytest.raises(ValueError, match="X_test"):
-        a.fid  # noqa: B018
+    assert "fid" not in h and "eval_step" not in h  # no X_test: no evaluation
     with pytest.raises(ValueError, match=r"\[-1, 1\].*2 \* x - 1"):
         _train((digits[0] * 0.5 + 0.5, digits[1]), "wgan_gp")
     with pytest.raises(ValueError, match="Allowed values: vanilla, wgan_clip, wgan_gp"):
         _train(digits, "wgan")
+
+
+def test_train_wgan_takes_a_batch_iterator(digits):
+    """Batches from the caller: checked once (first batch), used in order; a finite iterator
+    that runs dry is a clear error."""
+    from course_lib.data import batches
+
+    X = digits[0]
+    stream = lambda: batches(X, 32, generator=torch.Generator().manual_seed(5))  # noqa: E731
+    (a, _), h = _train((stream(), None), "vanilla", X_test=None)
+    (b, _), _ = _train((stream(), None), "vanilla", X_test=None)
+    (c, _), _ = _train(digits, "vanilla", X_test=None)  # tensor: batches drawn from seed 0
+    for p, q, r in zip(a.parameters(), b.parameters(), c.parameters()):
+        assert torch.equal(p, q) and not torch.equal(p, r)
+    assert len(h["loss_D"]) == 1 and math.isfinite(h["loss_D"][0])
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+        _train(((x * 0.5 + 0.5 for x in stream()), None), "vanilla", X_test=None)
+    with pytest.raises(ValueError, match="ran out of batches"):
+        _train((iter([X[:32], X[32:64]]), None), "vanilla", X_test=None)

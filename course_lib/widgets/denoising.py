@@ -25,11 +25,13 @@ def render_denoising(
 
     clean: (B, 1, H, W) in [0, 1]; ``noise_factor`` in [0, 0.6]; ``reconstructors`` maps a
     name (e.g. "denoising VAE") to a function images in [0, 1] -> images in [0, 1] (such as
-    ``VAE.reconstruct``). The noise is drawn from ``seed``, so every model sees the same
-    corrupted input. Returns ``noisy`` (B, 1, H, W), ``recons`` {name: (B, 1, H, W)} and
+    ``VAE.reconstruct``, which takes the CPU images and computes on its model's device). The
+    noise is drawn on the CPU from ``seed``, so every model sees the same corrupted input.
+    Returns ``noisy`` (B, 1, H, W), ``recons`` {name: (B, 1, H, W)}, both on the CPU, and
     ``psnr`` {"noisy input" or name: mean PSNR in dB against ``clean``}.
     """
-    from ..vae import corrupt, psnr  # local import: widgets stays importable on its own
+    from ..vae import corrupt  # local imports: widgets stays importable on its own
+    from ..vae_eval import psnr
 
     lo, hi = NOISE_FACTOR_RANGE
     if not isinstance(noise_factor, (int, float)) or not lo <= float(noise_factor) <= hi:

@@ -74,7 +74,7 @@ def render_trajectory(trajectories: dict, index: int) -> dict[str, object]:
     """Frame ``index`` of each sampler's trajectory (notebook 09).
 
     ``trajectories`` maps a sampler name to a list of (t, x_t) pairs as returned by
-    ``course_lib.diffusion.ddpm_sample(keep=...)`` / ``ddim_sample(keep=True)``, all of the
+    ``course_lib.diffusion_samplers.ddpm_sample(keep=...)`` / ``ddim_sample(keep=True)``, all of the
     same length. Returns ``frames`` {name: (t, x_t)}.
     """
     lengths = {len(v) for v in trajectories.values()}

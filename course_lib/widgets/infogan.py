@@ -19,13 +19,15 @@ def render_infogan_codes(
     """Digits from an InfoGAN generator for one code setting (Chen et al. 2016; notebook 07).
 
     ``category`` in 0..9 (the categorical code), ``c1``, ``c2`` in [-2, 2] (continuous codes,
-    trained on [-1, 1]); ``num_images`` noise vectors z ~ U[-1, 1]^noise_dim from ``seed``
+    trained on [-1, 1]); ``num_images`` noise vectors z ~ U[-1, 1]^latent_dim from ``seed``
     (the same z for every code setting, so only the code changes). Returns ``images``
-    (num_images, 1, 28, 28) in [-1, 1] and ``latent`` (num_images, noise_dim + 12), on the CPU.
+    (num_images, 1, 28, 28) in [-1, 1] and G's input ``latent`` (num_images, latent_dim + 12:
+    z plus the codes), on the CPU; G runs in eval mode on its own device.
     """
     from ..config import check_choice
     from ..infogan import N_CAT, make_latent
-    from ..train import model_device
+    from ..noise import sample_latent
+    from ..train import eval_mode, infer_device
 
     check_choice("category", category, range(N_CAT))
     lo, hi = CODE_RANGE
@@ -33,11 +35,12 @@ def render_infogan_codes(
         if not isinstance(v, (int, float)) or not lo <= float(v) <= hi:
             raise ValueError(f"{name} must be a number in [{lo}, {hi}], got {v!r}")
     g = torch.Generator().manual_seed(seed)
-    z = torch.rand(num_images, net_G.noise_dim, generator=g) * 2 - 1
+    z = sample_latent(num_images, net_G.latent_dim, "uniform", g)
     cat = torch.full((num_images,), int(category), dtype=torch.long)
     cont = torch.tensor([[float(c1), float(c2)]]).expand(num_images, 2)
-    latent = make_latent(z, cat, cont).to(model_device(net_G))
-    return {"images": net_G(latent).cpu(), "latent": latent.cpu()}
+    latent = make_latent(z, cat, cont).to(infer_device(net_G))
+    with eval_mode(net_G):
+        return {"images": net_G(latent).cpu(), "latent": latent.cpu()}
 
 
 class InfoGANCodeWidget(ControlsWidget):

@@ -13,14 +13,14 @@ from ..data import toy_distribution
 from .base import ControlsWidget
 
 if TYPE_CHECKING:
-    from ..toy_train import ToyResult
+    from ..toy_train import ToyEnsemble
 
 
-def render_toy_snapshot(results: dict[str, ToyResult], method: str, step: int, seed_index: int = 0,
-                        ax=None):  # fmt: skip
+def render_toy_snapshot(results: dict[str, ToyEnsemble], method: str, step: int,
+                        seed_index: int = 0, ax=None):  # fmt: skip
     """Scatter one method's samples at a training ``step`` over the target density (nb 03).
 
-    ``results`` maps method names to :class:`~course_lib.toy_train.ToyResult` (all on the
+    ``results`` maps method names to :class:`~course_lib.toy_train.ToyEnsemble` (all on the
     same toy set). Raises a ValueError listing the allowed methods / steps / seed indices.
     Returns the matplotlib Axes.
     """
@@ -37,13 +37,13 @@ def render_toy_snapshot(results: dict[str, ToyResult], method: str, step: int, s
 
 
 class ToySnapshotWidget(ControlsWidget):
-    """Pick a method and a training snapshot; see its samples over the target density.
+    """Pick a method and a training snapshot; see its samples over the target density (nb 03).
 
     Controls: ``.method`` (Dropdown), ``.step`` (SelectionSlider over snapshot steps),
     ``.seed_index`` (which seed's run). Set their ``.value`` from code to drive it.
     """
 
-    def __init__(self, results: dict[str, ToyResult]):
+    def __init__(self, results: dict[str, ToyEnsemble]):
         self.results = results
         first = next(iter(results.values()))
         steps = sorted(first.samples)
@@ -68,11 +68,11 @@ class ToySnapshotWidget(ControlsWidget):
         return self.ax
 
 
-def render_critic_snapshot(runs: dict[str, ToyResult], name: str, step: int,
+def render_critic_snapshot(runs: dict[str, ToyEnsemble], name: str, step: int,
                            seed_index: int = 0) -> dict[str, object]:  # fmt: skip
     """Pick the critic surface and samples of run ``name`` at training ``step`` (nb 08).
 
-    ``runs`` maps a name to a :func:`course_lib.toy_train.train_toy_gan` result trained with
+    ``runs`` maps a name to a :class:`~course_lib.toy_train.ToyEnsemble` trained with
     ``critic_grid`` > 0 (its ``surfaces``). Returns ``surface`` (xx, yy, f (n, n)), 500
     ``samples`` (500, 2) of seed ``seed_index`` and ``f_range`` (max - min of the critic
     over the grid).
@@ -99,7 +99,7 @@ class CriticContourWidget(ControlsWidget):
     drive it; ``.result`` holds the last render.
     """
 
-    def __init__(self, runs: dict[str, ToyResult], dist=None):
+    def __init__(self, runs: dict[str, ToyEnsemble], dist=None):
         self.runs, self.dist = runs, dist
         first = next(iter(runs))
         steps = sorted(runs[first].surfaces)

@@ -12,7 +12,7 @@ to ``course_lib.infogan.train_infogan``. Run from the repository root::
     python experiments/infogan/variants.py --list
     python experiments/infogan/variants.py info_warp --tiny     # a seconds-long plumbing run
 
-Each run prints the code accuracy per seed (``course_lib.infogan.code_accuracy``, 200
+Each run prints the code accuracy per seed (``course_lib.infogan_eval.code_accuracy``, 200
 samples per code, as the benchmark) beside the number notebook 07 quotes. README.md says
 where each quoted number came from.
 """
@@ -27,7 +27,7 @@ import time
 import torch
 from torch import nn
 
-from course_lib import infogan
+from course_lib import infogan, infogan_eval
 from course_lib.config import budget, seeded
 from course_lib.data import affine_resample, batches, load_images
 from course_lib.infogan import N_CAT, _conv_body, _q_head, info_loss, make_latent
@@ -39,12 +39,12 @@ from course_lib.train import adam, cpu_threads, linear_decay, train_loop
 # ---------------------------------------------------------------------------------------
 # Networks: G with a scaled noise input, the MLP pair, a separate Q
 # ---------------------------------------------------------------------------------------
-def _input_scale(noise_dim: int, n_cont: int, z_scale: float) -> torch.Tensor:
-    """(noise_dim + N_CAT + n_cont,) factors for G's input: z_scale on z, 1 on the codes."""
+def _input_scale(latent_dim: int, n_cont: int, z_scale: float) -> torch.Tensor:
+    """(latent_dim + N_CAT + n_cont,) factors for G's input: z_scale on z, 1 on the codes."""
     if not z_scale > 0:
         raise ValueError(f"z_scale must be a positive number, got {z_scale!r}")
-    scale = torch.ones(noise_dim + N_CAT + n_cont)
-    scale[:noise_dim] = z_scale
+    scale = torch.ones(latent_dim + N_CAT + n_cont)
+    scale[:latent_dim] = z_scale
     return scale
 
 
@@ -53,9 +53,9 @@ class ScaledInfoGenerator(infogan.InfoGenerator):
     uses noise of standard deviation 0.1 for the same reason: the code must carry the big
     changes). The buffer draws no random numbers, so the weights equal InfoGenerator's."""
 
-    def __init__(self, noise_dim=62, n_cont=2, hidden=256, channels=32, z_scale=1.0):
-        super().__init__(noise_dim, n_cont, hidden, channels)
-        self.register_buffer("input_scale", _input_scale(noise_dim, n_cont, z_scale))
+    def __init__(self, latent_dim=62, n_cont=2, hidden=256, channels=32, z_scale=1.0):
+        super().__init__(latent_dim, n_cont, hidden, channels)
+        self.register_buffer("input_scale", _input_scale(latent_dim, n_cont, z_scale))
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         return super().forward(latent * self.input_scale)
@@ -65,12 +65,12 @@ class MLPInfoGenerator(nn.Module):
     """[z, c] -> FC hidden -> BN -> ReLU -> FC 2*hidden -> BN -> ReLU -> FC 784 -> Tanh,
     reshaped to (B, 1, 28, 28); the noise input scaled by ``z_scale``."""
 
-    def __init__(self, noise_dim=62, n_cont=2, hidden=256, z_scale=1.0):
+    def __init__(self, latent_dim=62, n_cont=2, hidden=256, z_scale=1.0):
         super().__init__()
-        self.noise_dim, self.n_cont = noise_dim, n_cont
-        self.register_buffer("input_scale", _input_scale(noise_dim, n_cont, z_scale))
+        self.latent_dim, self.n_cont = latent_dim, n_cont
+        self.register_buffer("input_scale", _input_scale(latent_dim, n_cont, z_scale))
         self.fc = nn.Sequential(
-            nn.Linear(noise_dim + N_CAT + n_cont, hidden), nn.BatchNorm1d(hidden), nn.ReLU(True),
+            nn.Linear(latent_dim + N_CAT + n_cont, hidden), nn.BatchNorm1d(hidden), nn.ReLU(True),
             nn.Linear(hidden, 2 * hidden), nn.BatchNorm1d(2 * hidden), nn.ReLU(True),
             nn.Linear(2 * hidden, 784), nn.Tanh(),
         )  # fmt: skip
@@ -107,13 +107,13 @@ class InfoQ(nn.Module):
         return q[:, :N_CAT], q[:, N_CAT:]
 
 
-def build(arch, noise_dim, hidden, channels, z_scale):
+def build(arch, latent_dim, hidden, channels, z_scale):
     """(net_G, net_D) for arch "conv" or "mlp", initialised in the old library's order."""
     if arch == "conv":
-        G = ScaledInfoGenerator(noise_dim, 2, hidden, channels, z_scale)
+        G = ScaledInfoGenerator(latent_dim, 2, hidden, channels, z_scale)
         return G, infogan.InfoDiscriminator(2, hidden, channels)
     if arch == "mlp":
-        return MLPInfoGenerator(noise_dim, 2, hidden, z_scale), MLPInfoDiscriminator(2, hidden)
+        return MLPInfoGenerator(latent_dim, 2, hidden, z_scale), MLPInfoDiscriminator(2, hidden)
     raise ValueError(f"Unknown architecture {arch!r}. Allowed values: mlp, conv")
 
 
@@ -211,7 +211,7 @@ def generator_step_separate_q(parts, net_D, net_G, net_Q, trainer_G, trainer_Q, 
 
 
 def train_variant(
-    X, num_steps, *, seed=0, batch_size=64, noise_dim=62, hidden=256, channels=32,
+    X, num_steps, *, seed=0, batch_size=64, latent_dim=62, hidden=256, channels=32,
     arch="conv", lr=2e-4, lr_G=1e-3, z_scale=1.0, info_weight=1.0, cont_weight=0.1,
     real_info_weight=0.0, separate_q=False, q_channels=16, q_in_d_step=False, lr_Q=None,
     info_warp=None, threads=1, progress=True,
@@ -221,7 +221,7 @@ def train_variant(
     if separate_q and (arch != "conv" or real_info_weight or info_warp):
         raise ValueError("separate_q needs arch='conv' and no real_info_weight or info_warp")
     with seeded(seed):  # the old code seeded the global RNG here; Q is built right after D
-        net_G, net_D = build(arch, noise_dim, hidden, channels, z_scale)
+        net_G, net_D = build(arch, latent_dim, hidden, channels, z_scale)
         net_Q = InfoQ(2, hidden, q_channels) if separate_q else None
     trainer_D = adam(net_D.parameters(), lr, (0.5, 0.999))
     trainer_G = adam(net_G.parameters(), lr_G, (0.5, 0.999))
@@ -235,7 +235,7 @@ def train_variant(
     scheds = linear_decay([t for t in (trainer_D, trainer_G, trainer_Q) if t], num_steps)
 
     def parts(n):
-        return (sample_latent(n, noise_dim, "uniform", g), *infogan.sample_codes(n, generator=g))
+        return (sample_latent(n, latent_dim, "uniform", g), *infogan.sample_codes(n, generator=g))
 
     def step_fn(step):
         if separate_q:
@@ -282,7 +282,7 @@ VARIANTS = {
     "info_warp_strong": (dict(info_warp=(25.0, 0.15, 3.0)), "0.69 on seed 0 (prototype)"),
     "recipe": (dict(), "0.715, 0.711, 0.7995 on seeds 0-2 (the benchmark's plain InfoGAN)"),
 }  # fmt: skip
-TINY = dict(num_steps=3, batch_size=8, noise_dim=8, hidden=16, channels=4)
+TINY = dict(num_steps=3, batch_size=8, latent_dim=8, hidden=16, channels=4)
 
 
 def main(argv=None) -> None:
@@ -306,7 +306,7 @@ def main(argv=None) -> None:
     for seed in args.seeds:
         t0 = time.perf_counter()
         (net_G, _, _), _ = train_variant(X, seed=seed, progress=False, **kwargs)
-        acc = infogan.code_accuracy(net_G, per_code=5 if args.tiny else 200)["accuracy"]
+        acc = infogan_eval.code_accuracy(net_G, per_code=5 if args.tiny else 200)["accuracy"]
         accs.append(acc)
         seconds = time.perf_counter() - t0
         print(f"{args.variant} seed {seed}: code accuracy {acc:.4f} ({seconds:.0f} s)", flush=True)

@@ -4,7 +4,8 @@ course_lib.gibbsnet no longer carries (the course trains the DCGAN-style network
 
 Reproduces the notebook's statement "An earlier version of this section (MLPs, the paper's
 fixed N = 3) ended with every row of the chain identical from N = 2 on": it trains the MLP
-GibbsNet on mnist5k with course_lib's own step (``gibbsnet_step``), then prints
+GibbsNet on mnist5k with course_lib's own update (``joint_pairs``, ``discriminator_step``,
+``generator_step``), then prints
 ``latent_diagnostics`` (chain_move ~ 0 means the chain has stopped) and the classifier-FID
 of x_N for N = 1..10, and saves the chain rows to ``--out``.
 
@@ -88,7 +89,9 @@ def main() -> None:
 
         def step_fn(step: int) -> dict[str, torch.Tensor]:
             X = images[torch.randint(0, len(images), (64,), generator=gen)]
-            return GN.gibbsnet_step(X, model, trainer_D, trainer_GE, chain_steps=3)
+            pairs = GN.joint_pairs(model, X, chain_steps=3)
+            out_D = GN.discriminator_step(pairs, model.net_D, trainer_D)
+            return {**out_D, **GN.generator_step(pairs, model.net_D, trainer_GE)}
 
         history = train_loop(step_fn, args.steps, log_every=max(1, args.steps // 10), desc="MLP")
     print(
