@@ -2,11 +2,12 @@
 
 - the shipped classifier's accuracy on mnist5k test, and whether retraining it reproduces
   the shipped weights bit for bit;
-- classifier FID: identical sets (0), real test vs real train (the floor a perfect generator
-  would reach with these sample sizes), and real test under Gaussian noise and blur, which
-  must rise monotonically with the corruption;
-- precision / recall / density / coverage of two real sets of equal size (all near their
-  ideal values: 1, 1, 1, 1 up to finite-sample effects);
+- the one image-quality protocol (``course_lib.metrics.score_images``: 500 images against the
+  500 mnist5k test digits; FID, KID, precision, recall, density, coverage): the real-data
+  floor (``quality.real.*``: 500 real training digits) and the calibration rows
+  (``quality.calibration.*``: the same digits with Gaussian noise or blur), so any model's
+  score reads as "as good as real digits with this much noise"; FID must rise strictly with
+  the level;
 - the Inception-Score analogue and class histogram of real digits;
 - mode_coverage on exact samples of ring8 / grid25 (all modes, 1 - exp(-9/2) high quality).
 """
@@ -14,17 +15,12 @@
 from __future__ import annotations
 
 import math
-import statistics
 
 import torch
 
 from course_lib import classifier as clf
 from course_lib import metrics
 from course_lib.data import load_images, toy_distribution
-
-NOISE_LEVELS = (0.1, 0.25, 0.5)
-BLUR_LEVELS = (0.5, 1.0, 2.0)
-SUBSET_SEEDS = (0, 1, 2)
 
 
 def run(profile: str) -> dict[str, dict]:
@@ -70,66 +66,34 @@ def run(profile: str) -> dict[str, dict]:
         "metrics.fid.identical",
         metrics.classifier_fid(X_test, X_test),
         "FID",
-        f"mnist5k test vs itself ({n_test}); should be ~0",
+        f"mnist5k test vs itself ({n_test}); should be ~0 (a sanity check, not the protocol)",
     )
-    floor = metrics.classifier_fid(X_test, X_train)
-    rec(
-        "metrics.fid.test_vs_train",
-        floor,
-        "FID",
-        f"real test ({n_test}) vs real train ({len(X_train)}): the floor for these sizes",
-    )
-    gen = torch.Generator().manual_seed(0)
-    for kind, levels in (("noise", NOISE_LEVELS), ("blur", BLUR_LEVELS)):
-        values = [floor]
+    # The one protocol (course_lib.metrics.score_images): 500 images vs the 500 test digits.
+    protocol = f"protocol: {metrics.PROTOCOL['n']} images vs {metrics.PROTOCOL['reference']}"
+    rows = {"real": (metrics.real_floor(), "500 real training digits (50 per class): the floor")}
+    for kind, levels in metrics.CALIBRATION.items():
+        what = "N(0, s^2) noise, clipped, s =" if kind == "noise" else "Gaussian blur, sigma px ="
         for level in levels:
-            fid = metrics.classifier_fid(metrics.corrupt(X_test, kind, level, gen), X_train)
-            values.append(fid)
-            what = "N(0, s^2) noise, clipped" if kind == "noise" else "Gaussian blur, sigma px"
-            rec(
-                f"metrics.fid.{kind}_{level}",
-                fid,
-                "FID",
-                f"test + {what} = {level:g} vs train",
-            )
-        monotone = all(a < b for a, b in zip(values, values[1:]))
-        rec(
-            f"metrics.fid.{kind}_monotone",
-            float(monotone),
-            "bool",
-            "1 = FID rises strictly with the level, starting from the floor: "
-            + " < ".join(f"{v:.1f}" for v in values),
-        )
-
-    # two real sets of equal size: test vs a random subset of train (3 subsets, mean)
-    f_test = metrics.classifier_features(X_test)
-    f_train = metrics.classifier_features(X_train)
-    scores: dict[str, list[float]] = {}
-    for seed in SUBSET_SEEDS:
-        idx = torch.randperm(len(f_train), generator=torch.Generator().manual_seed(seed))
-        f_sub = f_train[idx[:n_test]]
-        both = {
-            **metrics.precision_recall(f_test, f_sub),
-            **metrics.density_coverage(f_test, f_sub),
-        }
-        for k, v in both.items():
-            scores.setdefault(k, []).append(v)
-    anchors = {
-        "precision": "Kynkäänniemi et al. 2019, k=3: 1 in the limit; below 1 at N=500",
-        "recall": "Kynkäänniemi et al. 2019, k=3: 1 in the limit; below 1 at N=500",
-        "density": "Naeem et al. 2020, k=5: ~1 for identical distributions",
-        "coverage": "Naeem et al. 2020, k=5: 1 - 2^-k = 0.97 expected for identical distributions",
-    }
-    for k, vals in scores.items():
-        rec(
-            f"metrics.real.{k}",
-            statistics.mean(vals),
-            "fraction" if k != "density" else "ratio",
-            f"fake = mnist5k test ({n_test}), real = {n_test} random train digits; mean of "
-            f"{len(vals)} subsets (spread {min(vals):.3f}-{max(vals):.3f})",
-            anchor=anchors[k],
-            seeds=SUBSET_SEEDS,
-        )
+            rows[f"calibration.{kind}_{level}"] = (
+                metrics.calibration(kind, level), f"the floor's digits + {what} {level:g}")
+    for name, (scores, what) in rows.items():
+        for key, unit in (("fid", "classifier-FID"), ("kid", "KID x 10^3"),
+                          ("precision", "fraction"), ("recall", "fraction")):  # fmt: skip
+            extra = f" (std over subsets {scores['kid_std']:.1f})" if key == "kid" else ""
+            rec(f"quality.{name}.{key}", scores[key], unit, f"{what}; {protocol}{extra}")
+    for kind, levels in metrics.CALIBRATION.items():
+        values = [rows["real"][0]["fid"]] + [rows[f"calibration.{kind}_{v}"][0]["fid"]
+                                             for v in levels]  # fmt: skip
+        rec(f"metrics.fid.{kind}_monotone", float(all(a < b for a, b in zip(values, values[1:]))),
+            "bool", "1 = FID rises strictly with the level, from the floor: "
+            + " < ".join(f"{v:.1f}" for v in values))  # fmt: skip
+    scores = metrics.real_floor()
+    for k, anchor in (
+        ("density", "Naeem et al. 2020, k=5: ~1 for identical distributions"),
+        ("coverage", "Naeem et al. 2020, k=5: 1 - 2^-k = 0.97 expected for identical sets"),
+    ):
+        rec(f"quality.real.{k}", scores[k], "ratio" if k == "density" else "fraction",
+            f"500 real training digits; {protocol}", anchor=anchor)  # fmt: skip
     rec(
         "metrics.real.classifier_score",
         metrics.classifier_score(X_test),
@@ -177,33 +141,19 @@ def run(profile: str) -> dict[str, dict]:
 
 
 def _calibration_table(out: dict[str, dict]) -> str:
-    """Markdown table of the FID calibration (for the RESULTS.md section)."""
+    """Markdown table of the protocol's floor and calibration rows (RESULTS.md section)."""
     v = lambda key: out[key]["value"]  # noqa: E731
-    rows = ["| corruption of real test | level | classifier FID vs real train |", "|---|---|---|"]
-    rows.append(f"| none (identical sets: test vs test) | - | {v('metrics.fid.identical'):.3g} |")
-    rows.append(f"| none (floor: test vs train) | - | {v('metrics.fid.test_vs_train'):.2f} |")
-    for level in NOISE_LEVELS:
-        rows.append(f"| Gaussian noise | sigma = {level} | {v(f'metrics.fid.noise_{level}'):.2f} |")
-    for level in BLUR_LEVELS:
-        rows.append(
-            f"| Gaussian blur | sigma = {level} px | {v(f'metrics.fid.blur_{level}'):.2f} |"
-        )
+    rows = ["| real digits scored in the protocol | FID | KID x10^3 | precision | recall |",
+            "|---|---|---|---|---|"]  # fmt: skip
+    names = {"real": "as they are (the floor)"}
+    for kind, levels in metrics.CALIBRATION.items():
+        for level in levels:
+            names[f"calibration.{kind}_{level}"] = (
+                f"+ Gaussian noise, sigma {level}" if kind == "noise" else f"+ blur, {level} px")
+    for key, label in names.items():
+        fid, kid = v(f"quality.{key}.fid"), v(f"quality.{key}.kid")
+        prec, rec = v(f"quality.{key}.precision"), v(f"quality.{key}.recall")
+        rows.append(f"| {label} | {fid:.1f} | {kid:.1f} | {prec:.3f} | {rec:.3f} |")
     mono = {k: "yes" if v(f"metrics.fid.{k}_monotone") else "**no**" for k in ("noise", "blur")}
-    rows.append("")
-    rows.append(f"Monotone in the level: noise {mono['noise']}, blur {mono['blur']}.")
-    rows.append("")
-    rows.append("| two real sets (test vs 500 train digits, mean of 3 draws) | value |")
-    rows.append("|---|---|")
-    for k in ("precision", "recall", "density", "coverage"):
-        rows.append(f"| {k} | {v(f'metrics.real.{k}'):.3f} |")
-    return "### Calibration\n\n" + "\n".join(rows)
-
-
-NOTES = """\
-Image metrics live in the 128-d penultimate features of the course's LeNet-style classifier
-(`course_lib.classifier`, shipped as the verified artefact folder `data/classifier/`), not
-Inception-v3: the values are comparable with each other, not with published Inception-FIDs. FID is
-computed by torchmetrics' `FrechetInceptionDistance` with that classifier as a custom
-feature extractor. All calibrations use mnist5k (test 500, train 4,500). FID is biased
-upward for small sample sizes, so the test-vs-train floor is the number to compare a
-generator's FID with (same sizes)."""
+    rows += ["", f"FID monotone in the level: noise {mono['noise']}, blur {mono['blur']}."]
+    return "### Calibration (read any model's score against these rows)\n\n" + "\n".join(rows)

@@ -152,7 +152,7 @@ def test_a_real_module_runs_through_the_runner_in_smoke(tmp_path):
     assert out["metrics.classifier.test_accuracy"]["value"] >= 0.97
     assert out["metrics.fid.identical"]["value"] < 1e-6
     assert json.loads((tmp_path / "r.json").read_text()) == out
-    assert "`metrics.fid.noise_0.25`" in (tmp_path / "R.md").read_text()
+    assert "`quality.calibration.noise_0.25.fid`" in (tmp_path / "R.md").read_text()
 
 
 def test_a_torn_results_file_stops_with_a_clear_error(paths):
