@@ -15,7 +15,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # nbval runs in smoke, where a whole notebook takes <= 60 s: a cell past 120 s is stuck.
 NBVAL := --nbval-lax --nbval-current-env -p no:cacheprovider --nbval-cell-timeout=120
 
-.PHONY: setup lab course site student test test-browser unit nbtest lint bench classifier clean help
+.PHONY: setup lab course site student test test-student test-browser unit nbtest lint bench classifier clean help
 
 help:
 	@echo "make lab     - set up, then open JupyterLab on notebooks/"
@@ -24,6 +24,7 @@ help:
 	@echo "make site    - a static HTML book of the executed notebooks in build/site/ (offline)"
 	@echo "make test-browser - the site and every widget in headless Chromium (needs chromium)"
 	@echo "make student - workshop copies without solutions in build/student/ (+ instructor README)"
+	@echo "make test-student - the student copies under nbval (smoke)"
 	@echo "make bench   - set up, then run benchmarks/ and rewrite benchmarks/RESULTS.md"
 	@echo "make setup   - create .venv and install course_lib with its test extra"
 	@echo "make classifier - retrain the metrics classifier shipped in data/"
@@ -84,6 +85,11 @@ nbtest: setup
 test: setup
 	$(TEST_ENV) $(BIN)/python -m pytest tests -q
 	$(TEST_ENV) $(BIN)/python -m pytest $(NBVAL) notebooks -q
+
+# The workshop's copies must run without their solutions: every student copy under nbval
+# (smoke). Separate from `make test` to keep that under 15 minutes; .ci/run runs both.
+test-student: student
+	cd build/student && $(TEST_ENV) ../../$(BIN)/python -m pytest $(NBVAL) . -q
 
 lint: setup
 	$(BIN)/ruff check course_lib tests benchmarks tools

@@ -11,6 +11,10 @@ rows are the numbers a learner sees.
   importance-weighted bound with k = ``iwae_k``. Anchor: Burda et al. (2016), Table 1, VAE
   with one stochastic layer trained with k = 1: 86.76 nats with k = 5000 on full binarised
   MNIST (60,000 training digits, 13x ours; 784-200-200-50 tanh; 3,280 passes).
+- ``quality.vae.{fid,kid,precision,recall}``: the same z=20 VAE's prior samples, z ~ N(0, I)
+  (500 latents from seed 0; notebook 04 shows the first 48), decoder means
+  sigmoid(logits) mapped to [-1, 1], scored by ``course_lib.metrics.score_images`` (floor:
+  ``quality.real.*``).
 - ``dvae.psnr_at_0.25`` / ``vae.psnr_at_0.25``: grey-level models (Bernoulli cross-entropy on
   [0, 1] targets), the denoising VAE trained at noise factor 0.25 and a plain VAE, both fed
   the 500 test digits corrupted as clamp(x + 0.25 eps, 0, 1) with seed 0, PSNR of the
@@ -22,7 +26,9 @@ from __future__ import annotations
 
 import torch
 
+from benchmarks import quality
 from benchmarks.run import record as _record
+from course_lib import metrics
 from course_lib import vae as V
 from course_lib import vae_eval as VE
 from course_lib.config import DEFAULT_SEED, budget, get_device, set_seed
@@ -66,6 +72,16 @@ def run(profile: str) -> dict[str, dict]:
         f"importance-weighted bound, k={b['iwae_k']}; {size}; 4,500 training digits vs 60,000",
         BURDA_VAE,
     )
+    Z = torch.randn(
+        metrics.PROTOCOL["n"], net.latent_dim, generator=torch.Generator().manual_seed(0)
+    )
+    out |= quality.rows(
+        "vae", [quality.score(net.decode_images(Z))], profile, [seed],
+        f"784-400-20 VAE of notebook 04 (Bernoulli decoder, {b['num_steps']} steps), prior "
+        "samples z ~ N(0, I) from seed 0, decoder means in [-1, 1]",
+        "seed 0, the notebook's run (not a held-out seed; train_vae's defaults, not tuned on "
+        "seeds)",
+    )  # fmt: skip
 
     # Notebook 05: denoising VAE vs plain VAE on grey levels, inputs corrupted at 0.25.
     b = budget("05_denoising_vae", profile)

@@ -20,7 +20,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 
 def chromium_path() -> str:
-    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    path = os.environ.get("CHROMIUM") or shutil.which("chromium")
     if not path:
         pytest.exit("The browser tests need Debian's chromium: apt-get install -y chromium "
                     "(as root; .ci/run does it), or set CHROMIUM=/path/to/chrome.", returncode=3)

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, SHOTS
 
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -48,6 +47,7 @@ def lab(tmp_path_factory):
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
            f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
            f"--ServerApp.root_dir={work}", "--LabApp.expose_app_in_browser=True",
+           f"--LabApp.workspaces_dir={work / '.workspaces'}",
            "--ServerApp.allow_root=True"]  # fmt: skip
     log = open(work / "lab.log", "w")
     server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -67,6 +67,19 @@ def lab(tmp_path_factory):
     log.close()
 
 
+def _open(page, url: str, token: str, name: str) -> None:
+    """Open one notebook in a fresh workspace (JupyterLab would otherwise reopen every
+    notebook of the previous test, each with its own kernel)."""
+    space = name.split(".")[0].replace("_", "-")
+    page.goto(f"{url}/lab/workspaces/{space}/tree/{name}?token={token}&reset",
+              wait_until="domcontentloaded")  # fmt: skip
+
+
+def _close(page) -> None:
+    """Shut the notebook's kernel down, so the next notebook has the CPU to itself."""
+    page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+
+
 def _run_all(page, timeout_s: int) -> None:
     """Run every cell through JupyterLab's own command and wait until the kernel is idle
     with every code cell executed."""
@@ -78,7 +91,8 @@ def _run_all(page, timeout_s: int) -> None:
         """() => {
             const nb = window.jupyterapp.shell.currentWidget;
             const cells = nb.content.widgets.filter(c => c.model.type === 'code');
-            const done = cells.every(c => c.model.executionCount !== null || !c.model.sharedModel.getSource().trim());
+            const done = cells.every(c => c.model.executionCount !== null
+                                     || !c.model.sharedModel.getSource().trim());
             return done && nb.sessionContext.session.kernel.status === 'idle';
         }""",
         timeout=timeout_s * 1000,
@@ -86,9 +100,16 @@ def _run_all(page, timeout_s: int) -> None:
     )
 
 
+VIEW_JS = """el => { const o = el.querySelector('.jupyter-widgets-output-area, .widget-output');
+    if (!o) return '';
+    return Array.from(o.querySelectorAll('img')).map(i => i.src).join('|') + '#' + o.innerText;
+}"""
+
+
 def _view(widget) -> str:
-    """What a widget shows: the HTML of its output area (images, text)."""
-    return widget.locator(".jupyter-widgets-output-area, .widget-output").first.inner_html()
+    """What a widget shows: its output area's images (their data) and text, not its HTML
+    (a re-render of the same picture changes the HTML but not what a learner sees)."""
+    return widget.evaluate(VIEW_JS)
 
 
 def _move_controls(page, widget) -> list[str]:
@@ -109,13 +130,15 @@ def _move_controls(page, widget) -> list[str]:
             buttons.first.click()
         else:
             handle = control.locator(".noUi-handle").first
+            now, top = (handle.get_attribute(a) for a in ("aria-valuenow", "aria-valuemax"))
+            if handle.get_attribute("aria-valuemin") == top:
+                stuck.append(f"control {i} ({kind}): a slider with one value")
+                continue
             handle.focus()
-            handle.press("End")  # the slider's far end: surely another value
+            handle.press("Home" if now == top else "End")  # the other end: another value
         try:
-            page.wait_for_function("([el, old]) => { const o = el.querySelector("
-                                   "'.jupyter-widgets-output-area, .widget-output'); "
-                                   "return o && o.innerHTML !== old; }",
-                                   arg=[widget.element_handle(), before], timeout=60_000)  # fmt: skip
+            page.wait_for_function(f"([el, old]) => ({VIEW_JS})(el) !== old",
+                                   arg=[widget.element_handle(), before], timeout=60_000)
         except Exception:
             stuck.append(f"control {i} ({kind})")
     return stuck
@@ -125,13 +148,14 @@ def _move_controls(page, widget) -> list[str]:
 def test_every_widget_renders_and_responds(lab, new_page, name):
     url, token = lab
     page, watch = new_page()
-    page.goto(f"{url}/lab/tree/{name}?token={token}", wait_until="domcontentloaded")
+    _open(page, url, token, name)
     _run_all(page, RUN_TIMEOUT_S)
     page.wait_for_timeout(2000)  # let the last widget views attach
-    body = page.locator(".jp-Notebook")
+    body = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").first
     assert "Error displaying widget" not in body.inner_text(), f"{name}: a widget failed"
-    tracebacks = page.locator(".jp-OutputArea-output[data-mime-type="
-                              "'application/vnd.jupyter.stderr']:has-text('Traceback')")  # fmt: skip
+    stderr = "'application/vnd.jupyter.stderr'"
+    tracebacks = page.locator(f".jp-OutputArea-output[data-mime-type={stderr}]"
+                              ":has-text('Traceback')")  # fmt: skip
     assert tracebacks.count() == 0, f"{name}: {tracebacks.first.inner_text()[:500]}"
     widgets = page.locator(".course-widget")
     stuck = []
@@ -141,6 +165,7 @@ def test_every_widget_renders_and_responds(lab, new_page, name):
         assert widget.locator("img, .jp-RenderedText").count() > 0, f"{name}: widget {i} is empty"
         stuck += [f"widget {i}: {s}" for s in _move_controls(page, widget)]
     page.screenshot(path=str(SHOTS / f"lab_{Path(name).stem}.png"), full_page=False)
+    _close(page)
     assert not stuck, f"{name}: controls that changed nothing: {stuck}"
     offline = [f for f in watch.failed if "blocked" in f]
     assert not offline, f"{name}: JupyterLab tried to reach the network: {offline[:3]}"
@@ -150,7 +175,9 @@ def test_the_course_has_widgets_to_test(lab, new_page):
     """Guards the test above against passing vacuously (a renamed CSS class, say)."""
     url, token = lab
     page, _ = new_page()
-    page.goto(f"{url}/lab/tree/05_denoising_vae.ipynb?token={token}")
+    _open(page, url, token, "05_denoising_vae.ipynb")
     _run_all(page, RUN_TIMEOUT_S)
     page.wait_for_timeout(2000)
-    assert page.locator(".course-widget .widget-slider").count() >= 1
+    sliders = page.locator(".course-widget .widget-slider").count()
+    _close(page)
+    assert sliders >= 1

@@ -56,21 +56,23 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
     "03_mode_collapse": {
         # Toy GANs (course_lib.toy_protocol, trained by course_lib.toy_train): num_steps
         # generator steps per run of the method table, every run trains len(seeds) seeds at
-        # once; long_steps: the table's best method retrained longer; categorical_steps: the
-        # disconnected-latent fix (fast: the setting notebook 03 and the bench measure; full:
-        # not measured); batch_size samples per seed and step; hidden: width of G and D;
+        # once; seeds: the selection seeds (methods are compared and chosen on them);
+        # long_steps: the chosen method retrained longer, from scratch, on heldout_seeds (the
+        # reported numbers; no seed in common with seeds); categorical_steps: the
+        # disconnected-latent lesson run (fast: the setting notebook 03 and the bench measure;
+        # full: not measured); batch_size samples per seed and step; hidden: width of G and D;
         # n_critic: WGAN-GP critic steps per G step; snapshots: coverage measurements;
         # eval_samples: samples per seed for mode_coverage. mnist_steps: the MLP GAN collapse
         # demo on mnist5k.
         "smoke": dict(num_steps=60, long_steps=90, categorical_steps=90, batch_size=64,
                       hidden=32, lr=1e-3, n_critic=2, snapshots=2, eval_samples=500,
-                      seeds=(0, 1, 2), mnist_steps=100),
+                      seeds=(0, 1, 2), heldout_seeds=(3, 4, 5), mnist_steps=100),
         "fast": dict(num_steps=800, long_steps=4000, categorical_steps=10000, batch_size=256,
                      hidden=64, lr=2e-3, n_critic=2, snapshots=5, eval_samples=2500,
-                     seeds=(0, 1, 2), mnist_steps=1500),
+                     seeds=(0, 1, 2), heldout_seeds=(3, 4, 5), mnist_steps=1500),
         "full": dict(num_steps=10000, long_steps=30000, categorical_steps=30000, batch_size=256,
                      hidden=128, lr=1e-3, n_critic=5, snapshots=10, eval_samples=2500,
-                     seeds=(0, 1, 2, 3, 4), mnist_steps=10000),
+                     seeds=(0, 1, 2, 3, 4), heldout_seeds=(5, 6, 7, 8, 9), mnist_steps=10000),
     },  # fmt: skip
     "05_denoising_vae": {
         # num_steps: Adam steps (batch 100, train_vae's default sizes) for each of the four
@@ -92,23 +94,22 @@ BUDGETS["06_rbm_gibbsnet"] = {
     # distributions, chains and repeated runs of the AIS estimate of log Z.
     # gibbsnet_steps: GibbsNet updates (batch 64; the recipe is train_gibbsnet's defaults:
     # N drawn from 1..5 per update, encoder sigma >= 0.3, z = 16, Adam 2e-4 for D and 5e-4
-    # for G/E); gibbsnet_hidden: channels of its 14x14 layers; fid_samples: samples per N
-    # for the classifier-FID-versus-N curve (N = 1..10), scored against all 4,500 mnist5k
-    # training digits (the first ones are sorted by class).
+    # for G/E); gibbsnet_hidden: channels of its 14x14 layers. Samples are scored in the
+    # one protocol (500 digits per N).
     "smoke": dict(
         num_steps=100, rbm_hidden=100, pcd_chains=100, pitfall_steps=100,
         ais_betas=200, ais_chains=20, ais_runs=2,
-        gibbsnet_steps=100, gibbsnet_hidden=8, fid_samples=200,
+        gibbsnet_steps=100, gibbsnet_hidden=8,
     ),
     "fast": dict(
         num_steps=600, rbm_hidden=500, pcd_chains=500, pitfall_steps=600,
         ais_betas=3000, ais_chains=100, ais_runs=2,
-        gibbsnet_steps=2500, gibbsnet_hidden=16, fid_samples=1000,
+        gibbsnet_steps=2500, gibbsnet_hidden=16,
     ),
     "full": dict(
         num_steps=20000, rbm_hidden=500, pcd_chains=500, pitfall_steps=5000,
         ais_betas=14500, ais_chains=100, ais_runs=3,
-        gibbsnet_steps=30000, gibbsnet_hidden=32, fid_samples=5000,
+        gibbsnet_steps=30000, gibbsnet_hidden=32,
     ),
 }  # fmt: skip
 
@@ -120,9 +121,10 @@ BUDGETS["07_infogan"] = {
     # num_steps G steps; hidden / channels: width of the conv networks (full: the paper's
     # 64/128 channels); lr_G: G's Adam rate (in fast, 2e-3 made the categorical split happen
     # earlier and scored higher on seeds 0-2 than the paper's 1e-3; full keeps 1e-3, not
-    # measured at 2e-3); eval_per_code: generated digits per category for the code-accuracy
-    # score; threads: torch CPU threads per training run in the notebook (fast: 2, which
-    # trained 1.6x faster than 1 and lets the notebook fit both runs in 5 min; the benchmark
+    # measured at 2e-3); eval_per_code: generated digits per category in each of the two
+    # sets of the code-accuracy score (mapping fitted on one, scored on the other);
+    # threads: torch CPU threads per training run in the notebook (fast: 2, which trained
+    # 1.6x faster than 1 and lets the notebook fit both runs in 5 min; the benchmark
     # trains with 1 thread beside other modules, and the thread count changes a run's
     # floating-point path, so its seed 0 differs from the notebook's).
     "smoke": dict(num_steps=40, hidden=256, channels=32, lr_G=2e-3, eval_per_code=50,
@@ -137,14 +139,14 @@ BUDGETS["08_wgan_gp"] = {
     # num_steps, batch_size (per seed), hidden: the toy runs (course_lib.toy_protocol.wgan_runs:
     # vanilla / weight clipping / WGAN-GP on grid25, every seed in seeds at once);
     # mnist_steps, lr_mnist: each MLP run on mnist5k (course_lib.wgan.train_wgan, batch 64);
-    # mnist_evals: classifier-FID and W-estimate measurements during training; fid_samples:
-    # digits scored per measurement. n_critic 5 and lambda 10 (Gulrajani et al.) are defaults.
+    # mnist_evals: classifier-FID (500 digits, the protocol's N) and W-estimate measurements
+    # during training. n_critic 5 and lambda 10 (Gulrajani et al.) are defaults.
     "smoke": dict(num_steps=30, batch_size=64, hidden=32, seeds=(0, 1, 2),
-                  mnist_steps=20, lr_mnist=2e-4, mnist_evals=2, fid_samples=200),
+                  mnist_steps=20, lr_mnist=2e-4, mnist_evals=2),
     "fast": dict(num_steps=1000, batch_size=128, hidden=64, seeds=(0, 1, 2),
-                 mnist_steps=800, lr_mnist=2e-4, mnist_evals=4, fid_samples=500),
+                 mnist_steps=800, lr_mnist=2e-4, mnist_evals=4),
     "full": dict(num_steps=5000, batch_size=256, hidden=128, seeds=(0, 1, 2, 3, 4),
-                 mnist_steps=10000, lr_mnist=1e-4, mnist_evals=10, fid_samples=500),
+                 mnist_steps=10000, lr_mnist=1e-4, mnist_evals=10),
 }  # fmt: skip
 
 
@@ -152,28 +154,45 @@ BUDGETS["09_ddpm"] = {
     # The U-Net is loaded from data/ddpm_mnist5k/ when present (trained by
     # `python -m course_lib.ddpm_train train`, see notebook 09); num_steps, batch_size and lr
     # only apply when it is missing or corrupt (the in-notebook fallback, Adam).
-    # fid_samples: digits per sampler for classifier-FID; ddim_steps: DDIM runs of the
-    # speed table; ddpm_images: digits drawn with all T = 1000 ancestral steps (wall time and
-    # the trajectory viewer; 0 skips it); traj_images: digits in the trajectory viewer.
-    "smoke": dict(num_steps=30, batch_size=64, lr=1e-3, fid_samples=100,
+    # ddim_steps: DDIM runs of the speed table (500 digits each, scored in the protocol);
+    # ddpm_images: digits drawn with all T = 1000 ancestral steps (wall time and the
+    # trajectory viewer; 0 skips it; 500 adds DDPM to the table); traj_images: digits in the
+    # trajectory viewer.
+    "smoke": dict(num_steps=30, batch_size=64, lr=1e-3,
                   ddim_steps=(10,), ddpm_images=0, traj_images=6, threads=1),
-    "fast": dict(num_steps=400, batch_size=64, lr=1e-3, fid_samples=200,
+    "fast": dict(num_steps=400, batch_size=64, lr=1e-3,
                  ddim_steps=(10, 20, 50), ddpm_images=8, traj_images=8, threads=1),
-    "full": dict(num_steps=20000, batch_size=128, lr=2e-4, fid_samples=500,
+    "full": dict(num_steps=20000, batch_size=128, lr=2e-4,
                  ddim_steps=(10, 20, 50, 100), ddpm_images=500, traj_images=8, threads=None),
 }  # fmt: skip
 
 BUDGETS["10_diffusers_pipelines"] = {
     # The pipeline is loaded from data/ddpm_diffusers_mnist5k/ when present (trained by
     # `python -m course_lib.diffusers_utils train`); num_steps and batch_size only apply when
-    # it is missing (UNet2DModel, AdamW at train_unet's lr 1e-3, EMA 0.995). fid_samples:
-    # digits per scheduler run; runs: (scheduler, inference steps) rows of the swap table.
-    "smoke": dict(num_steps=20, batch_size=64, fid_samples=50,
+    # it is missing (UNet2DModel, AdamW at train_unet's lr 1e-3, EMA 0.995). runs:
+    # (scheduler, inference steps) rows of the swap table, 500 digits each (the protocol's N,
+    # so rows are dropped rather than N shrunk to fit a profile); the first DDIM row's step
+    # count also samples notebook 09's U-Net for scale. fast: DDPM, DDIM and DPM-Solver++ at
+    # the same 20 steps, and the two DPM-Solvers at 10.
+    "smoke": dict(num_steps=20, batch_size=64,
                   runs=(("DDIM", 10), ("DPM-Solver++", 10)), threads=1),
-    "fast": dict(num_steps=300, batch_size=64, fid_samples=200,
-                 runs=(("DDPM", 50), ("DDIM", 20), ("DDIM", 50), ("DPM-Solver++", 10),
-                       ("DPM-Solver++", 20), ("DPM-Solver single-step", 10)), threads=1),
-    "full": dict(num_steps=5000, batch_size=128, fid_samples=500,
-                 runs=(("DDPM", 1000), ("DDIM", 20), ("DDIM", 50), ("DPM-Solver++", 10),
-                       ("DPM-Solver++", 20), ("DPM-Solver single-step", 10)), threads=None),
+    "fast": dict(num_steps=300, batch_size=64,
+                 runs=(("DDPM", 20), ("DDIM", 20), ("DPM-Solver++", 20), ("DPM-Solver++", 10),
+                       ("DPM-Solver single-step", 10)), threads=1),
+    "full": dict(num_steps=5000, batch_size=128,
+                 runs=(("DDPM", 1000), ("DDPM", 20), ("DDIM", 20), ("DDIM", 50),
+                       ("DPM-Solver++", 20), ("DPM-Solver++", 10), ("DPM-Solver single-step", 10)),
+                 threads=None),
+}  # fmt: skip
+
+BUDGETS["11_side_by_side"] = {
+    # failures: the failure sets of course_lib.compare scored in the protocol (each ~2-4 s on
+    # one core; smoke keeps the two that make the point); timing_images: images per sampler
+    # when timing sampling; ddim_steps: DDIM step counts timed on notebook 09's U-Net;
+    # ddpm_timing: also time DDPM's 1000 steps (slow on a CPU: about 1.5 s per image).
+    "smoke": dict(failures=("real digits (floor)", "memoriser (copies training digits)",
+                            "one prototype per digit"),
+                  timing_images=2, ddim_steps=(10,), ddpm_timing=False),
+    "fast": dict(failures=None, timing_images=16, ddim_steps=(10, 20, 50), ddpm_timing=True),
+    "full": dict(failures=None, timing_images=64, ddim_steps=(10, 20, 50, 100), ddpm_timing=True),
 }  # fmt: skip

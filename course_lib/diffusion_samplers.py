@@ -1,4 +1,4 @@
-"""DDPM and DDIM sampling loops, and notebook 09's sampler table (FID and wall time).
+"""DDPM and DDIM sampling loops, and notebook 09's sampler table (image scores, wall time).
 
 Built on the single reverse steps of :mod:`course_lib.diffusion`: ``ddpm_step`` (Ho et al.
 2020, Algorithm 2) and ``ddim_step`` (Song et al. 2021, eq. 12).
@@ -6,7 +6,8 @@ Built on the single reverse steps of :mod:`course_lib.diffusion`: ``ddpm_step`` 
 - :func:`ddpm_sample`: ancestral sampling, T model calls;
 - :func:`ddim_timesteps` and :func:`ddim_sample`: DDIM on a sub-sequence of the timesteps;
 - :func:`sample_in_batches` and :func:`sampler_table`: many images in chunks, and the
-  classifier-FID / wall-time table of notebook 09 (``benchmarks/bench_ddpm.py``).
+  wall-time table of notebook 09 with each sampler's scores in the course's image protocol
+  (:func:`course_lib.metrics.score_images`).
 
 Devices: the samplers run on the model's device (``train.infer_device``); their noise is
 drawn on the CPU from the caller's ``generator`` and moved there with ``train.to_device``
@@ -153,20 +154,22 @@ def _sync(device: torch.device) -> None:
 def sampler_table(
     model: torch.nn.Module,
     schedule: Schedule,
-    real: torch.Tensor,
-    num_images: int,
     ddim_steps: tuple[int, ...] = (10, 20, 50, 100),
     *,
+    num_images: int = 500,
     ddpm: bool = True,
     seed: int = 0,
     batch_size: int = 500,
+    score: bool = True,
 ) -> list[dict]:
-    """Classifier-FID and wall time of DDPM (T steps) and DDIM (eta = 0) at ``ddim_steps``
+    """Wall time and image scores of DDPM (T steps) and DDIM (eta = 0) at ``ddim_steps``
     (notebook 09's "how do we speed up sampling?" table), on the model's device.
 
-    Every sampler starts from ``torch.Generator().manual_seed(seed)``; FID is against
-    ``real`` (N, 1, 28, 28) in [-1, 1]. Rows, in that order: {"sampler": "DDPM" | "DDIM",
-    "steps", "seconds", "fid"}.
+    Every sampler draws ``num_images`` digits starting from
+    ``torch.Generator().manual_seed(seed)``. Rows, in that order: {"sampler": "DDPM" |
+    "DDIM", "steps", "seconds"} plus, with ``score``, the keys of
+    :func:`course_lib.metrics.score_images` (``fid``, ``kid``, ``precision``, ``recall``, ...;
+    the protocol needs ``num_images`` >= 500).
     """
     from . import metrics
 
@@ -183,7 +186,6 @@ def sampler_table(
         else:
             x = sample_in_batches(ddim_sample, num_images, batch_size, num_steps=steps, **kw)
         _sync(device)
-        seconds = time.perf_counter() - start
-        rows.append(dict(sampler=name, steps=steps, seconds=seconds,
-                         fid=metrics.classifier_fid(x, real)))  # fmt: skip
+        row = dict(sampler=name, steps=steps, seconds=time.perf_counter() - start)
+        rows.append(row | (metrics.score_images(x) if score else {}))
     return rows

@@ -4,8 +4,10 @@ InfoGAN's categorical code is anchored to clusters of the real training digits t
 found without labels (notebook 07, section 7): :func:`deskew` removes slant and position,
 then :func:`digit_clusters` runs PCA, a 2-D t-SNE map and k-means. The labels enter only to
 *score* a grouping: :func:`match_accuracy` counts codes (or clusters) against labels and
-:func:`assignment_accuracy` finds the best one-to-one mapping (Hungarian algorithm), as
-``course_lib.infogan_eval.code_accuracy`` does for generated digits.
+:func:`assignment_accuracy` finds the best one-to-one mapping (Hungarian algorithm);
+:func:`heldout_accuracy` fits that mapping on one set and scores it on another, as
+``course_lib.infogan_eval.code_accuracy`` (generated digits) and ``q_test_accuracy`` (Q as
+a classifier of the test digits) do.
 
 Nothing here trains a network.
 """
@@ -86,21 +88,51 @@ def digit_clusters(
     return torch.as_tensor(ids, dtype=torch.long)
 
 
-def match_accuracy(codes: torch.Tensor, labels: torch.Tensor, k: int = N_CLUSTERS) -> dict:
-    """Best one-to-one mapping between ``codes`` (N,) and ``labels`` (N,), both in 0..k-1:
-    the (k, k) count matrix (rows = codes) scored by :func:`assignment_accuracy`. Used in
-    notebook 07 for generated digits (code vs classified digit) and for
-    :func:`digit_clusters` (cluster vs true label, evaluation only)."""
+def confusion_matrix(
+    codes: torch.Tensor, labels: torch.Tensor, k: int = N_CLUSTERS
+) -> torch.Tensor:
+    """(k, k) counts of ``codes`` (N,) against ``labels`` (N,), both in 0..k-1: entry [c, d]
+    is the number of items with code c and label d (rows = codes). On the CPU."""
     codes, labels = codes.long().cpu(), labels.long().cpu()
     if codes.shape != labels.shape or codes.ndim != 1:
         raise ValueError(f"codes and labels must be (N,) each, got {tuple(codes.shape)} and "
                          f"{tuple(labels.shape)}")  # fmt: skip
-    if min(codes.min(), labels.min()) < 0 or max(codes.max(), labels.max()) >= k:
+    if len(codes) and (min(codes.min(), labels.min()) < 0 or max(codes.max(), labels.max()) >= k):
         raise ValueError(f"codes and labels must lie in 0..{k - 1}")
     confusion = torch.zeros(k, k, dtype=torch.long)
     confusion.index_put_((codes, labels), torch.ones(len(codes), dtype=torch.long),
                          accumulate=True)  # fmt: skip
-    return assignment_accuracy(confusion)
+    return confusion
+
+
+def match_accuracy(codes: torch.Tensor, labels: torch.Tensor, k: int = N_CLUSTERS) -> dict:
+    """Best one-to-one mapping between ``codes`` (N,) and ``labels`` (N,), both in 0..k-1:
+    the (k, k) count matrix (rows = codes) scored by :func:`assignment_accuracy`. Used in
+    notebook 07 for :func:`digit_clusters` (cluster vs true label, evaluation only). The
+    mapping is fitted on the items it scores, so it flatters a code that is only
+    consistent by chance; :func:`heldout_accuracy` scores a mapping on other items."""
+    return assignment_accuracy(confusion_matrix(codes, labels, k))
+
+
+def heldout_accuracy(
+    fit_codes: torch.Tensor, fit_labels: torch.Tensor, codes: torch.Tensor,
+    labels: torch.Tensor, k: int = N_CLUSTERS,
+) -> dict:  # fmt: skip
+    """Fit the best one-to-one code -> label mapping on (``fit_codes``, ``fit_labels``) and
+    score it on other items (``codes``, ``labels``), all (N,) in 0..k-1 (notebook 07).
+
+    Returns ``accuracy`` (fraction of the scored items whose label is their code's mapped
+    label), ``mapping`` (list: code c -> label, fitted on the fit set only), ``confusion``
+    ((k, k) counts of the scored items, rows = codes) and ``fit_accuracy`` (the mapping's
+    accuracy on the items it was fitted on: optimistic, since the mapping was chosen to
+    maximise it). ``course_lib.infogan_eval.code_accuracy`` and ``q_test_accuracy`` use it.
+    """
+    fit = match_accuracy(fit_codes, fit_labels, k)
+    confusion = confusion_matrix(codes, labels, k)
+    matched = confusion[torch.arange(k), torch.tensor(fit["mapping"])].sum()
+    return {"accuracy": float(matched) / max(float(confusion.sum()), 1.0),
+            "mapping": fit["mapping"], "confusion": confusion,
+            "fit_accuracy": fit["accuracy"]}  # fmt: skip
 
 
 def assignment_accuracy(confusion: torch.Tensor) -> dict:

@@ -316,12 +316,16 @@ def saturation_experiment(
     start: float = 6.0,
     warmup_steps: int = 500,
     lr_G: float = 0.05,
+    optimizer_G: str = "sgd",
     batch_size: int = 256,
     seed: int = 0,
     progress: bool = True,
 ) -> dict:
     """Train G(z) = start + 0.5 z against the 1-D mixture after D has had ``warmup_steps`` on
-    its own, with plain SGD for G as in Goodfellow et al. 2014 (notebook 01, section 3).
+    its own (notebook 01, section 4). ``optimizer_G`` "sgd" is plain SGD without momentum, so
+    G's step is proportional to its gradient (Goodfellow et al. 2014 used momentum SGD);
+    "adam" (betas (0.5, 0.999), the same ``lr_G``) rescales the step by the gradient's RMS
+    (notebook 01, exercise 1).
 
     Returns ``history`` (loss_D, D_fake, grad_G, ...), ``shift`` (G's mean every 25 steps as
     (step, mean) pairs), ``net_G`` and ``net_D``. With ``kind="saturating"`` the generator's
@@ -331,10 +335,14 @@ def saturation_experiment(
     from .data import GaussianMixture1D, sample_batches
 
     check_choice("generator loss", kind, BCE_LOSSES)
+    check_choice("generator optimizer", optimizer_G, ("sgd", "adam"))
     with seeded(seed) as g:  # seeds the nets' initialisation; g: batches and latents
         net_G, net_D = AffineGenerator(start, 0.5), discriminator_1d(32)
     trainer_D = adam(net_D.parameters(), 1e-3, (0.5, 0.999))
-    trainer_G = torch.optim.SGD(net_G.parameters(), lr=lr_G)
+    if optimizer_G == "sgd":
+        trainer_G = torch.optim.SGD(net_G.parameters(), lr=lr_G)
+    else:
+        trainer_G = adam(net_G.parameters(), lr_G, (0.5, 0.999))
     real = sample_batches(GaussianMixture1D(), batch_size, g)
     common = dict(net_G=net_G, net_D=net_D, latent_dim=1, latent_kind="gaussian", generator=g,
                   progress=progress, trainers=(trainer_D, trainer_G), threads=1)  # fmt: skip

@@ -35,6 +35,7 @@ classifier is loaded once (checksum verified) and cached. Command line::
 from __future__ import annotations
 
 import math
+import warnings
 from functools import lru_cache
 from typing import Literal
 
@@ -163,8 +164,10 @@ def classifier_kid(
     fake, real = _check_images(fake, "fake"), _check_images(real, "real")
     size = min(subset_size, len(fake), len(real))
     extractor = _FeatureExtractor(get_classifier(fake.device), _kid_scale())
-    kid = KernelInceptionDistance(feature=extractor, subsets=subsets,
-                                  subset_size=size).to(fake.device)  # fmt: skip
+    with warnings.catch_warnings():  # "will save all extracted features": 1,000 x 128 here
+        warnings.filterwarnings("ignore", "Metric `Kernel Inception Distance` will save")
+        kid = KernelInceptionDistance(feature=extractor, subsets=subsets,
+                                      subset_size=size).to(fake.device)  # fmt: skip
     with torch.no_grad():
         for b in real.split(500):
             kid.update(b.to(fake.device), real=True)
@@ -195,17 +198,30 @@ def reference_images() -> torch.Tensor:
     return load_images("mnist5k", "test")[0]
 
 
-def floor_images() -> torch.Tensor:
-    """500 real training digits, 50 per class, chosen once with NumPy's frozen RandomState
-    stream: the "perfect generator" that the real-data floor scores."""
+def _floor_index() -> torch.Tensor:
     import numpy as np
 
     from .data import load_images
 
-    X, y = load_images("mnist5k", "train")
+    y = load_images("mnist5k", "train")[1]
     rng = np.random.RandomState(1)
     keep = [rng.choice(np.flatnonzero(y.numpy() == c), 50, replace=False) for c in range(10)]
-    return X[torch.as_tensor(np.sort(np.concatenate(keep)))]
+    return torch.as_tensor(np.sort(np.concatenate(keep)))
+
+
+def floor_images() -> torch.Tensor:
+    """500 real training digits, 50 per class, chosen once with NumPy's frozen RandomState
+    stream: the "perfect generator" that the real-data floor scores."""
+    from .data import load_images
+
+    return load_images("mnist5k", "train")[0][_floor_index()]
+
+
+def floor_labels() -> torch.Tensor:
+    """The digit of each :func:`floor_images` image (500,)."""
+    from .data import load_images
+
+    return load_images("mnist5k", "train")[1][_floor_index()]
 
 
 def score_images(fake: torch.Tensor, n: int = PROTOCOL["n"]) -> dict[str, float]:
@@ -234,6 +250,21 @@ def real_floor() -> dict[str, float]:
     """:func:`score_images` of real training digits (:func:`floor_images`): what a perfect
     generator scores in this protocol (FID is not 0 at N = 500)."""
     return score_images(floor_images())
+
+
+def score_table(scores: dict[str, dict[str, float]], floor: bool = True) -> str:
+    """A fixed-width table of protocol scores, one row per ``name -> score_images(...)``,
+    with the real-data floor as the last row when ``floor`` (notebooks 01, 02, 08, 09, 10)."""
+    rows = dict(scores) | ({"real digits (floor)": real_floor()} if floor else {})
+    width = max(20, *(len(name) for name in rows))
+    lines = [f"{'':>{width}} {'FID':>7} {'KID x1e3':>9} {'precision':>9} {'recall':>7}"]
+    for name, s in rows.items():
+        missing = {"fid", "kid", "precision", "recall"} - set(s)
+        if missing:
+            raise ValueError(f"row {name!r} lacks {sorted(missing)}: pass score_images' output")
+        lines.append(f"{name:>{width}} {s['fid']:7.1f} {s['kid']:9.1f} {s['precision']:9.3f} "
+                     f"{s['recall']:7.3f}")  # fmt: skip
+    return "\n".join(lines)
 
 
 def calibration(kind: str, level: float, seed: int = 0) -> dict[str, float]:

@@ -3,7 +3,8 @@ from_pretrained(tmp_path) offline and gives identical images for the same seed; 
 MANIFEST.json refuses altered files and a killed save leaves the old folder loadable; the
 EMA weights are the expected moving average; scheduler swaps keep the betas; one training
 step runs on the model's device (meta) and moves its CPU draws with train.to_device; the
-trainer checks its data and owns the bf16 choice; the hub loader skips cleanly offline."""
+trainer checks its data and owns the bf16 choice; the hub loader skips cleanly offline; no
+diffusers progress bar (a widget in Jupyter) unless asked for."""
 
 from __future__ import annotations
 
@@ -93,6 +94,20 @@ def test_shipped_pipeline_matches_its_manifest():
     assert "unet/diffusion_pytorch_model.safetensors" in manifest["files"]
 
 
+def test_no_diffusers_progress_bars_unless_asked(tiny_pipe, tmp_path, capsys):
+    from diffusers.utils import logging as diffusers_logging
+
+    path = DU.save_pipeline(tiny_pipe, tmp_path / "pipe")
+    assert diffusers_logging.is_progress_bar_enabled()
+    DU.generate(DU.load_pipeline(path), 1, num_inference_steps=3)
+    assert "Loading pipeline components" not in capsys.readouterr().err
+    assert diffusers_logging.is_progress_bar_enabled()  # load_pipeline restores the switch
+    DU.generate(tiny_pipe, 1, num_inference_steps=3, progress=True)
+    assert "3/3" in capsys.readouterr().err
+    DU.generate(tiny_pipe, 1, num_inference_steps=3)
+    assert "3/3" not in capsys.readouterr().err
+
+
 def test_missing_pipeline_message(tmp_path):
     with pytest.raises(CheckpointError, match="python -m course_lib.diffusers_utils train"):
         DU.load_pipeline(tmp_path / "nothing")
@@ -106,6 +121,8 @@ def test_swap_scheduler_keeps_unet_and_betas(tiny_pipe, name):
     assert DU.generate(pipe, 1, num_inference_steps=4).shape == (1, 1, 8, 8)
     clips = pipe.scheduler.config.get("thresholding") or pipe.scheduler.config.get("clip_sample")
     assert clips, f"{name} must keep x0_hat in [-1, 1] like the other schedulers"
+    if name == "DPM-Solver single-step":  # set up front: diffusers would switch it, warning
+        assert pipe.scheduler.config.lower_order_final
     with pytest.raises(ValueError, match="Allowed values"):
         DU.swap_scheduler(tiny_pipe, "Heun?")
 

@@ -175,18 +175,31 @@ def test_full_ddpm_loop_golden_value_and_diffusers_loop(kind, golden):
     torch.testing.assert_close(ours, x, rtol=0, atol=1e-5)
 
 
-def test_sampler_table_rows_keys_and_seed():
+def test_sampler_table_rows_keys_and_seed(monkeypatch):
+    from course_lib import metrics
+
+    # a stand-in for the protocol (which needs 500 digits): the sum of the digits drawn
+    monkeypatch.setattr(metrics, "score_images", lambda x: {"fid": float(x.double().sum())})
     net = tiny_unet().eval()
     s = D.make_schedule("linear", 20)
-    real = torch.rand(16, 1, 28, 28) * 2 - 1
-    rows = DS.sampler_table(net, s, real, 6, (2, 5), seed=1, batch_size=4)
+    rows = DS.sampler_table(net, s, (2, 5), num_images=6, seed=1, batch_size=4)
     assert [(r["sampler"], r["steps"]) for r in rows] == [("DDPM", 20), ("DDIM", 2), ("DDIM", 5)]
     assert all(set(r) == {"sampler", "steps", "seconds", "fid"} for r in rows)
-    again = DS.sampler_table(net, s, real, 6, (2, 5), seed=1, batch_size=4)
+    again = DS.sampler_table(net, s, (2, 5), num_images=6, seed=1, batch_size=4)
     assert [r["fid"] for r in again] == [r["fid"] for r in rows]  # same seed, same digits
-    other = DS.sampler_table(net, s, real, 6, (2,), ddpm=False, seed=2)
+    other = DS.sampler_table(net, s, (2,), num_images=6, ddpm=False, seed=2)
     assert [(r["sampler"], r["steps"]) for r in other] == [("DDIM", 2)]
     assert other[0]["fid"] != rows[1]["fid"]
+    timed = DS.sampler_table(net, s, (2,), num_images=6, ddpm=False, score=False)
+    assert set(timed[0]) == {"sampler", "steps", "seconds"}
+
+
+def test_sampler_table_scores_in_the_protocol_only():
+    """The table scores with metrics.score_images, which refuses fewer than 500 digits
+    (a smaller N would give FIDs that compare with nothing else in the course)."""
+    net = tiny_unet().eval()
+    with pytest.raises(ValueError, match="The protocol scores 500 images; got 6"):
+        DS.sampler_table(net, D.make_schedule("linear", 20), (2,), num_images=6, ddpm=False)
 
 
 # -- Devices: the model on "meta" makes any stray CPU tensor (or a host sync) an error. ----
@@ -261,9 +274,8 @@ def test_sampler_table_samples_on_the_model_device(meta_unet, monkeypatch):
     from course_lib import metrics
 
     seen = []
-    monkeypatch.setattr(metrics, "classifier_fid", lambda x, real: seen.append(x.device) or 0.0)
-    rows = DS.sampler_table(meta_unet, D.make_schedule("linear", 10), torch.zeros(4, 1, 28, 28),
-                           3, (2,))  # fmt: skip
+    monkeypatch.setattr(metrics, "score_images", lambda x: seen.append(x.device) or {"fid": 0.0})
+    rows = DS.sampler_table(meta_unet, D.make_schedule("linear", 10), (2,), num_images=3)
     assert len(rows) == 2 and {d.type for d in seen} == {"meta"}
 
 

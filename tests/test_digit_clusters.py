@@ -97,3 +97,17 @@ def test_digit_clusters_input_errors():
         dc.digit_clusters((X + 1) / 2, 3)
     with pytest.raises(ValueError, match=r"got values in \[-2"):
         dc.digit_clusters(2 * X, 3)
+
+
+def test_heldout_accuracy_scores_the_fitted_mapping_not_the_best_one():
+    # Fit set: code 0 -> label 1, code 1 -> label 0 (3 of 4 agree). Scored set: the codes
+    # flipped, so the fitted mapping gets 1 of 4; refitted there it would get 3 of 4.
+    fit_codes, fit_labels = torch.tensor([0, 0, 1, 1]), torch.tensor([1, 1, 0, 1])
+    codes, labels = torch.tensor([0, 0, 0, 1]), torch.tensor([0, 0, 1, 1])
+    out = dc.heldout_accuracy(fit_codes, fit_labels, codes, labels, k=2)
+    assert out["mapping"] == [1, 0] and out["fit_accuracy"] == pytest.approx(3 / 4)
+    assert out["accuracy"] == pytest.approx(1 / 4)
+    assert dc.match_accuracy(codes, labels, 2)["accuracy"] == pytest.approx(3 / 4)
+    assert out["confusion"].tolist() == [[2, 1], [0, 1]]
+    with pytest.raises(ValueError, match=r"0\.\.1"):
+        dc.heldout_accuracy(fit_codes, fit_labels, codes, labels + 1, k=2)

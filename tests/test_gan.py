@@ -319,6 +319,19 @@ def test_saturation_experiment_saturating_loss_stalls():
         gan.saturation_experiment("wasserstein", 10, progress=False)
 
 
+def test_saturation_experiment_with_adam_moves_the_saturating_generator():
+    """Adam rescales G's tiny saturating gradient to steps of about lr: in the two-parameter
+    model the saturating generator leaves its start (notebook 01, exercise 1)."""
+    sgd = gan.saturation_experiment("saturating", 100, warmup_steps=200, progress=False)
+    adam = gan.saturation_experiment("saturating", 100, warmup_steps=200, optimizer_G="adam",
+                                     progress=False)  # fmt: skip
+    assert adam["shift"][0] == sgd["shift"][0] == (0, 6.0)
+    moved = {k: abs(r["shift"][-1][1] - 6.0) for k, r in (("sgd", sgd), ("adam", adam))}
+    assert moved["adam"] > 1.0 and moved["adam"] > 5 * moved["sgd"]
+    with pytest.raises(ValueError, match="Allowed values: sgd, adam"):
+        gan.saturation_experiment("saturating", 10, optimizer_G="rmsprop", progress=False)
+
+
 def test_js_divergence_survives_float32_underflow_in_the_tails():
     """Densities far in the tails underflow in float32; JSD must stay finite (log 2 here)."""
     x = torch.linspace(-10, 30, 8001)

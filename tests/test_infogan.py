@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from course_lib import digit_clusters as dc
 from course_lib import infogan, infogan_eval
 from course_lib.config import seeded
 from course_lib.data import batches, load_images
@@ -181,6 +182,10 @@ def test_sheets_and_samples_on_meta_device_stay_on_it():
     images, codes = infogan_eval.sample_per_code(G, per_code=2)
     assert images.device.type == "meta" and images.shape == (20, 1, 28, 28)
     assert torch.equal(codes, torch.arange(10).repeat_interleave(2))
+    # Q as a classifier of real (CPU) digits runs on D's device.
+    D = _nets()[1].to("meta").train()
+    codes = infogan_eval.q_codes(D, torch.zeros(7, 1, 28, 28), batch_size=3)
+    assert codes.device.type == "meta" and codes.shape == (7,) and D.training
 
 
 def test_sheet_and_sweep_layout():
@@ -246,6 +251,107 @@ def test_code_accuracy_recovers_a_known_permutation():
     assert out["mapping"] == perm  # the Hungarian step undoes the permutation
     assert out["accuracy"] >= 0.95  # the classifier's own accuracy on real digits
     assert out["confusion"].sum() == 200 and out["confusion"].shape == (10, 10)
+    with pytest.raises(ValueError, match="must differ"):
+        infogan_eval.code_accuracy(_OracleG(perm), per_code=2, seed=5, fit_seed=5)
+
+
+class _RandomDigitG(_OracleG):
+    """Ignores its code: the noise z picks the digit (chance agreement is 10%)."""
+
+    def forward(self, latent):
+        digits = ((latent[:, 0] + 1) * 5).long().clamp(0, 9)
+        nth = ((latent[:, 1] + 1) * 25).long().clamp(0, 49)
+        idx = torch.stack([(self.y == d).nonzero()[i, 0] for d, i in zip(digits, nth)])
+        return self.X[idx]
+
+
+def test_code_accuracy_fits_the_mapping_on_other_samples():
+    # A code that means nothing: fitted on the scored digits, the best mapping finds chance
+    # agreement (0.215 here); fitted on another set and then scored, it is back near 10%.
+    out = infogan_eval.code_accuracy(_RandomDigitG(list(range(10))), per_code=20)
+    images, cat = infogan_eval.sample_per_code(_RandomDigitG(list(range(10))), 20, seed=123)
+    in_sample = dc.match_accuracy(cat, infogan_eval._classified(images))["accuracy"]
+    assert in_sample == pytest.approx(0.215) and out["accuracy"] == pytest.approx(0.095)
+    assert out["fit_accuracy"] == pytest.approx(0.21)  # its own fit set flatters it too
+
+
+class _HeldOracleG(_OracleG):
+    """Code k draws the held-half training digits of class perm[k], in order (or only the
+    first one of them, ``prototype=True``): code_recall's real-data value by construction."""
+
+    def __init__(self, perm, prototype=False):
+        super().__init__(perm)
+        self.X, self.y = load_images("mnist5k", "train")
+        self.held = infogan_eval.reference_split(self.y)[1]
+        self.prototype = prototype
+
+    def forward(self, latent):
+        codes = latent[:, 4:14].argmax(1)
+        m = len(self.held[0])
+        nth = torch.zeros_like(codes) if self.prototype else torch.arange(len(codes)) % m
+        return self.X[torch.stack([self.held[self.perm[c]][i] for c, i in zip(codes, nth)])]
+
+
+def test_code_recall_real_value_prototypes_and_wrong_classes():
+    perm = [3, 7, 0, 9, 1, 4, 8, 2, 6, 5]
+    out = infogan_eval.code_recall(_HeldOracleG(perm), perm)
+    # Real digits as the "generator": each code scores exactly its class's real value.
+    assert out["m"] == 225 and out["k"] == 3
+    assert out["per_code"] == [out["real_per_digit"][d] for d in perm]
+    assert out["recall"] == pytest.approx(out["real_recall"]) and 0.5 < out["real_recall"] < 1
+    # One prototype per code: k-NN balls of radius 0 hold no real digit.
+    collapsed = infogan_eval.code_recall(_HeldOracleG(perm, prototype=True), perm)
+    assert collapsed["per_code"] == [0.0] * 10 and collapsed["real_recall"] == out["real_recall"]
+    # The right digits under the wrong mapping: the code's balls miss the other class.
+    wrong = infogan_eval.code_recall(_HeldOracleG(perm), perm[1:] + perm[:1])
+    assert wrong["recall"] < 0.1 * out["recall"]
+    with pytest.raises(ValueError, match="permutation"):
+        infogan_eval.code_recall(_HeldOracleG(perm), [0] * 10)
+
+
+def test_reference_split_halves_each_class():
+    y = torch.arange(10).repeat_interleave(9)  # 9 digits per class -> halves of 4
+    reference, held = infogan_eval.reference_split(y)
+    for d in range(10):
+        both = torch.cat([reference[d], held[d]])
+        assert len(reference[d]) == len(held[d]) == 4 and len(set(both.tolist())) == 8
+        assert (y[both] == d).all()
+    with pytest.raises(ValueError, match="at least 8 digits"):
+        infogan_eval.reference_split(torch.arange(10).repeat_interleave(7))
+
+
+class _ClassifierD(torch.nn.Module):
+    """A 'discriminator' whose Q head is the course classifier, digit d filed under code
+    perm[d]: as a classifier it is exactly as good as the course classifier."""
+
+    def __init__(self, perm):
+        super().__init__()
+        from course_lib.metrics import get_classifier
+
+        self.net, self.perm = get_classifier(), torch.tensor(perm)
+
+    def forward_all(self, X):
+        logits = self.net(X)
+        cat = torch.empty_like(logits)
+        cat[:, self.perm] = logits
+        return logits[:, 0], cat, torch.zeros(len(X), 2)
+
+
+def test_q_test_accuracy_fits_on_training_digits_and_scores_test_digits():
+    from course_lib.metrics import classifier_probs
+
+    perm = [3, 7, 0, 9, 1, 4, 8, 2, 6, 5]
+    X_te, y_te = load_images("mnist5k", "test")
+    out = infogan_eval.q_test_accuracy(_ClassifierD(perm))
+    expected = float((classifier_probs(X_te).argmax(1) == y_te).double().mean())
+    assert out["accuracy"] == pytest.approx(expected, abs=1e-12) and expected > 0.95
+    assert out["error"] == pytest.approx(1 - expected)
+    assert [out["mapping"][c] for c in perm] == list(range(10))  # code perm[d] -> digit d
+    assert out["confusion"].sum() == 500 and out["fit_accuracy"] > 0.95
+    # The mapping comes from the training digits: relabelled test digits score near 0
+    # (a mapping refitted on the test digits would undo the relabelling).
+    shifted = infogan_eval.q_test_accuracy(_ClassifierD(perm), test=(X_te, (y_te + 1) % 10))
+    assert shifted["accuracy"] < 0.02 and shifted["mapping"] == out["mapping"]
 
 
 @pytest.fixture(scope="module")

@@ -49,3 +49,37 @@ def test_command_writes_copies_and_the_instructors_guide(tmp_path):
     guide = (tmp_path / "student" / "README.md").read_text()
     assert "## 99_test.ipynb: 99 · Test" in guide and "2 solution cell(s) removed" in guide
     assert "| read | 30 |" in guide and "learn" not in guide  # the plan, not the next section
+
+
+COURSE = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_every_course_notebook_marks_its_solutions_once():
+    """Solutions live only in cells tagged ``solution`` (collapsed in JupyterLab by their own
+    <details>, collapsed on the site, dropped from student copies)."""
+    assert len(COURSE) >= 10
+    for path in COURSE:
+        nb = nbformat.read(path, as_version=4)
+        tagged = [c for c in nb.cells if make_student.is_solution(c)]
+        assert tagged, f"{path.name}: no cell tagged 'solution'"
+        for cell in nb.cells:
+            if make_student.is_solution(cell):
+                continue
+            assert "<details" not in cell.source, f"{path.name}: a solution outside a tagged cell"
+
+
+def test_student_copies_of_the_course_hold_no_solution_text(tmp_path):
+    for path in COURSE:
+        nb = nbformat.read(path, as_version=4)
+        student, removed = make_student.student_copy(nb)
+        assert removed == sum(make_student.is_solution(c) for c in nb.cells) > 0
+        text = "\n".join(c.source for c in student.cells)
+        assert "<details" not in text and "</details>" not in text, path.name
+        for cell in nb.cells:
+            if make_student.is_solution(cell):
+                body = max(cell.source.split("\n\n"), key=len)  # its longest paragraph
+                assert body not in text, f"{path.name}: solution text survives"
+        code = [c.source for c in nb.cells
+                if c.cell_type == "code" and not make_student.is_solution(c)]  # fmt: skip
+        assert [c.source for c in student.cells if c.cell_type == "code"] == code
+        assert all(not c.get("outputs") for c in student.cells if c.cell_type == "code")

@@ -277,3 +277,15 @@ def test_protocol_refuses_another_sample_size():
         metrics.score_images(metrics.floor_images()[:499])
     with pytest.raises(ValueError, match="Unknown corruption 'jpeg'. Allowed values: noise, blur"):
         metrics.corrupt(metrics.floor_images(), "jpeg", 0.1)
+
+
+def test_score_table_lists_every_row_and_the_floor():
+    row = {"fid": 12.345, "kid": -1.0, "precision": 0.9, "recall": 0.85, "density": 1.0}
+    text = metrics.score_table({"model A": row}, floor=False)
+    lines = text.splitlines()
+    assert len(lines) == 2 and "12.3" in lines[1] and "0.850" in lines[1]
+    with_floor = metrics.score_table({"model A": row})
+    assert with_floor.splitlines()[-1].strip().startswith("real digits (floor)")
+    assert f"{metrics.real_floor()['fid']:.1f}" in with_floor.splitlines()[-1]
+    with pytest.raises(ValueError, match="lacks"):
+        metrics.score_table({"bad": {"fid": 1.0}}, floor=False)

@@ -1,9 +1,11 @@
 """course_lib.toy_diagnostics (notebooks 03, 08): bridges between modes, Jacobian-norm
-rejection, precision / recall per seed, code usage of the categorical latent, seed spread;
-and the bridge count course_lib.metrics.far_fraction."""
+rejection, precision / recall per seed, the within-mode spread and the six-number scorecard,
+code usage of the categorical latent, seed spread; and the bridge count
+course_lib.metrics.far_fraction."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -100,6 +102,52 @@ def test_toy_precision_recall_scores_each_seed():
     assert rows[1]["precision"] > 0.95  # the points sit on the modes: precise, not diverse
     with pytest.raises(ValueError, match="S, N, 2"):
         toy_diagnostics.toy_precision_recall(exact, "ring8")
+
+
+def test_within_mode_std_ratio_closed_forms():
+    dist = toy_distribution("grid25")
+    g = torch.Generator().manual_seed(0)
+    exact = dist.sample(200_000, generator=g)
+    # a 2-D Gaussian truncated to the 3-sigma disc: per-coordinate variance
+    # sigma^2 (1 - 4.5 e^-4.5 / (1 - e^-4.5)), i.e. std 0.9744 sigma
+    truncated = math.sqrt(1 - 4.5 * math.exp(-4.5) / (1 - math.exp(-4.5)))
+    assert toy_diagnostics.within_mode_std_ratio(exact, "grid25") == pytest.approx(truncated,
+                                                                                   abs=0.004)
+    # half the spread around every mean: half the ratio
+    k = torch.randint(25, (50_000,), generator=g)
+    half = dist.means[k] + 0.5 * dist.std * torch.randn(50_000, 2, generator=g)
+    assert toy_diagnostics.within_mode_std_ratio(half, "grid25") == pytest.approx(0.5, abs=0.01)
+    # uniform on the 3-sigma disc: per-coordinate std R / 2 = 1.5 sigma
+    r, a = 3 * dist.std * torch.rand(50_000, generator=g).sqrt(), torch.rand(50_000, generator=g)
+    disc = dist.means[k] + r[:, None] * torch.stack([(2 * math.pi * a).cos(),
+                                                      (2 * math.pi * a).sin()], 1)  # fmt: skip
+    assert toy_diagnostics.within_mode_std_ratio(disc, "grid25") == pytest.approx(1.5, abs=0.01)
+    # collapse: each mode on one point (every mode captured, 100% high quality) scores 0
+    points = dist.means.repeat(100, 1) + 0.5 * dist.std
+    assert metrics.mode_coverage(points, "grid25")["high_quality"] == 1.0
+    assert toy_diagnostics.within_mode_std_ratio(points, "grid25") == 0.0
+    # two points per mode, +-d on one axis: population std d on that axis, 0 on the other
+    pair = torch.cat([dist.means + torch.tensor([dist.std, 0.0]),
+                      dist.means - torch.tensor([dist.std, 0.0])])  # fmt: skip
+    assert toy_diagnostics.within_mode_std_ratio(pair, "grid25") == pytest.approx(0.5)
+    assert math.isnan(toy_diagnostics.within_mode_std_ratio(dist.means[:3] + 1.0, "grid25"))
+
+
+def test_toy_scores_are_the_six_numbers_per_seed_and_their_means():
+    dist = toy_distribution("ring8")
+    exact = dist.sample(1000, generator=torch.Generator().manual_seed(0))
+    points = dist.means.repeat(125, 1)
+    out = toy_diagnostics.toy_scores(torch.stack([exact, points]), "ring8")
+    per = out["per_seed"]
+    assert [set(p) for p in per] == [set(toy_diagnostics.SCORES)] * 2
+    for k in toy_diagnostics.SCORES:
+        assert out[k] == pytest.approx((per[0][k] + per[1][k]) / 2)
+    assert per[0]["modes"] == per[1]["modes"] == 8
+    assert per[1]["high_quality"] == 1.0 and per[1]["reverse_kl"] == pytest.approx(0.0)
+    assert per[1]["recall"] < 0.1 and per[1]["within_mode_std_ratio"] == 0.0  # collapse shows
+    assert per[0]["recall"] > 0.85 and 0.9 < per[0]["within_mode_std_ratio"] < 1.05
+    pr = toy_diagnostics.toy_precision_recall(torch.stack([exact, points]), "ring8")
+    assert [p["recall"] for p in per] == [p["recall"] for p in pr]
 
 
 def test_nearest_modes_is_the_high_quality_rule():

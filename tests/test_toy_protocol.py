@@ -1,13 +1,16 @@
-"""course_lib.toy_protocol: notebook 03's table / best / longer / categorical runs and
-notebook 08's toy comparison, read from the budgets."""
+"""course_lib.toy_protocol: notebook 03's table, selection rule, held-out and categorical
+runs and exact reference, and notebook 08's toy comparison, read from the budgets."""
 
 from __future__ import annotations
 
-import pytest
+from dataclasses import replace
 
-from course_lib import toy_protocol, toy_train
+import pytest
+import torch
+
+from course_lib import toy_diagnostics, toy_protocol, toy_train
 from course_lib.config import BUDGETS, PROFILES
-from course_lib.toy_train import ToyConfig, ToyEnsemble
+from course_lib.toy_train import ToyConfig
 
 
 @pytest.mark.parametrize("notebook", ["03_mode_collapse", "08_wgan_gp"])
@@ -49,42 +52,67 @@ def test_categorical_run_reads_the_budget():
     assert run.config.info_weight == 0.0 and run.num_steps == 7
 
 
-def test_table_runs_best_method_and_longer_run():
+def test_table_runs_score_run_and_heldout_run():
     b = dict(BUDGETS["03_mode_collapse"]["smoke"], num_steps=4, long_steps=6, batch_size=16,
-             hidden=8, snapshots=2, eval_samples=50, seeds=(0, 1))  # fmt: skip
+             hidden=8, snapshots=2, eval_samples=50, seeds=(0, 1), heldout_seeds=(7,))  # fmt: skip
     results = toy_protocol.table_runs(b, "grid25", progress=False)
     labels = ["vanilla"] + [m + toy_protocol.BN_SUFFIX for m in toy_protocol.TABLE_METHODS]
     assert list(results) == labels
     assert [r.config.method for r in results.values()] == ["vanilla", *toy_protocol.TABLE_METHODS]
     assert [r.config.batchnorm for r in results.values()] == [False, True, True, True, True]
-    best = toy_protocol.best_method(results)
-    score = lambda r: r.final["modes"] * r.final["high_quality"]  # noqa: E731
-    assert all(score(results[best]) >= score(r) for r in results.values())
-    longer = toy_protocol.longer_run(b, results[best])
-    assert longer.num_steps == 6 and longer.config == results[best].config
+    r = results["pacgan" + toy_protocol.BN_SUFFIX]
+    scores = toy_protocol.score_run(r)
+    assert scores["modes"] == r.final["modes"] and scores["high_quality"] == r.final["high_quality"]
+    assert len(scores["per_seed"]) == 2
+    held = toy_protocol.heldout_run(b, r)
+    assert held.num_steps == 6 and held.data == "grid25"
+    assert held.config == replace(r.config, seeds=(7,))  # the same method, other seeds
     again = toy_protocol.table_runs(b, "grid25", progress=False, vanilla=results["vanilla"])
     assert again["vanilla"] is results["vanilla"]
     with pytest.raises(ValueError, match="table is on 'ring8'"):
         toy_protocol.table_runs(b, "ring8", progress=False, vanilla=results["vanilla"])
+    with pytest.raises(ValueError, match="long_steps"):
+        toy_protocol.heldout_run(dict(b, long_steps=0), r)
+    with pytest.raises(ValueError, match="share no seed"):  # never report on selection seeds
+        toy_protocol.heldout_run(dict(b, heldout_seeds=(1, 2)), r)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_heldout_seeds_never_overlap_the_selection_seeds(profile):
+    b = BUDGETS["03_mode_collapse"][profile]
+    assert b["heldout_seeds"] and not set(b["heldout_seeds"]) & set(b["seeds"])
+
+
+def _scores(modes, hq, recall):
+    return {"modes": modes, "high_quality": hq, "recall": recall}
+
+
+def test_best_method_needs_modes_high_quality_and_recall():
+    spread, one_mode, good = _scores(23, 0.02, 0.9), _scores(1, 0.99, 0.6), _scores(20, 0.4, 0.7)
+    collapsed = _scores(25, 0.99, 0.01)  # every mode, all high quality, each on a few points
+    rows = {"spread": spread, "one mode": one_mode, "good": good, "collapsed": collapsed}
+    assert toy_protocol.best_method(rows) == "good"
+    assert toy_protocol.best_method(rows, min_recall=0.0) == "collapsed"  # what the gate stops
+    assert toy_protocol.MIN_RECALL == 0.5
+    # ties in modes x quality go to more modes; recall exactly at the gate counts
+    tie = {"few": _scores(10, 0.5, 0.5), "many": _scores(20, 0.25, 0.5)}
+    assert toy_protocol.best_method(tie) == "many"
+    # nobody reaches the gate: the most diverse run
+    low = {"a": _scores(25, 0.9, 0.1), "b": _scores(3, 0.1, 0.3)}
+    assert toy_protocol.best_method(low) == "b"
     with pytest.raises(ValueError, match="empty"):
         toy_protocol.best_method({})
-    with pytest.raises(ValueError, match="long_steps"):
-        toy_protocol.longer_run(dict(b, long_steps=0), results[best])
 
 
-def _fake(modes, hq):
-    r = ToyEnsemble("grid25", 1, ToyConfig())
-    r.coverage[0] = [{"modes": modes, "high_quality": hq, "reverse_kl": 0.0}]
-    return r
-
-
-def test_best_method_needs_modes_and_high_quality():
-    spread, collapsed, good = _fake(23, 0.02), _fake(1, 0.99), _fake(20, 0.4)
-    assert (
-        toy_protocol.best_method({"spread": spread, "collapsed": collapsed, "good": good}) == "good"
-    )
-    # ties in modes x quality go to more modes
-    assert toy_protocol.best_method({"few": _fake(10, 0.5), "many": _fake(20, 0.25)}) == "many"
+def test_exact_samples_are_fresh_draws_of_the_mixture():
+    x = toy_protocol.exact_samples("ring8", 500, (3, 4))
+    assert x.shape == (2, 500, 2) and not torch.equal(x[0], x[1])
+    assert torch.equal(x, toy_protocol.exact_samples("ring8", 500, (3, 4)))
+    scores = toy_diagnostics.toy_scores(x, "ring8")
+    assert scores["modes"] == 8 and scores["high_quality"] > 0.97
+    # not the reference draw of toy_scores (seed 5): recall is high but not identically 1
+    five = toy_protocol.exact_samples("ring8", 500, (5,))
+    assert 0.85 < toy_diagnostics.toy_scores(five, "ring8")["recall"] < 1.0
 
 
 def test_wgan_runs_are_notebook_08s_settings():

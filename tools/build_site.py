@@ -115,13 +115,17 @@ def fetch_widget_js(cache: Path) -> Path:
 
 
 def site_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A page's notebook: solution cells collapsed (markdown in a closed <details>, code
-    behind sphinx-togglebutton's "hide-cell")."""
+    """A page's notebook: solution cells collapsed (markdown in a closed <details>, kept when
+    the source cell already is one, as the course's are; code behind sphinx-togglebutton's
+    "hide-cell")."""
     for cell in nb.cells:
         tags = cell.get("metadata", {}).get("tags", [])
         if SOLUTION_TAG not in tags:
             continue
-        if cell.cell_type == "markdown":
+        if cell.cell_type == "markdown" and cell.source.lstrip().startswith("<details>"):
+            # already collapsed in JupyterLab too: mark it for the site's style and test
+            cell.source = cell.source.lstrip().replace("<details>", '<details class="solution">', 1)
+        elif cell.cell_type == "markdown":
             cell.source = (f'<details class="solution">\n<summary>Solution</summary>\n\n'
                            f"{cell.source}\n\n</details>")  # fmt: skip
         else:
