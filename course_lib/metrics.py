@@ -230,7 +230,7 @@ def score_images(fake: torch.Tensor, n: int = PROTOCOL["n"]) -> dict[str, float]
     ``fake``: at least ``n`` images (N, 1, 28, 28) in [-1, 1]; the first ``n`` are scored
     against :func:`reference_images`. Returns ``fid``, ``kid`` and ``kid_std`` (x 10^3),
     ``precision``, ``recall``, ``density``, ``coverage`` and ``n``. Used by notebooks 01,
-    02, 06, 08, 09, 10, 11 and benchmarks/bench_quality.py; compare a score with
+    02, 06, 08, 09, 10, 11 and the bench modules (benchmarks/quality.py); compare a score with
     :func:`real_floor` and :func:`calibration`, which use the same protocol.
     """
     fake = _check_images(fake, "fake")
