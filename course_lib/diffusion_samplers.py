@@ -116,7 +116,9 @@ def ddim_sample(
     samplers are compared alike). With ``eta`` > 0 each step's z is drawn on the CPU and
     moved (``train.to_device``). ``device``: default the model's (``train.infer_device``); a
     plain function such as ``lambda x, t: unet(x, t).sample`` (notebook 10) needs it.
-    Returns (x_0 in [-1, 1], trajectory of (t, x_t) on the CPU after each step when ``keep``).
+    Returns (x_0 in [-1, 1], trajectory of (t, x_t) on the CPU after each step when ``keep``;
+    t counts as in the paper, as :func:`ddpm_sample`'s marks do: the state after the step to
+    timestep index tau_{i-1} has t = tau_{i-1} + 1, and the final, clean x_0 has t = 0).
     """
     device = _device(model, device)
     sched = schedule.to(device)
@@ -132,7 +134,7 @@ def ddim_sample(
             z = to_device(torch.randn(x.shape, generator=generator), device) if eta > 0 else None
             x = ddim_step(eps, t, t_prev, x, sched, eta=eta, noise=z, clip_x0=clip_x0)
             if keep:
-                traj.append((max(t_prev, 0), x.detach().cpu()))
+                traj.append((t_prev + 1, x.detach().cpu()))  # paper's t: 0 = clean
     return x.clamp(-1, 1), traj
 
 

@@ -152,6 +152,7 @@ def test_samplers_shapes_and_determinism():
     b, _ = DS.ddim_sample(net, s, 2, 5, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(a, b)  # eta = 0 is deterministic given x_T
     assert len(tr) == 5 and a.abs().max() <= 1
+    assert [t for t, _ in tr] == [13, 9, 5, 1, 0]  # taus 16, 12, 8, 4, 0 -> clean x_0
 
 
 def _dummy_eps(x, t):
