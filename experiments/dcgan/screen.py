@@ -1,0 +1,115 @@
+"""Screen DCGAN recipes for notebook 02 on the selection seeds (issue 19, item 1).
+
+Every variant trains notebook 02's networks (channels 32, batch 64, Adam betas (0.5, 0.999),
+non-saturating loss) for the same number of G steps on the same seed, and is scored in the
+one protocol (course_lib.metrics.score_images, 500 samples vs the 500 test digits) at
+several checkpoints, four ways: the raw G and an EMA of G's weights, each with BatchNorm in
+eval mode (running statistics, what the notebook does) and in train mode (batch statistics
+of the 500 samples). Output: one JSON line per (variant, seed, step) on stdout.
+
+    python experiments/dcgan/screen.py --variants base,ema,da_t --seeds 0 --steps 3000
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+
+import torch
+from torch import nn
+
+from course_lib import augment, dcgan, gan, metrics
+from course_lib.data import load_images
+from course_lib.noise import sample_latent
+from course_lib.train import ema_update
+
+VARIANTS = {
+    "base": {},
+    "da_t": {"policy": ("translation",)},
+    "da_tc": {"policy": ("translation", "cutout")},
+    "da_tc4": {"policy": ("translation", "cutout"), "cutout_ratio": 0.25},
+    "da_tb": {"policy": ("translation", "brightness", "contrast")},
+    "lr5": {"lr": 5e-4},
+    "b128": {"batch": 128},
+    "ch48": {"channels": 48},
+    "sn": {"sn": True},
+    "bf16": {"bf16": True},
+    "da_t_bf16": {"policy": ("translation",), "bf16": True},
+}
+
+
+def spectral(net: nn.Module) -> nn.Module:
+    """Spectral norm on every conv of D, BatchNorm removed (Miyato et al. 2018)."""
+    for i, m in enumerate(net.net):
+        if isinstance(m, nn.Conv2d):
+            net.net[i] = nn.utils.parametrizations.spectral_norm(m)
+        elif isinstance(m, nn.BatchNorm2d):
+            net.net[i] = nn.Identity()
+    return net
+
+
+@torch.no_grad()
+def scores(G: nn.Module, Z: torch.Tensor) -> dict[str, float]:
+    out = {}
+    for mode in ("eval", "train"):
+        G.train(mode == "train")
+        out[mode] = metrics.score_images(G(Z).float())
+    G.train()
+    return out
+
+
+def run(name: str, seed: int, steps: int, checkpoints: list[int], decay: float) -> None:
+    v = VARIANTS[name]
+    X, _ = load_images("mnist5k", "train")
+    torch.manual_seed(seed)
+    ch = v.get("channels", 32)
+    net_G, net_D = dcgan.DCGANGenerator(100, ch), dcgan.DCGANDiscriminator(ch)
+    if v.get("sn"):
+        net_D = spectral(net_D)
+    if "policy" in v:
+        net_D = augment.DiffAugment(net_D, v["policy"], cutout_ratio=v.get("cutout_ratio", 0.5),
+                                    generator=torch.Generator().manual_seed(1000 + seed))
+    ema = copy.deepcopy(net_G)
+    Z = sample_latent(500, 100, "gaussian", torch.Generator().manual_seed(2), "cpu")
+    t0 = time.perf_counter()
+    timing = {"train": 0.0}
+
+    def callback(step, history):
+        ema_update(ema, net_G, decay)
+        if step in checkpoints:
+            timing["train"] = time.perf_counter() - t0 - timing.get("score", 0.0)
+            s0 = time.perf_counter()
+            rec = {"variant": name, "seed": seed, "step": step,
+                   "train_s": round(timing["train"], 1),
+                   "raw": scores(net_G, Z), "ema": scores(ema, Z)}  # fmt: skip
+            timing["score"] = timing.get("score", 0.0) + time.perf_counter() - s0
+            print(json.dumps(rec), flush=True)
+
+    gan.train_gan(
+        X, steps, net_G=net_G, net_D=net_D, latent_dim=100, latent_kind="gaussian",
+        batch_size=v.get("batch", 64), lr=v.get("lr", 2e-4), betas=(0.5, 0.999),
+        generator=torch.Generator().manual_seed(seed), device="cpu", bf16=v.get("bf16", False),
+        callback=callback, callback_every=1, log_every=50, progress=False, threads=1,
+    )  # fmt: skip
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--variants", default="base")
+    p.add_argument("--seeds", default="0")
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--checkpoints", default="1000,2000,3000")
+    p.add_argument("--decay", type=float, default=0.999)
+    a = p.parse_args()
+    cps = [int(c) for c in a.checkpoints.split(",")]
+    for seed in [int(s) for s in a.seeds.split(",")]:
+        for name in a.variants.split(","):
+            run(name, seed, a.steps, cps, a.decay)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

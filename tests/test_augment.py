@@ -1,0 +1,82 @@
+"""DiffAugment (course_lib.augment): exact shifts, cutout squares, gradients, the wrapper."""
+
+import pytest
+import torch
+
+from course_lib import augment
+
+
+def _images(n=6, side=8):
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(n, 1, side, side, generator=g) * 2 - 1
+
+
+def test_translation_is_an_exact_integer_shift_with_background_fill():
+    x = _images()
+    y = augment.translate(x, 0.25, torch.Generator().manual_seed(3), fill=-1.0)
+    for xi, yi in zip(x, y):
+        # some shift (dy, dx) in [-2, 2]^2 reproduces yi exactly from xi padded with -1
+        padded = torch.nn.functional.pad(xi, (2, 2, 2, 2), value=-1.0)
+        found = any(torch.equal(yi, padded[:, 2 - dy:10 - dy, 2 - dx:10 - dx])
+                    for dy in range(-2, 3) for dx in range(-2, 3))  # fmt: skip
+        assert found
+    assert not torch.equal(x, y)  # with 6 images some shift is non-zero
+
+
+def test_translation_ratio_zero_is_identity():
+    x = _images()
+    assert torch.equal(augment.translate(x, 0.0), x)
+
+
+def test_cutout_paints_one_square_with_the_fill():
+    x = _images(n=20, side=12)
+    y = augment.cutout(x, 0.25, torch.Generator().manual_seed(1), fill=-5.0)
+    changed = y != x
+    assert torch.all(y[changed] == -5.0)
+    for m in changed[:, 0]:
+        rows, cols = m.any(1).nonzero().flatten(), m.any(0).nonzero().flatten()
+        assert len(rows) <= 3 and len(cols) <= 3  # side 0.25 * 12 = 3
+        assert int(m.sum()) == len(rows) * len(cols)  # a (clipped) rectangle
+
+
+def test_brightness_and_contrast_change_each_image_differently():
+    x = _images()
+    b = augment.brightness(x, torch.Generator().manual_seed(0)) - x
+    offsets = b.flatten(1)
+    assert torch.allclose(offsets, offsets[:, :1].expand_as(offsets))
+    assert offsets[:, 0].unique().numel() == len(x)
+    c = augment.contrast(x, torch.Generator().manual_seed(0))
+    assert torch.allclose(c.mean((1, 2, 3)), x.mean((1, 2, 3)), atol=1e-6)
+
+
+def test_gradient_flows_through_every_policy():
+    x = _images().requires_grad_(True)
+    y = augment.diff_augment(x, augment.POLICIES, generator=torch.Generator().manual_seed(0))
+    y.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_same_generator_seed_same_augmentation():
+    x = _images()
+    a = augment.diff_augment(x, generator=torch.Generator().manual_seed(7))
+    b = augment.diff_augment(x, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(a, b)
+
+
+def test_wrapper_augments_in_training_only_and_shares_parameters():
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 1))
+    wrapped = augment.DiffAugment(
+        net, ("translation", "cutout"), generator=torch.Generator().manual_seed(0)
+    )
+    x = _images()
+    assert list(wrapped.parameters()) == list(net.parameters())
+    assert not torch.equal(wrapped(x), net(x))
+    wrapped.eval()
+    assert torch.equal(wrapped(x), net(x))
+
+
+def test_unknown_policy_and_wrong_shape_are_clear_errors():
+    with pytest.raises(ValueError, match="rotation"):
+        augment.DiffAugment(torch.nn.Identity(), ("rotation",))
+    with pytest.raises(ValueError, match="B, C, H, W"):
+        augment.diff_augment(torch.zeros(3, 8, 8))
