@@ -5,9 +5,10 @@ non-saturating loss) for the same number of G steps on the same seed, and is sco
 one protocol (course_lib.metrics.score_images, 500 samples vs the 500 test digits) at
 several checkpoints, four ways: the raw G and an EMA of G's weights, each with BatchNorm in
 eval mode (running statistics, what the notebook does) and in train mode (batch statistics
-of the 500 samples). Output: one JSON line per (variant, seed, step) on stdout.
+of the 500 samples), with D's over-fitting signal (training vs held-out digits it calls
+real). Output: one JSON line per (variant, seed, step) on stdout.
 
-    python experiments/dcgan/screen.py --variants base,ema,da_t --seeds 0 --steps 3000
+    python experiments/dcgan/screen.py --variants base,da_t --seeds 0 --steps 3000 --decay 0.995
 """
 
 from __future__ import annotations
@@ -52,6 +53,20 @@ def spectral(net: nn.Module) -> nn.Module:
 
 
 @torch.no_grad()
+def d_gap(net_D: nn.Module, X: torch.Tensor, X_test: torch.Tensor) -> dict[str, float]:
+    """D's over-fitting signal: the fraction of training and of held-out test digits that D
+    calls real (logit > 0), and the mean sign of its logits on training digits (Karras et
+    al. 2020's r_t: near 1 when D has memorised the training set)."""
+    was = net_D.training
+    net_D.eval()
+    train, test = net_D(X[:500]), net_D(X_test)
+    net_D.train(was)
+    return {"train_real": float((train > 0).float().mean()),
+            "test_real": float((test > 0).float().mean()),
+            "r_t": float(train.sign().mean())}  # fmt: skip
+
+
+@torch.no_grad()
 def scores(G: nn.Module, Z: torch.Tensor) -> dict[str, float]:
     out = {}
     for mode in ("eval", "train"):
@@ -64,6 +79,7 @@ def scores(G: nn.Module, Z: torch.Tensor) -> dict[str, float]:
 def run(name: str, seed: int, steps: int, checkpoints: list[int], decay: float) -> None:
     v = VARIANTS[name]
     X, _ = load_images("mnist5k", "train")
+    X_test, _ = load_images("mnist5k", "test")
     torch.manual_seed(seed)
     ch = v.get("channels", 32)
     net_G, net_D = dcgan.DCGANGenerator(100, ch), dcgan.DCGANDiscriminator(ch)
@@ -84,7 +100,8 @@ def run(name: str, seed: int, steps: int, checkpoints: list[int], decay: float) 
             s0 = time.perf_counter()
             rec = {"variant": name, "seed": seed, "step": step,
                    "train_s": round(timing["train"], 1),
-                   "raw": scores(net_G, Z), "ema": scores(ema, Z)}  # fmt: skip
+                   "raw": scores(net_G, Z), "ema": scores(ema, Z),
+                   "D": d_gap(net_D, X, X_test)}  # fmt: skip
             timing["score"] = timing.get("score", 0.0) + time.perf_counter() - s0
             print(json.dumps(rec), flush=True)
 
@@ -101,7 +118,8 @@ def main() -> int:
     p.add_argument("--variants", default="base")
     p.add_argument("--seeds", default="0")
     p.add_argument("--steps", type=int, default=3000)
-    p.add_argument("--checkpoints", default="1000,2000,3000")
+    p.add_argument("--checkpoints", default="1000,2000,3000",
+                   help="G steps at which to score (and record D's train/test gap)")
     p.add_argument("--decay", type=float, default=0.999)
     a = p.parse_args()
     cps = [int(c) for c in a.checkpoints.split(",")]
