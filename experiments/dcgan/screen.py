@@ -19,10 +19,11 @@ import json
 import sys
 import time
 
+import augment  # this folder: DiffAugment, measured here before any notebook adopts it
 import torch
 from torch import nn
 
-from course_lib import augment, dcgan, gan, metrics
+from course_lib import dcgan, gan, metrics
 from course_lib.data import load_images
 from course_lib.noise import sample_latent
 from course_lib.train import ema_update

@@ -1,9 +1,8 @@
-"""DiffAugment (course_lib.augment): exact shifts, cutout squares, gradients, the wrapper."""
+"""DiffAugment (experiments/dcgan/augment.py): shifts, cutout squares, gradients, wrapper."""
 
+import augment  # experiments/dcgan/augment.py (not adopted by the course yet)
 import pytest
 import torch
-
-from course_lib import augment
 
 
 def _images(n=6, side=8):

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import check_choice
+from course_lib.config import check_choice
 
 POLICIES: tuple[str, ...] = ("translation", "cutout", "brightness", "contrast")
 
