@@ -238,3 +238,72 @@ def test_record_has_the_fields_the_runner_requires():
                    "seeds": [0, 1, 2], "notes": "three seeds"}  # fmt: skip
     for field, kinds in run.REQUIRED.items():
         assert isinstance(rec[field], kinds)
+
+
+# --- benchmarks/reuse.py: a shipped model's expensive row is reused only while its inputs hold
+
+
+def test_reuse_follows_the_imports_of_the_bench_module():
+    from pathlib import Path
+
+    from benchmarks import reuse
+
+    names = {p.name for p in reuse.course_lib_sources([Path("benchmarks/bench_ddpm.py")])}
+    # direct imports, and modules reached only through them (metrics -> classifier)
+    assert {"ddpm_train.py", "diffusion_samplers.py", "diffusion.py", "unet.py"} <= names
+    assert {"metrics.py", "classifier.py", "__init__.py"} <= names
+    assert "gan.py" not in names and "infogan.py" not in names
+
+
+def test_reuse_measures_once_then_reuses_until_an_input_changes(tmp_path, monkeypatch):
+    from benchmarks import reuse
+
+    monkeypatch.delenv("BENCH_REUSE", raising=False)
+    calls = []
+
+    def measure():
+        calls.append(1)
+        return {"fid": 10.0 + len(calls)}
+
+    parts = {"files": {"a.py": "0" * 64}, "versions": {}, "settings": {"seed": 3}}
+    first, note = reuse.measured("row", parts, measure, "test machine", store=tmp_path)
+    assert first == {"fid": 11.0} and "measured in this run" in note
+    again, note = reuse.measured("row", parts, measure, "test machine", store=tmp_path)
+    assert again == {"fid": 11.0} and note.startswith("reused") and len(calls) == 1
+    changed = {**parts, "files": {"a.py": "1" * 64}}
+    fresh, note = reuse.measured("row", changed, measure, "test machine", store=tmp_path)
+    assert fresh == {"fid": 12.0} and len(calls) == 2
+    monkeypatch.setenv("BENCH_REUSE", "0")
+    forced, _ = reuse.measured("row", changed, measure, "test machine", store=tmp_path)
+    assert forced == {"fid": 13.0} and len(calls) == 3
+
+
+def test_reuse_measures_again_over_a_corrupt_store(tmp_path, monkeypatch):
+    from benchmarks import reuse
+
+    monkeypatch.delenv("BENCH_REUSE", raising=False)
+    (tmp_path / "row.json").write_text("{torn")
+    parts = {"files": {}, "versions": {}, "settings": {}}
+    value, note = reuse.measured("row", parts, lambda: {"x": 1.0}, "m", store=tmp_path)
+    assert value == {"x": 1.0} and "measured in this run" in note
+    assert json.loads((tmp_path / "row.json").read_text())["result"] == {"x": 1.0}
+
+
+def test_reuse_key_covers_the_checkpoint_sources_and_settings(tmp_path):
+    from pathlib import Path
+
+    from benchmarks import reuse
+
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "w.safetensors").write_bytes(b"weights")
+    base = reuse.inputs(Path("benchmarks/bench_ddpm.py"), [ckpt], {"seed": 3})
+    assert "course_lib/diffusion_samplers.py" in base["files"]
+    assert "benchmarks/bench_ddpm.py" in base["files"] and "torch" in base["versions"]
+    other_seed = reuse.inputs(Path("benchmarks/bench_ddpm.py"), [ckpt], {"seed": 4})
+    (ckpt / "w.safetensors").write_bytes(b"weights, retrained")
+    other_ckpt = reuse.inputs(Path("benchmarks/bench_ddpm.py"), [ckpt], {"seed": 3})
+    keys = {reuse.key_of(p) for p in (base, other_seed, other_ckpt)}
+    assert len(keys) == 3
+    with pytest.raises(FileNotFoundError, match="missing"):
+        reuse.inputs(Path("benchmarks/bench_ddpm.py"), [tmp_path / "gone"], {})

