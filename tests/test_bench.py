@@ -307,3 +307,17 @@ def test_reuse_key_covers_the_checkpoint_sources_and_settings(tmp_path):
     assert len(keys) == 3
     with pytest.raises(FileNotFoundError, match="missing"):
         reuse.inputs(Path("benchmarks/bench_ddpm.py"), [tmp_path / "gone"], {})
+
+
+def test_reuse_leaves_out_only_the_budget_table_and_the_reusing_modules_never_read_it():
+    import re
+    from pathlib import Path
+
+    from benchmarks import reuse
+
+    for bench in ("bench_ddpm.py", "bench_diffusers.py"):
+        path = Path("benchmarks") / bench
+        names = {p.name for p in reuse.course_lib_sources([path])}
+        assert "budgets.py" not in names and "config.py" in names
+        assert not re.search(r"\bbudget\(", path.read_text()), f"{bench} reads a budget"
+    assert reuse.NOT_INPUTS == {"budgets.py"}
