@@ -29,7 +29,7 @@ from torch import nn
 from .config import check_choice, seeded
 from .data import batches, training_data
 from .gan import discriminator_step, generator_step, mlp, xavier_init
-from .losses import gradient_penalty
+from .losses import generator_loss, gradient_penalty
 from .noise import sample_latent
 from .train import History, adam, autocast, cpu_threads, eval_mode, to_device, train_loop
 
@@ -181,7 +181,11 @@ def train_wgan(
 
     Returns ``((net_G, net_D), history)``: the loss log (``loss_D``, ``loss_G``;
     ``w_estimate`` and ``gp`` for WGANs, ``D_real`` / ``D_fake`` for vanilla) and, with
-    ``X_test``, the evaluation curve: ``eval_step``, ``fid``, ``eval_w_estimate``.
+    ``X_test``, the evaluation curve: ``eval_step``, ``fid``, ``eval_w_estimate`` and
+    :func:`generator_signal`'s measures with the prefix ``eval_`` (``eval_diversity``,
+    ``eval_grad_norm``, ``eval_grad_alignment``; for vanilla also ``eval_D_acc_real`` and
+    ``eval_D_acc_fake``). The evaluation draws no random numbers: the trained weights are
+    the same with or without it.
     """
     from .metrics import classifier_fid
 
@@ -243,6 +247,9 @@ def train_wgan(
         history.setdefault("eval_step", []).append(step)
         history.setdefault("fid", []).append(classifier_fid(fake[:fid_samples].cpu(), X_test))
         history.setdefault("eval_w_estimate", []).append(w)
+        kind = "non_saturating" if method == "vanilla" else "wasserstein"
+        for k, v in generator_signal(net_D, fake[:500], X_eval, kind).items():
+            history.setdefault(f"eval_{k}", []).append(v)
 
     every = max(1, num_steps // max(1, evals)) if X_test is not None and evals > 0 else 0
     with cpu_threads(threads if device.type == "cpu" else None):
@@ -271,6 +278,53 @@ def interpolate_grad_norms(
     with torch.enable_grad():
         (grad,) = torch.autograd.grad(net_D(x_hat).sum(), x_hat)
     return grad.flatten(1).norm(dim=1).detach()
+
+
+def generator_signal(
+    net_D: nn.Module, fake: torch.Tensor, real: torch.Tensor,
+    kind: str = "wasserstein",
+) -> dict[str, float]:  # fmt: skip
+    """What G's loss tells G about ``fake`` (N >= 2 samples), and how varied ``fake`` is
+    (notebook 08, section 6: why a vanilla GAN collapses on digits).
+
+    - ``diversity``: mean pairwise L2 distance between the fakes over that between the
+      ``real`` samples (about 1 for samples as varied as real digits, 0 when every sample is
+      the same image).
+    - ``grad_norm``: median over fakes of the norm of the gradient of that sample's own
+      generator loss (``kind``, :func:`course_lib.losses.generator_loss`) with respect to
+      the sample, the signal back-propagated into G.
+    - ``grad_alignment``: mean cosine similarity of these per-sample gradients over all
+      pairs of distinct fakes: 0 for unrelated directions, 1 when D pushes every fake the
+      same way (then G's step moves all samples together, and nothing keeps them apart).
+    - for ``kind`` "non_saturating" (a GAN discriminator with logits): ``D_acc_real`` and
+      ``D_acc_fake``, the fractions of real and fake samples that D classifies correctly
+      (logit > 0 means "real").
+    """
+    if len(fake) < 2 or len(real) < 2:
+        raise ValueError(f"generator_signal needs >= 2 fake and real samples, got "
+                         f"{len(fake)} and {len(real)}")  # fmt: skip
+    x = fake.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        logits = net_D(x).flatten()
+        # the sum of per-sample losses: row i of the gradient is d loss_i / d x_i
+        (grad,) = torch.autograd.grad(generator_loss(logits, kind) * len(x), x)
+    g = grad.flatten(1).double()
+    norms = g.norm(dim=1)
+    u = g / norms.clamp_min(1e-30)[:, None]
+    n = len(u)
+    alignment = (u.sum(0).square().sum() - (norms > 0).sum()) / (n * (n - 1))
+
+    def spread(v: torch.Tensor) -> float:
+        v = v.detach().flatten(1).double()
+        return float(torch.pdist(v).mean())
+
+    out = {"diversity": spread(fake) / spread(real), "grad_norm": float(norms.median()),
+           "grad_alignment": float(alignment)}  # fmt: skip
+    if kind == "non_saturating":
+        with torch.no_grad():
+            out["D_acc_real"] = float((net_D(real).flatten() > 0).double().mean())
+        out["D_acc_fake"] = float((logits.detach() < 0).double().mean())
+    return out
 
 
 def critic_weights(net_D: nn.Module) -> torch.Tensor:

@@ -188,3 +188,56 @@ def test_train_wgan_takes_a_batch_iterator(digits):
         _train(((x * 0.5 + 0.5 for x in stream()), None), "vanilla", X_test=None)
     with pytest.raises(ValueError, match="ran out of batches"):
         _train((iter([X[:32], X[32:64]]), None), "vanilla", X_test=None)
+
+
+def test_generator_signal_sees_collapse_and_aligned_gradients():
+    """Identical fakes: diversity 0; a linear critic pushes every sample the same way
+    (alignment 1, norm |a|); a critic whose gradient differs per sample does not."""
+    torch.manual_seed(0)
+    real = torch.randn(64, 1, 2, 2)
+    a = [1.0, 2.0, 2.0, 0.0]  # |a| = 3
+    same = real[:1].expand(32, -1, -1, -1)
+    s = wgan.generator_signal(Linear1(a), same, real)
+    assert s["diversity"] == 0.0
+    assert s["grad_alignment"] == pytest.approx(1.0, abs=1e-9)
+    assert s["grad_norm"] == pytest.approx(3.0, rel=1e-6)
+    assert "D_acc_real" not in s  # a WGAN critic has no "real" class
+    assert wgan.generator_signal(Linear1(a), real[32:], real[:32])["diversity"] == pytest.approx(
+        1.0, abs=0.3)  # fmt: skip
+
+    class Quadratic(nn.Module):  # f(x) = -|x|^2 / 2: gradient of -f at x is x itself
+        def forward(self, x):
+            return -0.5 * x.flatten(1).square().sum(1)
+
+    fake = torch.randn(200, 1, 2, 2)
+    q = wgan.generator_signal(Quadratic(), fake, real)
+    assert abs(q["grad_alignment"]) < 0.05  # random directions: mean cosine ~ 0
+    assert q["grad_norm"] == pytest.approx(float(fake.flatten(1).norm(dim=1).median()), rel=1e-6)
+    with pytest.raises(ValueError, match=">= 2 fake and real samples"):
+        wgan.generator_signal(Quadratic(), fake[:1], real)
+
+
+def test_generator_signal_discriminator_accuracy():
+    """Non-saturating loss: D's logits > 0 mean "real"; the gradient of softplus(-l) w.r.t.
+    the sample is -(1 - D) a, so the norm shrinks as D is fooled."""
+    real = torch.tensor([[1.0, 0.0]] * 3 + [[-1.0, 0.0]]).view(4, 1, 1, 2)  # logits 1,1,1,-1
+    fake = torch.tensor([[-2.0, 0.0], [-1.0, 0.0], [3.0, 0.0]]).view(3, 1, 1, 2)  # -2,-1,3
+    s = wgan.generator_signal(Linear1([1.0, 0.0]), fake, real, kind="non_saturating")
+    assert s["D_acc_real"] == pytest.approx(0.75) and s["D_acc_fake"] == pytest.approx(2 / 3)
+    expected = torch.sigmoid(-torch.tensor([-2.0, -1.0, 3.0])).median()
+    assert s["grad_norm"] == pytest.approx(float(expected), rel=1e-6)
+    assert s["grad_alignment"] == pytest.approx(1.0)
+
+
+def test_train_wgan_evaluation_does_not_change_training(digits):
+    """The evaluation curve (FID, W estimate, generator_signal) draws no random numbers and
+    leaves no gradients behind: the weights match a run without evaluation."""
+    for method in ("vanilla", "wgan_gp"):
+        (a, da), h = _train(digits, method, evals=2)
+        (b, db), _ = _train(digits, method, X_test=None)
+        for p, q in zip([*a.parameters(), *da.parameters()], [*b.parameters(), *db.parameters()]):
+            assert torch.equal(p, q)
+        keys = {"eval_diversity", "eval_grad_norm", "eval_grad_alignment"}
+        keys |= {"eval_D_acc_real", "eval_D_acc_fake"} if method == "vanilla" else set()
+        assert keys <= set(h) and all(len(h[k]) == len(h["eval_step"]) == 2 for k in keys)
+        assert all(0.0 <= v <= 1.0 for k in keys if "acc" in k for v in h[k])
