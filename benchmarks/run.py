@@ -355,9 +355,10 @@ quality, per-code diversity beside code accuracy).
 **Reused measurements.** Scoring a shipped diffusion model with all 1,000 DDPM steps takes
 30-45 min of one core, so `quality.ddpm.*` and `quality.diffusers.*` (and
 `ddpm.ddpm1000.s_per_image`) are measured once and then reused while nothing they depend on
-changes: the checkpoint's files, the classifier, the source of the bench module and of every
-course_lib module it imports, the package versions and the settings (`benchmarks/reuse.py`;
-stored in `benchmarks/reused/`). Their notes say "reused: measured <date> on <machine>" or
+changes: the checkpoint's files, the classifier, the code of the bench module and of every
+course_lib module it imports (their syntax trees without docstrings: editing documentation
+does not re-measure), the package versions and the settings (`benchmarks/reuse.py`; stored
+in `benchmarks/reused/`). Their notes say "reused: measured <date> on <machine>" or
 "measured in this run". `make bench BENCH_REUSE=0` measures them again. Every model that a
 row trains is trained in every run.
 """

@@ -50,7 +50,8 @@ SCHEDULER_NAMES = ("DDPM", "DDIM", "DPM-Solver++", "DPM-Solver single-step")
 
 def build_unet(channels: tuple[int, ...] = (16, 32, 64), sample_size: int = 28):
     """A ``UNet2DModel`` for (B, 1, 28, 28) digits (notebook 10): one ResNet block per level,
-    no attention, 28 -> 14 -> 7 (the last down block does not downsample), GroupNorm with 8
+    no attention in the down and up blocks (the middle block keeps diffusers' default
+    self-attention layer), 28 -> 14 -> 7 (the last down block does not downsample), GroupNorm with 8
     groups."""
     from diffusers import UNet2DModel
 
@@ -241,7 +242,7 @@ def swap_scheduler(pipe, name: str):
         # predicted x0 to [-1, 1] as DDPM/DDIM's clip_sample does (the DPM-Solver++ paper's
         # advice for pixel-space models). Chosen on seed-0 samples of the shipped pipeline
         # (DPM-Solver++ 20 steps, 200 digits, an earlier protocol): classifier-FID 451
-        # without, 260 with. Notebook 10's exercise 2 measures it in the protocol.
+        # without, 260 with. Notebook 10's exercise 4 measures it in the protocol.
         extra = dict(thresholding=True, sample_max_value=1.0)
     if name == "DPM-Solver single-step":  # what diffusers switches to anyway, with a warning
         extra["lower_order_final"] = True

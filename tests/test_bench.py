@@ -321,3 +321,25 @@ def test_reuse_leaves_out_only_the_budget_table_and_the_reusing_modules_never_re
         assert "budgets.py" not in names and "config.py" in names
         assert not re.search(r"\bbudget\(", path.read_text()), f"{bench} reads a budget"
     assert reuse.NOT_INPUTS == {"budgets.py"}
+
+
+def test_reuse_code_digest_ignores_docstrings_comments_and_layout_not_code():
+    from benchmarks import reuse
+
+    src = 'def f(x):\n    """Doc."""\n    return x + 1  # one\n'
+    same = [
+        'def f(x):\n    """Another doc, longer."""\n    return x + 1\n',
+        "def f(x):\n    # a comment\n    return (x +\n            1)\n",
+        '"""Module doc."""\n\ndef f(x):\n    return x + 1\n',
+    ]
+    changed = [
+        'def f(x):\n    """Doc."""\n    return x + 2\n',
+        'def f(y):\n    """Doc."""\n    return y + 1\n',
+        'def f(x):\n    """Doc."""\n    s = "Doc."\n    return x + 1\n',  # a string that is code
+    ]
+    digest = reuse.code_digest(src)
+    assert digest.startswith("code:")
+    assert all(reuse.code_digest(s) == digest for s in same)
+    assert all(reuse.code_digest(s) != digest for s in changed)
+    assert reuse.code_digest('def f():\n    """Only a doc."""\n') == reuse.code_digest(
+        "def f():\n    pass\n")  # fmt: skip
