@@ -30,10 +30,10 @@ Each trained model gets three scores (``course_lib.infogan_eval``):
 only here, never in training). Values are means over seeds; every seed's value is in the
 notes; nothing is selected among seeds 3-5.
 
-Every run here uses one torch thread (``BENCH_THREADS``), like the other pooled modules:
-with the budget's two threads (the notebook's setting) a run beside another module
-oversubscribes the two cores and slows both several-fold. The thread count changes the
-order of floating-point sums, so the notebook's two-thread run differs from the bench's.
+Every run here uses one torch thread (``BENCH_THREADS``), like the other pooled modules
+and like notebook 07, which trains its two runs side by side on one thread each
+(``infogan.train_side_by_side``): the same floating-point path, so a seed trained here and
+in the notebook gives the same model.
 """
 
 from __future__ import annotations

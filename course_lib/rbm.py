@@ -30,6 +30,7 @@ from torch.nn.functional import softplus
 
 from .config import check_choice, seeded
 from .data import training_data
+from .parallel import GLOBAL_RNG
 from .train import History, autocast, linear_decay, model_device, to_device, train_loop
 from .vae import sample_bernoulli
 
@@ -241,7 +242,7 @@ def train_rbm(
                              why="binary, or probabilities of binary pixels")  # fmt: skip
     device = torch.device(device) if device is not None else data.device
     X = data.to(device).flatten(1)
-    with seeded(seed):  # the initial weights
+    with GLOBAL_RNG, seeded(seed):  # the initial weights (one run at a time: side_by_side)
         model = RBM(X.shape[1], n_hidden)
     model = model.to(device)
     init_visible_bias(model, X)
