@@ -8,6 +8,11 @@ from seed 2, generator in eval mode, as in the notebook) scored by
 ``course_lib.metrics.score_images`` against the 500 mnist5k test digits; the real-data floor
 and the calibration rows are ``quality.real.*`` and ``quality.calibration.*``
 (bench_metrics). Classifier features, so no number compares with Inception-FID in papers.
+
+``quality.dcgan_shipped.*``: the generator shipped in ``data/dcgan_mnist5k/`` (the same
+networks and recipe trained for longer by ``python -m course_lib.dcgan_train train``, see
+its MANIFEST.json), loaded with its checksums and scored on the same 500 latents. Issue
+19's goal: FID <= ``quality.calibration.noise_0.25.fid``.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from benchmarks import quality
-from course_lib import dcgan, gan, metrics
+from course_lib import dcgan, dcgan_train, gan, metrics
 from course_lib.config import DEFAULT_SEED, budget, get_device, seeded
 from course_lib.data import load_images
 from course_lib.noise import sample_latent
@@ -42,7 +47,16 @@ def run(profile: str) -> dict[str, dict]:
                           device)  # fmt: skip
         fake = net_G(Z).float().cpu()
     hist = metrics.class_histogram(fake)
-    return quality.rows(
+    shipped, info = dcgan_train.load_pretrained(device=device)  # checksums checked
+    with torch.no_grad():
+        fake_shipped = shipped(Z).float().cpu()
+    out = quality.rows(
+        "dcgan_shipped", [quality.score(fake_shipped)], profile, [seed],
+        f"notebook 02's DCGAN trained longer, shipped in data/dcgan_mnist5k: "
+        f"{dcgan_train.describe(info)}, weights sha256 {info['files']['model.safetensors'][:12]}",
+        "seed 0, the notebook's latents (nothing selected on seeds)",
+    )  # fmt: skip
+    return out | quality.rows(
         "dcgan", [quality.score(fake)], profile, [seed],
         f"DCGAN of notebook 02, {b['num_steps']} steps of batch {b['batch_size']}, channels "
         f"{b['channels']}; largest predicted class {float(hist.max()):.0%}, smallest "
