@@ -32,7 +32,8 @@ from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .gan import train_gan
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "data" / "dcgan_mnist5k"
-REBUILD = "python -m course_lib.dcgan_train train --out data/dcgan_mnist5k --steps 10000 --threads 2"
+REBUILD = ("python -m course_lib.dcgan_train train --out data/dcgan_mnist5k --steps 10000 "
+           "--threads 2")
 LATENT_DIM = 100
 
 
