@@ -1,9 +1,10 @@
 """Quality of the 28x28 DCGAN of notebook 02 on mnist5k, in the one image protocol.
 
-Trained exactly as the notebook trains it: ``course_lib.dcgan.DCGANGenerator`` /
-``DCGANDiscriminator`` with ``channels`` from ``BUDGETS["02_dcgan"]``, ``course_lib.gan.train_gan``
-(one D step per G step, non-saturating loss, Adam 2e-4 with betas (0.5, 0.999), Gaussian
-z of size 100, seed 0). ``quality.dcgan.{fid,kid,precision,recall}``: 500 samples (latents
+Trained exactly as the notebook trains it (``course_lib.dcgan_train.train_dcgan``, tested to
+equal the notebook's calls): ``course_lib.dcgan.DCGANGenerator`` / ``DCGANDiscriminator``
+with ``channels`` from ``BUDGETS["02_dcgan"]``, ``course_lib.gan.train_gan`` (one D step
+per G step, non-saturating loss, Adam 2e-4 with betas (0.5, 0.999), Gaussian z of size
+100, seed 0). ``quality.dcgan.{fid,kid,precision,recall}``: 500 samples (latents
 from seed 2, generator in eval mode, as in the notebook) scored by
 ``course_lib.metrics.score_images`` against the 500 mnist5k test digits; the real-data floor
 and the calibration rows are ``quality.real.*`` and ``quality.calibration.*``
@@ -20,8 +21,8 @@ from __future__ import annotations
 import torch
 
 from benchmarks import quality
-from course_lib import dcgan, dcgan_train, gan, metrics
-from course_lib.config import DEFAULT_SEED, budget, get_device, seeded
+from course_lib import dcgan_train, metrics
+from course_lib.config import DEFAULT_SEED, budget, get_device
 from course_lib.data import load_images
 from course_lib.noise import sample_latent
 
@@ -33,18 +34,13 @@ def run(profile: str) -> dict[str, dict]:
     seed = DEFAULT_SEED
     b = budget("02_dcgan", profile)
     X, _ = load_images("mnist5k", "train")
-    with seeded(seed) as g:  # the nets' initialisation; g: batch order and latents
-        net_G = dcgan.DCGANGenerator(100, b["channels"])
-        net_D = dcgan.DCGANDiscriminator(b["channels"])
-    (net_G, net_D), _ = gan.train_gan(
-        X, b["num_steps"], net_G=net_G, net_D=net_D, latent_dim=100, latent_kind="gaussian",
-        batch_size=b["batch_size"], lr=2e-4, betas=(0.5, 0.999), generator=g, device=device,
-        log_every=10, desc="bench DCGAN", threads=b["threads"], progress=False,
+    (net_G, _), _ = dcgan_train.train_dcgan(  # the notebook's recipe and calls (tested)
+        X, b["num_steps"], channels=b["channels"], batch_size=b["batch_size"], seed=seed,
+        device=device, threads=b["threads"], progress=False,
     )  # fmt: skip
-    net_G.eval()
     with torch.no_grad():
-        Z = sample_latent(metrics.PROTOCOL["n"], 100, "gaussian", torch.Generator().manual_seed(2),
-                          device)  # fmt: skip
+        Z = sample_latent(metrics.PROTOCOL["n"], dcgan_train.LATENT_DIM, "gaussian",
+                          torch.Generator().manual_seed(2), device)  # fmt: skip
         fake = net_G(Z).float().cpu()
     hist = metrics.class_histogram(fake)
     shipped, info = dcgan_train.load_pretrained(device=device)  # checksums checked

@@ -51,8 +51,8 @@ SCHEDULER_NAMES = ("DDPM", "DDIM", "DPM-Solver++", "DPM-Solver single-step")
 def build_unet(channels: tuple[int, ...] = (16, 32, 64), sample_size: int = 28):
     """A ``UNet2DModel`` for (B, 1, 28, 28) digits (notebook 10): one ResNet block per level,
     no attention in the down and up blocks (the middle block keeps diffusers' default
-    self-attention layer), 28 -> 14 -> 7 (the last down block does not downsample), GroupNorm with 8
-    groups."""
+    self-attention layer), 28 -> 14 -> 7 (the last down block does not downsample),
+    GroupNorm with 8 groups."""
     from diffusers import UNet2DModel
 
     n = len(channels)

@@ -410,9 +410,6 @@ def train_side_by_side(
     each result is the same as that run alone on one thread (``threads=1``), bit for bit
     (:func:`course_lib.parallel.side_by_side`).
     """
-    if "threads" in common or any("threads" in kw for kw in runs.values()):
-        raise ValueError("train_side_by_side runs each training on one CPU thread: do not "
-                         "pass threads")  # fmt: skip
     jobs = {label: {"data": data, "num_steps": num_steps, "threads": None, **common, **kw}
             for label, kw in runs.items()}  # fmt: skip
     return side_by_side(train_infogan, jobs, workers)

@@ -11,8 +11,8 @@ A run's result is the same as that run alone on one thread, bit for bit, when it
 random numbers from its own ``torch.Generator`` and seeds torch's global RNG (network
 initialisation in :func:`course_lib.config.seeded`) only while holding :data:`GLOBAL_RNG`:
 the trainers that run here (``infogan.train_infogan``, ``rbm.train_rbm``) do both, and
-``rbm_eval.evaluate_rbm`` draws only from its own generators. (The toy GANs of notebooks 03
-and 08 have their own pool, ``toy_train.train_parallel``.)
+``rbm_eval.evaluate_rbm`` draws only from its own generators. The toy GANs of notebooks 03
+and 08 use it through ``toy_train.train_parallel``.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ def side_by_side(
     if any("threads" in kw and kw["threads"] is not None for kw in jobs.values()):
         raise ValueError("side_by_side runs every job on one CPU thread: pass threads=None "
                          "(or leave it out), not a thread count")  # fmt: skip
+
     def run(kw: Mapping[str, Any]) -> Any:
         start = time.perf_counter()
         result = fn(**kw)

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -54,6 +53,7 @@ from .gan import discriminator_step, generator_step
 from .losses import generator_loss
 from .metrics import mode_coverage
 from .noise import sample_latent
+from .parallel import side_by_side
 from .toy_nets import ToyDiscriminator, ToyGenerator, precise_batchnorm
 from .train import (
     History,
@@ -359,18 +359,14 @@ def train_parallel(runs: Mapping[str, ToyRun], workers: int = 2, progress: bool 
     about the time of one. Every run draws its random numbers from its own generators, so
     its result is the same as alone.
     """
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
     for run in runs.values():
         _check(run.config, run.num_steps)
 
     def train(run: ToyRun) -> ToyEnsemble:
         return train_toy_gan(run.data, run.num_steps, config=run.config, device=device,
-                             progress=progress, threads=1)[0]  # fmt: skip
+                             progress=progress, threads=None)[0]  # fmt: skip
 
-    with cpu_threads(1), ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {k: pool.submit(train, run) for k, run in runs.items()}
-        return {k: f.result() for k, f in futures.items()}
+    return side_by_side(train, {k: {"run": run} for k, run in runs.items()}, workers)
 
 
 @torch.no_grad()
