@@ -31,9 +31,8 @@ only here, never in training). Values are means over seeds; every seed's value i
 notes; nothing is selected among seeds 3-5.
 
 Every run here uses one torch thread (``BENCH_THREADS``), like the other pooled modules
-and like notebook 07, which trains its two runs side by side on one thread each
-(``infogan.train_side_by_side``): the same floating-point path, so a seed trained here and
-in the notebook gives the same model.
+and like ``course_lib.infogan_train``, which trains the anchored run notebook 07 loads: the
+same floating-point path, so seed 0 trained here is the shipped model.
 """
 
 from __future__ import annotations

@@ -105,11 +105,7 @@ def run(profile: str) -> dict[str, dict]:
         )
 
     for data in ("ring8", "grid25"):
-        runs = {"vanilla": tp.run_from_budget(b, data)}
-        for m in tp.TABLE_METHODS:
-            runs[m + tp.BN_SUFFIX] = tp.run_from_budget(b, data, m, batchnorm=True)
-        runs["categorical_latent"] = tp.run_from_budget(b, data, "categorical_latent")
-        compared = toy_train.train_parallel(runs, progress=False)
+        compared = toy_train.train_parallel(tp.candidate_runs(b, data), progress=False)
         scores = {k: tp.score_run(r) for k, r in compared.items()}
         fix = tp.best_method(scores)
         for label, s in scores.items():

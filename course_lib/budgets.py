@@ -125,10 +125,9 @@ BUDGETS["07_infogan"] = {
     # earlier and scored higher on seeds 0-2 than the paper's 1e-3; full keeps 1e-3, not
     # measured at 2e-3); eval_per_code: generated digits per category in each of the two
     # sets of the code-accuracy score (mapping fitted on one, scored on the other);
-    # The notebook trains its two runs (plain and anchored) side by side, one CPU thread
-    # each (infogan.train_side_by_side: about 20% sooner on 2 cores than one after the other
-    # on 2 threads each), the benchmark one after the other on one thread: the same
-    # floating-point path, so the notebook's seed 0 is what the bench would give for seed 0.
+    # The notebook trains the plain run on torch's threads and loads the anchored run, shipped
+    # by course_lib.infogan_train (trained on one thread like the benchmark, so its seed 0 is
+    # what the bench would give for seed 0).
     "smoke": dict(num_steps=40, hidden=256, channels=32, lr_G=2e-3, eval_per_code=50),
     "fast": dict(num_steps=1600, hidden=256, channels=32, lr_G=2e-3, eval_per_code=200),
     "full": dict(num_steps=20000, hidden=512, channels=64, lr_G=1e-3, eval_per_code=500),

@@ -42,8 +42,7 @@ continuous codes (B, 2) in [-1, 1]; G's input is z plus the codes, [z, one_hot(c
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -53,7 +52,7 @@ from .config import seeded
 from .data import batches, training_data
 from .losses import discriminator_loss, generator_loss
 from .noise import sample_latent
-from .parallel import GLOBAL_RNG, side_by_side
+from .parallel import GLOBAL_RNG
 from .train import (
     History,
     adam,
@@ -392,24 +391,3 @@ def train_infogan(
             callback_every=callback_every, desc="InfoGAN", progress=progress,
         )  # fmt: skip
     return (net_G.eval(), net_D.eval()), history
-
-
-def train_side_by_side(
-    data: torch.Tensor, num_steps: int, runs: Mapping[str, Mapping[str, Any]],
-    workers: int = 2, **common: Any,
-) -> dict[str, tuple[tuple[InfoGenerator, InfoDiscriminator], History]]:  # fmt: skip
-    """:func:`train_infogan` once per entry of ``runs`` (label -> that run's own keyword
-    arguments, e.g. ``{"plain": {}, "anchored": {"clusters": clusters}}``, on top of
-    ``common``), ``workers`` runs at a time in threads with one torch CPU thread each;
-    returns label -> ``((net_G, net_D), history)`` (notebook 07 trains its plain and its
-    anchored InfoGAN at once).
-
-    On two cores two one-thread runs side by side finish about 20% sooner than the same runs
-    one after the other on two threads each. Every run draws its batches and codes from its
-    own generator and builds its networks under :data:`course_lib.parallel.GLOBAL_RNG`, so
-    each result is the same as that run alone on one thread (``threads=1``), bit for bit
-    (:func:`course_lib.parallel.side_by_side`).
-    """
-    jobs = {label: {"data": data, "num_steps": num_steps, "threads": None, **common, **kw}
-            for label, kw in runs.items()}  # fmt: skip
-    return side_by_side(train_infogan, jobs, workers)

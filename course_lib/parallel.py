@@ -1,4 +1,4 @@
-"""Independent training runs side by side on a small CPU (notebooks 06 and 07).
+"""Independent training runs side by side on a small CPU (notebooks 03, 06 and 08).
 
 On a 2-core laptop a small network trains only 1.3-1.6x faster on two torch threads than
 on one, so two runs at once, one thread each, finish sooner than the same runs one after
@@ -11,8 +11,9 @@ A run's result is the same as that run alone on one thread, bit for bit, when it
 random numbers from its own ``torch.Generator`` and seeds torch's global RNG (network
 initialisation in :func:`course_lib.config.seeded`) only while holding :data:`GLOBAL_RNG`:
 the trainers that run here (``infogan.train_infogan``, ``rbm.train_rbm``) do both, and
-``rbm_eval.evaluate_rbm`` draws only from its own generators. The toy GANs of notebooks 03
-and 08 use it through ``toy_train.train_parallel``.
+``rbm_eval.evaluate_rbm`` draws only from its own generators; notebook 03 wraps its two MLP
+GANs' initialisation in it. The toy GANs of notebooks 03 and 08 use it through
+``toy_train.train_parallel``.
 """
 
 from __future__ import annotations

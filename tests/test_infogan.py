@@ -433,25 +433,3 @@ def test_train_infogan_bf16_is_the_trainers_switch(digits):
     assert h_default == h_fp32
     assert h_bf16["loss_D"] != h_fp32["loss_D"]
     assert h_bf16["loss_D"][0] == pytest.approx(h_fp32["loss_D"][0], rel=0.05)
-
-
-def test_train_side_by_side_equals_each_run_alone_on_one_thread(digits):
-    """Two runs at once in threads (notebook 07): each result is bit for bit the same run
-    trained alone on one thread, the caller's thread count and RNG are left as they were."""
-    X, y = digits
-    runs = {"plain": {}, "anchored": {"clusters": y}, "seed 6": {"seed": 6}}
-    threads, state = torch.get_num_threads(), torch.get_rng_state()
-    got = infogan.train_side_by_side(X, 4, runs, seed=5, **TINY)
-    assert list(got) == list(runs)
-    assert torch.get_num_threads() == threads and torch.equal(torch.get_rng_state(), state)
-    for label, kw in runs.items():
-        (G, D), h = infogan.train_infogan(X, 4, threads=1, **({"seed": 5} | TINY | kw))
-        (G2, D2), h2 = got[label]
-        assert h == h2, label
-        for a, b in zip([*G.parameters(), *D.parameters()], [*G2.parameters(), *D2.parameters()]):
-            assert torch.equal(a, b), label
-    assert "cluster_ce" in got["anchored"][1] and "cluster_ce" not in got["plain"][1]
-    with pytest.raises(ValueError, match="one CPU thread"):
-        infogan.train_side_by_side(X, 1, {"a": {"threads": 2}}, **TINY)
-    with pytest.raises(ValueError, match="workers must be >= 1"):
-        infogan.train_side_by_side(X, 1, runs, workers=0, **TINY)

@@ -52,14 +52,30 @@ def test_categorical_run_reads_the_budget():
     assert run.config.info_weight == 0.0 and run.num_steps == 7
 
 
-def test_table_runs_score_run_and_heldout_run():
+def test_selection_runs_score_run_and_heldout_run():
     b = dict(BUDGETS["03_mode_collapse"]["smoke"], num_steps=4, long_steps=6, batch_size=16,
              hidden=8, snapshots=2, eval_samples=50, seeds=(0, 1), heldout_seeds=(7,))  # fmt: skip
-    results = toy_protocol.table_runs(b, "grid25", progress=False)
-    labels = ["vanilla"] + [m + toy_protocol.BN_SUFFIX for m in toy_protocol.TABLE_METHODS]
-    assert list(results) == labels
-    assert [r.config.method for r in results.values()] == ["vanilla", *toy_protocol.TABLE_METHODS]
-    assert [r.config.batchnorm for r in results.values()] == [False, True, True, True, True]
+    runs = toy_protocol.candidate_runs(b, "grid25")
+    labels = (["vanilla"] + [m + toy_protocol.BN_SUFFIX for m in toy_protocol.TABLE_METHODS]
+              + ["categorical_latent"])  # fmt: skip
+    assert list(runs) == labels
+    assert [r.config.method for r in runs.values()] == ["vanilla", *toy_protocol.TABLE_METHODS,
+                                                        "categorical_latent"]  # fmt: skip
+    assert [r.config.batchnorm for r in runs.values()] == [False, True, True, True, True, False]
+    vanilla = toy_train.train_parallel({d: toy_protocol.run_from_budget(b, d)
+                                        for d in ("ring8", "grid25")}, progress=False)  # fmt: skip
+    both = toy_protocol.selection_runs(b, vanilla, progress=False)
+    assert list(both) == ["ring8", "grid25"] and list(both["grid25"]) == labels
+    assert both["grid25"]["vanilla"] is vanilla["grid25"]  # reused, not retrained
+    assert all(r.run == runs[k] for k, r in both["grid25"].items())
+    assert all(r.data == "ring8" for r in both["ring8"].values())
+    alone = toy_train.train_parallel({"x": runs["wgan_gp" + toy_protocol.BN_SUFFIX]},
+                                     progress=False)["x"]  # fmt: skip
+    pooled = both["grid25"]["wgan_gp" + toy_protocol.BN_SUFFIX]
+    assert torch.equal(alone.samples[max(alone.samples)], pooled.samples[max(pooled.samples)])
+    with pytest.raises(ValueError, match="plain vanilla run on 'ring8'"):
+        toy_protocol.selection_runs(b, {"ring8": vanilla["grid25"]}, progress=False)
+    results = both["grid25"]
     r = results["pacgan" + toy_protocol.BN_SUFFIX]
     scores = toy_protocol.score_run(r)
     assert scores["modes"] == r.final["modes"] and scores["high_quality"] == r.final["high_quality"]
@@ -67,10 +83,6 @@ def test_table_runs_score_run_and_heldout_run():
     held = toy_protocol.heldout_run(b, r)
     assert held.num_steps == 6 and held.data == "grid25"
     assert held.config == replace(r.config, seeds=(7,))  # the same method, other seeds
-    again = toy_protocol.table_runs(b, "grid25", progress=False, vanilla=results["vanilla"])
-    assert again["vanilla"] is results["vanilla"]
-    with pytest.raises(ValueError, match="table is on 'ring8'"):
-        toy_protocol.table_runs(b, "ring8", progress=False, vanilla=results["vanilla"])
     with pytest.raises(ValueError, match="long_steps"):
         toy_protocol.heldout_run(dict(b, long_steps=0), r)
     with pytest.raises(ValueError, match="share no seed"):  # never report on selection seeds

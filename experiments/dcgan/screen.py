@@ -35,6 +35,8 @@ VARIANTS = {
     "da_tc4": {"policy": ("translation", "cutout"), "cutout_ratio": 0.25},
     "da_tb": {"policy": ("translation", "brightness", "contrast")},
     "lr5": {"lr": 5e-4},
+    "ttur": {"lr_D": 4e-4, "lr_G": 1e-4},  # Heusel et al. 2017: D faster than G
+    "ttur_sn": {"lr_D": 4e-4, "lr_G": 1e-4, "sn": True},
     "b128": {"batch": 128},
     "ch48": {"channels": 48},
     "sn": {"sn": True},
@@ -106,8 +108,13 @@ def run(name: str, seed: int, steps: int, checkpoints: list[int], decay: float) 
             timing["score"] = timing.get("score", 0.0) + time.perf_counter() - s0
             print(json.dumps(rec), flush=True)
 
+    trainers = None
+    if "lr_D" in v:  # two time-scale update rule: separate Adam rates for D and G
+        trainers = (torch.optim.Adam(net_D.parameters(), lr=v["lr_D"], betas=(0.5, 0.999)),
+                    torch.optim.Adam(net_G.parameters(), lr=v["lr_G"], betas=(0.5, 0.999)))
     gan.train_gan(
         X, steps, net_G=net_G, net_D=net_D, latent_dim=100, latent_kind="gaussian",
+        trainers=trainers,
         batch_size=v.get("batch", 64), lr=v.get("lr", 2e-4), betas=(0.5, 0.999),
         generator=torch.Generator().manual_seed(seed), device="cpu", bf16=v.get("bf16", False),
         callback=callback, callback_every=1, log_every=50, progress=False, threads=1,

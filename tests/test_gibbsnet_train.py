@@ -1,0 +1,84 @@
+"""course_lib.gibbsnet_train: notebook 06's shipped GibbsNet."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from course_lib import gibbsnet_train as GNT
+from course_lib import io
+from course_lib.config import BUDGETS
+from course_lib.train import cpu_threads
+
+TINY = dict(BUDGETS["06_rbm_gibbsnet"]["smoke"], gibbsnet_steps=3, gibbsnet_hidden=4)
+
+
+def _images(n=32):
+    return torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+
+
+def _prov(settings):
+    return io.provenance(GNT.REBUILD, settings["num_steps"], settings["seed"], 1.0,
+                         history={"step": [0.0], "loss_D": [1.0], "loss_G": [2.0],
+                                  "chain": [3.0]})  # fmt: skip
+
+
+def test_recipe_is_the_notebooks_and_rejects_unknown_settings():
+    fast = GNT.recipe(BUDGETS["06_rbm_gibbsnet"]["fast"])
+    assert fast["num_steps"] == 2500 and fast["hidden"] == 16 and fast["latent_dim"] == 16
+    assert fast["chain_steps"] == 5 and fast["random_chain"] and fast["min_std"] == 0.3
+    assert (fast["lr"], fast["lr_GE"], fast["batch_size"], fast["seed"]) == (2e-4, 5e-4, 64, 0)
+    assert GNT.recipe(TINY, seed=3, min_std=0.1)["min_std"] == 0.1
+    with pytest.raises(ValueError, match="unknown GibbsNet settings"):
+        GNT.recipe(TINY, min_sd=0.1)
+
+
+def test_round_trip_and_load_or_train(tmp_path):
+    settings = GNT.recipe(TINY)
+    with cpu_threads(1):
+        model, _ = GNT.train(_images(), settings, progress=False)
+    GNT.save(tmp_path / "gn", model, settings, _prov(settings))
+    back, info = GNT.load(tmp_path / "gn")
+    assert info["config"] == settings and not back.training
+    for (k, a), b in zip(model.state_dict().items(), back.state_dict().values()):
+        assert torch.equal(a, b), k
+    loaded, hist, note = GNT.load_or_train(_images(), settings, tmp_path / "gn", progress=False)
+    assert note.startswith("loaded gn/") and hist["loss_G"] == [2.0]
+    other = GNT.recipe(TINY, seed=1)  # another run: trained, never the shipped one
+    trained, hist, note = GNT.load_or_train(_images(), other, tmp_path / "gn", progress=False)
+    assert note.startswith("trained here") and "no shipped run" in note and len(hist["step"])
+
+
+def test_two_threads_train_the_same_weights():
+    """At the notebook's width (16 channels; not at 4) 2 threads give 1 thread's weights."""
+    settings = GNT.recipe(dict(TINY, gibbsnet_hidden=16))
+    with cpu_threads(1):
+        one, _ = GNT.train(_images(), settings, progress=False)
+    two, _ = GNT.train(_images(), settings, threads=2, progress=False)
+    for a, b in zip(one.state_dict().values(), two.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_altered_folder_is_refused_and_retrained(tmp_path):
+    settings = GNT.recipe(TINY)
+    with cpu_threads(1):
+        model, _ = GNT.train(_images(), settings, progress=False)
+    GNT.save(tmp_path / "gn", model, settings, _prov(settings))
+    (tmp_path / "gn" / io.WEIGHTS).write_bytes(b"x")
+    with pytest.raises(io.CheckpointError, match="altered or truncated.*gibbsnet_train train"):
+        GNT.load(tmp_path / "gn")
+    _, _, note = GNT.load_or_train(_images(), settings, tmp_path / "gn", progress=False)
+    assert note.startswith("trained here") and "altered" in note
+    wrong = dict(settings, hidden=8)  # consistent checksums, wrong shapes
+    io.save_weights(tmp_path / "bad", model.state_dict(), wrong, _prov(settings))
+    with pytest.raises(io.CheckpointError, match="does not hold notebook 06's GibbsNet"):
+        GNT.load(tmp_path / "bad")
+
+
+def test_shipped_folder_is_the_fast_run():
+    """data/gibbsnet_mnist5k/ holds what notebook 06 trains in fast (else retrain it)."""
+    model, info = GNT.load()
+    assert info["config"] == GNT.recipe(BUDGETS["06_rbm_gibbsnet"]["fast"])
+    assert info["provenance"]["command"] == GNT.REBUILD
+    assert len(info["provenance"]["history"]["loss_D"]) == len(
+        info["provenance"]["history"]["step"]) > 50

@@ -1,0 +1,33 @@
+"""Every shipped artefact under data/: listed in the README, verified, within the budget."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from course_lib import io
+
+ROOT = Path(__file__).resolve().parent.parent
+BUDGET_MB = 40
+
+
+def _artefacts() -> list[Path]:
+    return sorted(p.parent for p in (ROOT / "data").glob("*/" + io.MANIFEST))
+
+
+def test_every_artefact_verifies_and_is_in_the_readme_table():
+    readme = (ROOT / "README.md").read_text()
+    listed = set(re.findall(r"^\| `data/([\w.-]+)/` \| ([\d.]+) MB \|", readme, re.M))
+    names = {name for name, _ in listed}
+    assert names == {folder.name for folder in _artefacts()}  # no row without a folder
+    for folder in _artefacts():
+        io.verify_artefact(folder, "see README.md")
+        assert folder.name in names, f"data/{folder.name}/ is missing from README's table"
+        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
+        stated = float(dict(listed)[folder.name])
+        assert abs(size - stated) <= max(0.1, 0.1 * size), (folder.name, size, stated)
+
+
+def test_shipped_data_stays_within_its_budget():
+    total = sum(f.stat().st_size for d in _artefacts() for f in d.rglob("*") if f.is_file())
+    assert total / 2**20 <= BUDGET_MB
