@@ -1,14 +1,15 @@
 """The toy experiments of notebooks 03 and 08: which runs, with which settings, compared how.
 
-Notebook 03 (mode collapse, and its fixes): the plain vanilla GAN and every method of
-:data:`TABLE_METHODS` with PacGAN's BatchNorm generator for ``num_steps`` on the selection
-seeds ``seeds`` (:func:`candidate_runs`, trained by :func:`selection_runs`), each scored
-by its six numbers (:func:`score_run`);
-the best of them by the selection rule (:func:`best_method`) retrained from scratch for
-``long_steps`` on the held-out seeds ``heldout_seeds`` (:func:`heldout_run`), so no number
-that is reported was scored on the seeds it was chosen on; the categorical latent for
-``categorical_steps`` (:func:`categorical_run`); exact samples of the mixture as the
-reference row (:func:`exact_samples`); beside the published rows (:data:`PUBLISHED`).
+Notebook 03 (mode collapse, and its fixes): the plain vanilla GAN, every method of
+:data:`TABLE_METHODS` with PacGAN's BatchNorm generator and the categorical latent, all for
+``num_steps`` on the selection seeds ``seeds`` (:func:`candidate_runs`, trained by
+:func:`selection_runs`), each scored by its six numbers (:func:`score_run`); the best of
+them by the selection rule (:func:`best_method`) retrained from scratch for ``long_steps``
+on the held-out seeds ``heldout_seeds`` (:func:`heldout_run`), so no number that is
+reported was scored on the seeds it was chosen on; the categorical latent's lesson run for
+``categorical_steps`` (:func:`categorical_run`; shipped by :mod:`course_lib.toy_checkpoint`);
+exact samples of the mixture as the reference row (:func:`exact_samples`); beside the
+published rows (:data:`PUBLISHED`).
 Notebook 08: the vanilla GAN, weight clipping and WGAN-GP with the same networks on grid25
 (:func:`wgan_runs`). Each notebook's settings are spelled out here, so its bench trains
 exactly what it shows. Training: :mod:`course_lib.toy_train`.
@@ -80,13 +81,14 @@ def selection_runs(
     run, trained already and reused) in one pool of ``workers``, longest runs first, so both
     sets' tables take about half the time of one after the other; returns set -> label ->
     trained run, in table order. Each run is the same as alone (one thread, own generators)."""
-    for data, run in vanilla.items():
-        if run.data != data or run.config.method != "vanilla" or run.config.batchnorm:
-            raise ValueError(f"vanilla[{data!r}] must be the plain vanilla run on {data!r}, "
-                             f"got {run.config.method} on {run.data!r}")  # fmt: skip
+    for data, model in vanilla.items():
+        if model.run != run_from_budget(budget, data):
+            raise ValueError(f"vanilla[{data!r}] must be this budget's plain vanilla run on "
+                             f"{data!r}, got {model.run}")  # fmt: skip
     tables = {data: candidate_runs(budget, data, vanilla=False) for data in vanilla}
     jobs = {f"{data}: {label}": run for data, runs in tables.items() for label, run in runs.items()}
-    order = sorted(jobs, key=lambda k: -_STEP_COST[jobs[k].config.method] * jobs[k].num_steps)
+    order = sorted(jobs, key=lambda k: -_STEP_COST.get(jobs[k].config.method, 1.0)
+                   * jobs[k].num_steps)  # fmt: skip
     trained = train_parallel({k: jobs[k] for k in order}, workers, progress, device)
     return {data: {"vanilla": vanilla[data],
                    **{label: trained[f"{data}: {label}"] for label in runs}}

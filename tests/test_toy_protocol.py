@@ -75,6 +75,8 @@ def test_selection_runs_score_run_and_heldout_run():
     assert torch.equal(alone.samples[max(alone.samples)], pooled.samples[max(pooled.samples)])
     with pytest.raises(ValueError, match="plain vanilla run on 'ring8'"):
         toy_protocol.selection_runs(b, {"ring8": vanilla["grid25"]}, progress=False)
+    with pytest.raises(ValueError, match="this budget's plain vanilla run"):
+        toy_protocol.selection_runs(dict(b, num_steps=5), vanilla, progress=False)
     results = both["grid25"]
     r = results["pacgan" + toy_protocol.BN_SUFFIX]
     scores = toy_protocol.score_run(r)
