@@ -16,7 +16,6 @@ training on one or two CPU threads gives the same weights (tested).
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import sys
 import time
@@ -115,16 +114,10 @@ def load_or_train(
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="python -m course_lib.gibbsnet_train",
-                                     description=__doc__.split("\n\n")[0])  # fmt: skip
-    sub = parser.add_subparsers(dest="command", required=True)
-    tr = sub.add_parser("train", help="train notebook 06's GibbsNet on mnist5k and ship it")
-    tr.add_argument("--out", default=str(DEFAULT_FOLDER), help="artefact folder")
-    tr.add_argument("--profile", default="fast", choices=tuple(BUDGETS["06_rbm_gibbsnet"]))
+    parser, tr = shipped.parser("gibbsnet_train", __doc__, "notebook 06's GibbsNet",
+                                str(DEFAULT_FOLDER), BUDGETS["06_rbm_gibbsnet"])  # fmt: skip
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--threads", type=int, default=2, help="CPU threads (same weights)")
-    ck = sub.add_parser("check", help="verify the artefact's checksums and load it")
-    ck.add_argument("path", nargs="?", default=str(DEFAULT_FOLDER))
     args = parser.parse_args(argv)
     if args.command == "check":
         model, info = load(args.path)

@@ -20,7 +20,6 @@ and the note says on how many digits they differ from the learner's.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import shlex
 import sys
@@ -135,15 +134,9 @@ def load_or_train(
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="python -m course_lib.infogan_train",
-                                     description=__doc__.split("\n\n")[0])  # fmt: skip
-    sub = parser.add_subparsers(dest="command", required=True)
-    tr = sub.add_parser("train", help="train notebook 07's anchored InfoGAN and ship it")
-    tr.add_argument("--out", default=str(DEFAULT_FOLDER), help="artefact folder")
-    tr.add_argument("--profile", default="fast", choices=tuple(BUDGETS["07_infogan"]))
+    parser, tr = shipped.parser("infogan_train", __doc__, "notebook 07's anchored InfoGAN",
+                                str(DEFAULT_FOLDER), BUDGETS["07_infogan"])  # fmt: skip
     tr.add_argument("--seed", type=int, default=0)
-    ck = sub.add_parser("check", help="verify the artefact's checksums and load it")
-    ck.add_argument("path", nargs="?", default=str(DEFAULT_FOLDER))
     args = parser.parse_args(argv)
     if args.command == "check":
         nets, _, info = load(args.path)

@@ -6,11 +6,13 @@ checksums, provenance). What they share lives here: the settings that decide a r
 weights (:func:`settings_of`), several networks in one safetensors file with strict loading
 (:func:`pack`, :func:`unpack`), a training history as plain JSON numbers
 (:func:`plain_history`), networks built without touching torch's global RNG
-(:func:`quiet_build`) and the one-line provenance (:func:`describe`).
+(:func:`quiet_build`), the one-line provenance (:func:`describe`) and the ``train`` /
+``check`` command line (:func:`parser`).
 """
 
 from __future__ import annotations
 
+import argparse
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
@@ -78,3 +80,18 @@ def describe(provenance: Mapping[str, Any], unit: str = "steps") -> str:
     p, threads = provenance, provenance.get("threads", "?")
     return (f"{p['steps']} {unit}, {(p.get('wall_time_s') or 0) / 60:.0f} min on "
             f"{p.get('device', '?')} ({threads} thread{'' if threads == 1 else 's'})")  # fmt: skip
+
+
+def parser(module: str, doc: str, what: str, folder: str, profiles: Iterable[str]
+           ) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:  # fmt: skip
+    """The command line of a shipped run, ``python -m course_lib.<module> train|check``:
+    (the parser, its ``train`` subparser, which has ``--out`` and ``--profile``; add more)."""
+    main = argparse.ArgumentParser(prog=f"python -m course_lib.{module}",
+                                   description=doc.split("\n\n")[0])  # fmt: skip
+    sub = main.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help=f"train {what} and ship it")
+    train.add_argument("--out", default=folder, help="artefact folder")
+    train.add_argument("--profile", default="fast", choices=tuple(profiles))
+    check = sub.add_parser("check", help="verify the artefact's checksums and load it")
+    check.add_argument("path", nargs="?", default=folder)
+    return main, train

@@ -24,7 +24,6 @@ samples, (S, eval_samples, 2)); ``runs.json`` with each set's run (toy set, step
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import sys
@@ -159,14 +158,9 @@ def train(out: str | Path = DEFAULT_FOLDER, profile: str = "fast") -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="python -m course_lib.toy_checkpoint",
-                                     description=__doc__.split("\n\n")[0])  # fmt: skip
-    sub = parser.add_subparsers(dest="command", required=True)
-    tr = sub.add_parser("train", help="train notebook 03's categorical-latent run and ship it")
-    tr.add_argument("--out", default=str(DEFAULT_FOLDER), help="artefact folder")
-    tr.add_argument("--profile", default="fast", choices=tuple(BUDGETS["03_mode_collapse"]))
-    ck = sub.add_parser("check", help="verify the artefact's checksums and load it")
-    ck.add_argument("path", nargs="?", default=str(DEFAULT_FOLDER))
+    parser, _ = shipped.parser("toy_checkpoint", __doc__,
+                               "notebook 03's categorical-latent run", str(DEFAULT_FOLDER),
+                               BUDGETS["03_mode_collapse"])  # fmt: skip
     args = parser.parse_args(argv)
     if args.command == "check":
         models, manifest = load(args.path)

@@ -31,3 +31,12 @@ def test_every_artefact_verifies_and_is_in_the_readme_table():
 def test_shipped_data_stays_within_its_budget():
     total = sum(f.stat().st_size for d in _artefacts() for f in d.rglob("*") if f.is_file())
     assert total / 2**20 <= BUDGET_MB
+
+
+def test_check_commands_load_the_shipped_runs(capsys):
+    from course_lib import dcgan_train, gibbsnet_train, infogan_train, toy_checkpoint
+
+    for module in (dcgan_train, gibbsnet_train, infogan_train, toy_checkpoint):
+        assert module.main(["check"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 and all(line.startswith("OK ") for line in lines)
