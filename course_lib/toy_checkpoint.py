@@ -122,12 +122,12 @@ def load_or_train(
     (the ``fast`` profile's), else trained here (side by side). Returns (set -> model, one
     line saying which were loaded and which trained, and why)."""
     wanted = {name: categorical_run(budget, name) for name in sets}
-    shipped, why = {}, ""
+    have, why = {}, ""
     try:
-        shipped, _ = load(folder, device)
+        have, _ = load(folder, device)
     except io.CheckpointError as err:
         why = f" ({err})"
-    loaded = {n: shipped[n] for n in wanted if n in shipped and shipped[n].run == wanted[n]}
+    loaded = {n: have[n] for n in wanted if n in have and have[n].run == wanted[n]}
     missing = {n: r for n, r in wanted.items() if n not in loaded}
     trained = train_parallel(missing, progress=progress, device=device) if missing else {}
     parts = []
