@@ -36,6 +36,7 @@ VARIANTS = {
     "da_tb": {"policy": ("translation", "brightness", "contrast")},
     "lr5": {"lr": 5e-4},
     "lr10": {"lr": 1e-3},
+    "lr20": {"lr": 2e-3},
     "lr5_b128": {"lr": 5e-4, "batch": 128},
     "ttur": {"lr_D": 4e-4, "lr_G": 1e-4},  # Heusel et al. 2017: D faster than G
     "ttur_sn": {"lr_D": 4e-4, "lr_G": 1e-4, "sn": True},
