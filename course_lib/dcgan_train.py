@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from . import io
+from . import io, shipped
 from .config import seeded
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .gan import train_gan
@@ -75,7 +75,8 @@ def load_pretrained(
     rebuilds it."""
     state, config, manifest = io.load_weights(folder, REBUILD, device)
     try:
-        net_G = DCGANGenerator(int(config["latent_dim"]), int(config["channels"]))
+        net_G = shipped.quiet_build(
+            lambda: DCGANGenerator(int(config["latent_dim"]), int(config["channels"])))
         net_G.load_state_dict(state)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise io.CheckpointError(f"{Path(folder).name} does not hold a notebook-02 DCGAN "
