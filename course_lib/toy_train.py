@@ -269,7 +269,7 @@ def _check(config: ToyConfig, num_steps: int) -> None:
 def train_toy_gan(
     data: str | GaussianMixture2D, num_steps: int, *, config: ToyConfig = ToyConfig(),
     device: torch.device | str = "cpu", bf16: bool | None = False, progress: bool = True,
-    threads: int | None = 1,
+    threads: int | None = 1, desc: str | None = None,
 ) -> tuple[ToyEnsemble, History]:  # fmt: skip
     """Train ``len(config.seeds)`` independent toy GANs with ``config.method`` on the 2-D
     mixture ``data`` for ``num_steps`` generator steps (notebooks 03 and 08).
@@ -284,7 +284,8 @@ def train_toy_gan(
     per seed, in eval mode after precise BatchNorm statistics) are recorded at step 0 and
     ``snapshots`` times, the last at the end. ``bf16``: autocast around the steps (False by
     default, see the module docstring; None = CUDA only). ``threads``: CPU threads (1 suits
-    these tiny networks; ignored off CPU).
+    these tiny networks; ignored off CPU). ``desc``: the progress bar's label (default
+    "<method> on <data>"; :func:`train_parallel` passes the run's label when it differs).
 
     Returns ``(model, history)``: the :class:`ToyEnsemble` (nets, config, snapshots) and the
     log: ``loss_D``, ``loss_G``; ``D_real``, ``D_fake`` for GANs; ``w_estimate`` and ``gp``
@@ -331,7 +332,7 @@ def train_toy_gan(
     every = max(1, num_steps // max(1, c.snapshots))
     with cpu_threads(threads if device.type == "cpu" else None):
         train_loop(step_fn, num_steps, history=history, log_every=50, callback=measure,
-                   callback_every=every, desc=f"{c.method} on {dist.name}",
+                   callback_every=every, desc=desc or f"{c.method} on {dist.name}",
                    progress=progress)  # fmt: skip
     return model, history
 
@@ -362,11 +363,14 @@ def train_parallel(runs: Mapping[str, ToyRun], workers: int = 2, progress: bool 
     for run in runs.values():
         _check(run.config, run.num_steps)
 
-    def train(run: ToyRun) -> ToyEnsemble:
+    def train(run: ToyRun, label: str) -> ToyEnsemble:
+        data = getattr(run.data, "name", run.data)
+        desc = None if label == run.config.method else f"{label} on {data}"
         return train_toy_gan(run.data, run.num_steps, config=run.config, device=device,
-                             progress=progress, threads=None)[0]  # fmt: skip
+                             progress=progress, threads=None, desc=desc)[0]  # fmt: skip
 
-    return side_by_side(train, {k: {"run": run} for k, run in runs.items()}, workers)
+    return side_by_side(train, {k: {"run": run, "label": k} for k, run in runs.items()},
+                        workers)  # fmt: skip
 
 
 @torch.no_grad()

@@ -26,27 +26,51 @@ def test_train_dcgan_is_notebook_02s_recipe(digits):
         net_G, net_D = dcgan.DCGANGenerator(100, 8), dcgan.DCGANDiscriminator(8)
     (ref, _), _ = gan.train_gan(
         digits, 3, net_G=net_G, net_D=net_D, latent_dim=100, latent_kind="gaussian",
-        batch_size=64, lr=2e-4, betas=(0.5, 0.999), generator=g, log_every=10, threads=1,
-        progress=False,
+        batch_size=64, lr=dcgan_train.LR, betas=(0.5, 0.999), generator=g, log_every=10,
+        threads=1, progress=False,
     )  # fmt: skip
-    assert not G.training
+    assert dcgan_train.LR == 1e-3 and not G.training
     for a, b in zip(G.state_dict().values(), ref.state_dict().values()):
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="num_steps must be >= 1"):
         dcgan_train.train_dcgan(digits, 0)
 
 
+def test_moving_average_and_scores_during_training(digits):
+    """ema_decay returns the average of G's weights (decay 1: the initial weights, decay 0:
+    the raw weights); score_every records the protocol's FID of both at those steps."""
+    (raw, _), _ = dcgan_train.train_dcgan(digits, 4, channels=8, seed=1, threads=1,
+                                          progress=False)  # fmt: skip
+    (same, _), _ = dcgan_train.train_dcgan(digits, 4, channels=8, seed=1, threads=1,
+                                           progress=False, ema_decay=1e-12)  # fmt: skip
+    (frozen, _), hist = dcgan_train.train_dcgan(digits, 4, channels=8, seed=1, threads=1,
+                                                progress=False, ema_decay=1.0,
+                                                score_every=2)  # fmt: skip
+    with seeded(1):
+        init = dcgan.DCGANGenerator(100, 8)
+    w = "net.0.weight"
+    assert torch.allclose(same.state_dict()[w], raw.state_dict()[w], atol=1e-6)
+    assert torch.equal(frozen.state_dict()[w], init.state_dict()[w])
+    assert not torch.equal(raw.state_dict()[w], init.state_dict()[w])
+    assert not frozen.training
+    assert hist["score_step"] == [2, 4]
+    assert len(hist["fid_raw"]) == len(hist["fid_ema"]) == 2
+    assert hist["fid_raw"][0] != hist["fid_ema"][0] and min(hist["fid_raw"]) > 0
+
+
 def test_command_line_ships_and_checks_the_generator(digits, tmp_path, capsys):
     out = tmp_path / "dcgan"
     assert dcgan_train.main(["train", "--out", str(out), "--steps", "2", "--channels", "8",
-                             "--threads", "1"]) == 0  # fmt: skip
+                             "--threads", "1", "--seed", "0", "--ema", "0",
+                             "--score-every", "0"]) == 0  # fmt: skip
     assert {p.name for p in out.iterdir()} == {io.CONFIG, io.MANIFEST, io.WEIGHTS}
     G, info = dcgan_train.load_pretrained(out)
     prov = info["provenance"]
     assert prov["steps"] == 2 and prov["command"].startswith("python -m course_lib.dcgan_train")
     assert info["config"] == {"latent_dim": 100, "channels": 8}
     assert dcgan_train.main(["check", str(out)]) == 0
-    assert "OK dcgan: 2 steps of batch 64" in capsys.readouterr().out
+    assert prov["lr"] == dcgan_train.LR and prov["seed"] == 0
+    assert "OK dcgan: 2 steps of batch 64, Adam 0.001, " in capsys.readouterr().out
     # the loaded generator is the trained one: same images from the same latents
     X, _ = load_images("mnist5k", "train")
     (trained, _), _ = dcgan_train.train_dcgan(X, 2, channels=8, threads=1, progress=False)

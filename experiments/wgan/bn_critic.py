@@ -2,7 +2,8 @@
 first hidden layer, then the gradient norms at the penalty's interpolates in train mode
 (batch statistics) and in eval mode (running statistics), beside the same run without
 BatchNorm. fast budget of notebook 08 (mnist_steps G steps, batch 64, n_critic 5, lambda 10,
-Adam 1e-4 (0, 0.9)), seed 0, one thread. Results: README.md, "BatchNorm in the critic".
+Adam lr_mnist = 2e-4 with the paper's betas (0, 0.9); the notebook uses (0.5, 0.9)), seed 0,
+one thread. Results: README.md, "BatchNorm in the critic".
 
     .venv/bin/python experiments/wgan/bn_critic.py
 """
