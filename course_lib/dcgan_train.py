@@ -1,4 +1,4 @@
-"""Notebook 02's DCGAN trained for longer, and shipped.
+r"""Notebook 02's DCGAN trained for longer, and shipped.
 
 Notebook 02 trains its DCGAN for ``BUDGETS["02_dcgan"]["fast"]["num_steps"]`` steps, enough
 for digits to take shape. This module trains the *same* networks with the *same* recipe
@@ -22,7 +22,8 @@ has 2e-4 on the held-out seeds 3-5); the bench reports 1e-3 on seeds 3-5 (``qual
 
 Command line::
 
-    python -m course_lib.dcgan_train train --out data/dcgan_mnist5k --steps 10000 --seed 3 --threads 1
+    python -m course_lib.dcgan_train train --out data/dcgan_mnist5k --steps 10000 --seed 3 \
+        --threads 1
     python -m course_lib.dcgan_train check data/dcgan_mnist5k
 """
 
