@@ -3,7 +3,7 @@
 Trained exactly as the notebook trains it (``course_lib.dcgan_train.train_dcgan``, tested to
 equal the notebook's calls): ``course_lib.dcgan.DCGANGenerator`` / ``DCGANDiscriminator``
 with ``channels`` from ``BUDGETS["02_dcgan"]``, ``course_lib.gan.train_gan`` (one D step
-per G step, non-saturating loss, Adam ``dcgan_train.LR`` = 1e-3 for both players with betas
+per G step, non-saturating loss, Adam ``dcgan_train.LR`` = 2e-3 for both players with betas
 (0.5, 0.999), Gaussian z of size 100), on one thread per bench worker (the notebook uses
 two: the same recipe, another floating-point summation order). The learning rate was chosen
 on seeds 0-2 (``experiments/dcgan/README.md``), so the rows are the mean over the held-out
@@ -14,8 +14,9 @@ and the calibration rows are ``quality.real.*`` and ``quality.calibration.*``
 (bench_metrics). Classifier features, so no number compares with Inception-FID in papers.
 
 ``quality.dcgan_shipped.*``: the generator shipped in ``data/dcgan_mnist5k/`` (the same
-networks and recipe trained for longer by ``python -m course_lib.dcgan_train train``, see
-its MANIFEST.json), loaded with its checksums and scored on the same 500 latents. Issue
+networks trained for 10,000 steps at Adam 1e-3 by ``python -m course_lib.dcgan_train train``,
+the moving average of G's weights; see its MANIFEST.json), loaded with its checksums and
+scored on the same 500 latents. Issue
 19's goal: FID <= ``quality.calibration.noise_0.25.fid``.
 """
 

@@ -46,7 +46,7 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
     },  # fmt: skip
     "02_dcgan": {
         # num_steps: generator steps (batch_size digits each) of the 28x28 DCGAN with
-        # `channels` maps in its 14x14 layer (Adam dcgan_train.LR = 1e-3 for both players,
+        # `channels` maps in its 14x14 layer (Adam dcgan_train.LR = 2e-3 for both players,
         # betas (0.5, 0.999)); snapshots: fixed-latent grids kept; threads: CPU threads while
         # training (2: 12 steps/s on a quiet 2-core machine against 7.4 for 1; None: torch's
         # default, ignored on a GPU).

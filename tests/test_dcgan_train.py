@@ -29,7 +29,7 @@ def test_train_dcgan_is_notebook_02s_recipe(digits):
         batch_size=64, lr=dcgan_train.LR, betas=(0.5, 0.999), generator=g, log_every=10,
         threads=1, progress=False,
     )  # fmt: skip
-    assert dcgan_train.LR == 1e-3 and not G.training
+    assert dcgan_train.LR == 2e-3 and not G.training
     for a, b in zip(G.state_dict().values(), ref.state_dict().values()):
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="num_steps must be >= 1"):
@@ -70,7 +70,7 @@ def test_command_line_ships_and_checks_the_generator(digits, tmp_path, capsys):
     assert info["config"] == {"latent_dim": 100, "channels": 8}
     assert dcgan_train.main(["check", str(out)]) == 0
     assert prov["lr"] == dcgan_train.LR and prov["seed"] == 0
-    assert "OK dcgan: 2 steps of batch 64, Adam 0.001, " in capsys.readouterr().out
+    assert "OK dcgan: 2 steps of batch 64, Adam 0.002, " in capsys.readouterr().out
     # the loaded generator is the trained one: same images from the same latents
     X, _ = load_images("mnist5k", "train")
     (trained, _), _ = dcgan_train.train_dcgan(X, 2, channels=8, threads=1, progress=False)
