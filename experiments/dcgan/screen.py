@@ -38,6 +38,8 @@ VARIANTS = {
     "lr10": {"lr": 1e-3},
     "lr20": {"lr": 2e-3},
     "lr5_b128": {"lr": 5e-4, "batch": 128},
+    "lr10_b128": {"lr": 1e-3, "batch": 128},
+    "lr20_b128": {"lr": 2e-3, "batch": 128},
     "ttur": {"lr_D": 4e-4, "lr_G": 1e-4},  # Heusel et al. 2017: D faster than G
     "ttur_sn": {"lr_D": 4e-4, "lr_G": 1e-4, "sn": True},
     "b128": {"batch": 128},
