@@ -32,6 +32,7 @@ Command line::
 from __future__ import annotations
 
 import argparse
+import copy
 import shlex
 import sys
 import time
@@ -39,10 +40,11 @@ from pathlib import Path
 
 import torch
 
-from . import io, shipped
+from . import io, metrics, shipped
 from .config import seeded
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .gan import train_gan
+from .noise import sample_latent
 from .train import ema_update, model_device
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "data" / "dcgan_mnist5k"
@@ -73,11 +75,9 @@ def train_dcgan(
     with seeded(seed) as g:  # the nets' initialisation; g: batch order and latents
         net_G = DCGANGenerator(LATENT_DIM, channels)
         net_D = DCGANDiscriminator(channels)
-    ema = shipped.quiet_build(lambda: DCGANGenerator(LATENT_DIM, channels)) if ema_decay else None
-    if ema is not None:
-        ema.load_state_dict(net_G.state_dict())
-        ema.to(device if device is not None else "cpu")
+    ema = copy.deepcopy(net_G).to(device or "cpu") if ema_decay else None
     scores: dict[str, list] = {}
+    track = ema is not None or score_every > 0  # the plain recipe runs without a callback
 
     def callback(step: int, history: dict) -> None:
         if ema is not None:
@@ -94,28 +94,26 @@ def train_dcgan(
         data, num_steps, net_G=net_G, net_D=net_D, latent_dim=LATENT_DIM,
         latent_kind="gaussian", batch_size=batch_size, lr=lr, betas=(0.5, 0.999),
         generator=g, device=device, log_every=50, desc="DCGAN", threads=threads,
-        progress=progress, callback=callback if (ema or score_every) else None,
-        callback_every=1 if (ema or score_every) else 0,
+        progress=progress, callback=callback if track else None, callback_every=int(track),
     )  # fmt: skip
     history.update(scores)
-    if ema is not None:
-        return (ema.to(model_device(net_G)).eval(), net_D), history
-    return (net_G.eval(), net_D), history
+    return ((ema if ema is not None else net_G).eval(), net_D), history
+
+
+def protocol_latents(device: torch.device | str = "cpu") -> torch.Tensor:
+    """The latents notebook 02 and the bench score G on: ``metrics.PROTOCOL["n"]`` Gaussian
+    vectors from seed 2."""
+    return sample_latent(metrics.PROTOCOL["n"], LATENT_DIM, "gaussian",
+                         torch.Generator().manual_seed(2), device)  # fmt: skip
 
 
 @torch.no_grad()
 def _protocol_scores(net_G: DCGANGenerator) -> dict[str, float]:
-    """The one image protocol for G's samples from the notebook's seed-2 latents (BatchNorm
-    in eval mode; G's mode restored)."""
-    from . import metrics
-    from .noise import sample_latent
-
+    """The one image protocol for G's samples from :func:`protocol_latents` (BatchNorm in
+    eval mode; G's mode restored)."""
     was = net_G.training
     net_G.eval()
-    device = next(net_G.parameters()).device
-    Z = sample_latent(metrics.PROTOCOL["n"], LATENT_DIM, "gaussian",
-                      torch.Generator().manual_seed(2), device)  # fmt: skip
-    out = metrics.score_images(net_G(Z).float().cpu())
+    out = metrics.score_images(net_G(protocol_latents(model_device(net_G))).float().cpu())
     net_G.train(was)
     return out
 
