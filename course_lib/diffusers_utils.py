@@ -114,6 +114,8 @@ def train_unet(
     noise_scheduler=None,
     batch_size: int = 64,
     lr: float = 1e-3,
+    lr_schedule: str = "constant",
+    warmup_steps: int = 0,
     ema_decay: float | None = 0.995,
     device: torch.device | str | None = None,
     seed: int = 0,
@@ -128,15 +130,20 @@ def train_unet(
     ``data``: images (N, 1, H, W) in [-1, 1] (``course_lib.data.training_data`` checks the
     range), shuffled into batches with a generator seeded by ``seed`` (which also draws t and
     eps), or an iterator of batches. Each step is :func:`unet_step` with AdamW (fused on
-    CUDA). ``ema_model`` is a copy of ``model`` holding the EMA weights (``model`` itself
+    CUDA) at a learning rate set by ``diffusers.optimization.get_scheduler(lr_schedule)``
+    ("constant", the default, or e.g. "cosine": ``warmup_steps`` of linear warm-up, then a
+    half cosine down to 0 at ``num_steps``, as the diffusers training examples do).
+    ``ema_model`` is a copy of ``model`` holding the EMA weights (``model`` itself
     when ``ema_decay`` is None): sample with it. ``history``: ``loss`` (mean over each 50
     steps) and ``step``. ``noise_scheduler`` defaults to :func:`build_scheduler`; ``device``
     to the model's; ``bf16``: autocast around each step, None (default) = on CUDA only.
     ``callback(step, ema_model, history)`` runs every ``callback_every`` steps and after the
     last one. The global RNG is not touched.
     """
+    from diffusers.optimization import SchedulerType, get_scheduler
     from diffusers.training_utils import EMAModel
 
+    check_choice("lr_schedule", lr_schedule, [k.value for k in SchedulerType])
     X, stream = training_data(data, "train_unet", shape=None,
                               why="the UNet learns the noise added to x0 in [-1, 1]")  # fmt: skip
     noise_scheduler = noise_scheduler if noise_scheduler is not None else build_scheduler()
@@ -146,6 +153,8 @@ def train_unet(
     data = stream if stream is not None else batches(X, batch_size, generator=gen, device=device)
     fused = device.type == "cuda" or None
     trainer = torch.optim.AdamW(model.parameters(), lr=lr, fused=fused)
+    lr_sched = get_scheduler(lr_schedule, trainer, num_warmup_steps=warmup_steps,
+                             num_training_steps=num_steps)  # fmt: skip
     ema = EMAModel(model.parameters(), decay=ema_decay) if ema_decay else None
 
     def sampling_model() -> torch.nn.Module:
@@ -157,8 +166,10 @@ def train_unet(
 
     def step_fn(step: int) -> dict[str, torch.Tensor]:
         with autocast(device, bf16):
-            return unet_step(to_device(next(data), device), model, trainer, noise_scheduler,
-                             ema=ema, generator=gen)  # fmt: skip
+            out = unet_step(to_device(next(data), device), model, trainer, noise_scheduler,
+                            ema=ema, generator=gen)  # fmt: skip
+        lr_sched.step()
+        return out
 
     hook = (lambda step, hist: callback(step, sampling_model(), hist)) if callback else None
     history = train_loop(
@@ -309,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--steps", type=int, default=2000)
     tr.add_argument("--batch-size", type=int, default=64)
     tr.add_argument("--lr", type=float, default=1e-3)
+    tr.add_argument("--lr-schedule", default="constant", help="constant | cosine | linear ...")
+    tr.add_argument("--warmup", type=int, default=0, help="warm-up steps of the lr schedule")
     tr.add_argument("--ema", type=float, default=0.995)
     tr.add_argument("--channels", default="16,32,64")
     tr.add_argument("--device", default="auto", help="cpu | cuda | mps | auto")
@@ -330,13 +343,16 @@ def main(argv: list[str] | None = None) -> int:
     def save(step: int, model, history: History) -> None:
         seconds = time.perf_counter() - start
         prov = io.provenance(command, step, args.seed, seconds, device=device.type,
-                             planned_steps=args.steps, history=history)  # fmt: skip
+                             planned_steps=args.steps, history=history, lr=args.lr,
+                             lr_schedule=args.lr_schedule, warmup_steps=args.warmup,
+                             ema_decay=args.ema, batch_size=args.batch_size,
+                             channels=args.channels)  # fmt: skip
         save_pipeline(make_pipeline(model, build_scheduler()), args.out, prov)
         print(f"\nstep {step}: saved after {seconds:.0f} s", flush=True)
 
     with cpu_threads(args.threads), contextlib.suppress(KeyboardInterrupt):
         train_unet(X, args.steps, model=unet, batch_size=args.batch_size, lr=args.lr,
-                   ema_decay=args.ema, device=device, seed=args.seed, callback=save,
+                   lr_schedule=args.lr_schedule, warmup_steps=args.warmup, ema_decay=args.ema, device=device, seed=args.seed, callback=save,
                    callback_every=args.save_every)  # fmt: skip
     return 0
 
