@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from .train import cpu_threads
+from .train import cpu_threads, final_line_bars
 
 T = TypeVar("T")
 
@@ -41,7 +41,9 @@ def side_by_side(
     """``fn(**jobs[label])`` for every label, ``workers`` at a time in threads with one torch
     CPU thread in all (the caller's setting is restored afterwards); returns label -> result
     in the order of ``jobs``, or label -> (result, seconds the job took) with ``timed``. A
-    job's exception is raised here (the first in that order).
+    job's exception is raised here (the first in that order). Text progress bars
+    (``COURSE_PROGRESS=text``) of the jobs write only their final line
+    (:func:`course_lib.train.final_line_bars`), so they do not interleave.
 
     ``fn`` must not change torch's thread count (pass ``threads=None`` to the course's
     trainers) and must seed the global RNG only under :data:`GLOBAL_RNG`.
@@ -54,7 +56,8 @@ def side_by_side(
 
     def run(kw: Mapping[str, Any]) -> Any:
         start = time.perf_counter()
-        result = fn(**kw)
+        with final_line_bars():  # text bars of parallel runs would interleave
+            result = fn(**kw)
         return (result, time.perf_counter() - start) if timed else result
 
     with cpu_threads(1), ThreadPoolExecutor(max_workers=workers) as pool:

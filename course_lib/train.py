@@ -19,6 +19,7 @@ import contextlib
 import math
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -30,6 +31,36 @@ from .config import check_choice
 
 History = dict[str, list[float]]
 PROGRESS_MODES: tuple[str, ...] = ("auto", "text", "off")
+_BARS = threading.local()  # per thread: do text bars write only their final line?
+
+
+class _FinalLineTqdm(_text_tqdm):
+    """A text bar that stays silent while it runs and writes one line, its final state,
+    when it closes: the bars of runs trained side by side in threads
+    (:func:`course_lib.parallel.side_by_side`) would otherwise interleave their updates in
+    one output."""
+
+    _closing = False
+
+    def display(self, msg=None, pos=None):
+        return super().display(msg, pos) if self._closing else True
+
+    def close(self):
+        self._closing = True
+        super().close()
+
+
+@contextlib.contextmanager
+def final_line_bars():
+    """Inside this block, text-mode progress bars (``COURSE_PROGRESS=text``) of the
+    calling thread write only their final line (100%, time, last values)."""
+    before = getattr(_BARS, "final_only", False)
+    _BARS.final_only = True
+    try:
+        yield
+    finally:
+        _BARS.final_only = before
+
 
 
 def progress_bar(iterable: Iterable, desc: str = "", total: int | None = None,
@@ -40,13 +71,16 @@ def progress_bar(iterable: Iterable, desc: str = "", total: int | None = None,
     Jupyter that disappears when done; ``text`` is a plain text bar that stays in its final
     state (100%, time, last losses), updated every 10 s: headless runs
     (``tools/run_notebooks.py``) use it so that executed notebooks, the site and printed
-    handouts show finished bars, not widgets frozen at 0%; ``off`` shows nothing.
+    handouts show finished bars, not widgets frozen at 0%; ``off`` shows nothing. Inside
+    :func:`final_line_bars` (runs side by side in threads) a text bar writes only its final
+    line.
     """
     mode = check_choice("progress mode (COURSE_PROGRESS)",
                         os.environ.get("COURSE_PROGRESS", "auto").strip().lower(),
                         PROGRESS_MODES)  # fmt: skip
     if mode == "text":
-        return _text_tqdm(iterable, desc=desc, total=total, disable=disable, leave=True,
+        bar = _FinalLineTqdm if getattr(_BARS, "final_only", False) else _text_tqdm
+        return bar(iterable, desc=desc, total=total, disable=disable, leave=True,
                           mininterval=10.0, file=sys.stdout, ascii=True)  # fmt: skip
     return _auto_tqdm(iterable, desc=desc, total=total, disable=disable or mode == "off",
                       leave=False)  # fmt: skip

@@ -74,3 +74,31 @@ def test_side_by_side_timed_reports_each_jobs_own_time():
     out = parallel.side_by_side(lambda s: time.sleep(s) or s, {"a": {"s": 0.2}, "b": {"s": 0.05}},
                                 timed=True)  # fmt: skip
     assert out["a"][0] == 0.2 and 0.2 <= out["a"][1] < 1.0 and 0.05 <= out["b"][1] < 0.2
+
+
+def test_side_by_side_text_bars_write_one_final_line_each(monkeypatch, capsys):
+    """Headless runs (COURSE_PROGRESS=text) save bars as text: runs side by side write only
+    their final state, one line each, instead of interleaved updates."""
+    import time
+
+    from course_lib import train
+
+    monkeypatch.setenv("COURSE_PROGRESS", "text")
+
+    def job(name: str, steps: int) -> str:
+        def step(s: int) -> dict:
+            time.sleep(0.002)
+            return {"loss": torch.tensor(1.0)}
+
+        train.train_loop(step, steps, log_every=5, desc=name)
+        return name
+
+    assert parallel.side_by_side(job, {k: {"name": k, "steps": 30} for k in "ab"}) == {
+        "a": "a", "b": "b"}
+    out = capsys.readouterr().out
+    lines = [line.strip("\r") for line in out.splitlines() if line.strip()]
+    assert sorted(line.split(":")[0] for line in lines) == ["a", "b"]  # one line per run
+    assert all("100%" in line and "30/30" in line and "\x1b[" not in line for line in lines)
+    assert out.count("\r") == 2  # no redraws while running
+    train.train_loop(lambda s: {"loss": torch.tensor(1.0)}, 5, desc="alone")  # outside: as before
+    assert "alone:   0%" in capsys.readouterr().out
