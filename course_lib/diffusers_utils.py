@@ -352,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
 
     with cpu_threads(args.threads), contextlib.suppress(KeyboardInterrupt):
         train_unet(X, args.steps, model=unet, batch_size=args.batch_size, lr=args.lr,
-                   lr_schedule=args.lr_schedule, warmup_steps=args.warmup, ema_decay=args.ema, device=device, seed=args.seed, callback=save,
+                   lr_schedule=args.lr_schedule, warmup_steps=args.warmup, ema_decay=args.ema,
+                   device=device, seed=args.seed, callback=save,
                    callback_every=args.save_every)  # fmt: skip
     return 0
 
