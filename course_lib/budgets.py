@@ -166,9 +166,9 @@ BUDGETS["09_ddpm"] = {
 }  # fmt: skip
 
 BUDGETS["10_diffusers_pipelines"] = {
-    # The pipeline is loaded from data/ddpm_diffusers_mnist5k/ when present (trained by
-    # `python -m course_lib.diffusers_utils train`); num_steps and batch_size only apply when
-    # it is missing (UNet2DModel, AdamW at train_unet's lr 1e-3, EMA 0.995). runs:
+    # The pipeline is loaded from data/ddpm_diffusers_mnist5k/ when present (4,500 steps by
+    # `python -m course_lib.diffusers_utils train`); num_steps and batch_size only apply
+    # when it is missing (UNet2DModel, AdamW at train_unet's lr 1e-3, EMA 0.995). runs:
     # (scheduler, inference steps) rows of the swap table, 500 digits each (the protocol's N,
     # so rows are dropped rather than N shrunk to fit a profile); the first DDIM row's step
     # count also samples notebook 09's U-Net for scale. fast: DDPM, DDIM and DPM-Solver++ at

@@ -90,8 +90,24 @@ def test_killed_save_leaves_the_previous_pipeline_loadable(tiny_pipe, tmp_path):
 
 def test_shipped_pipeline_matches_its_manifest():
     manifest = io.verify_artefact(DU.DEFAULT_PIPELINE, DU.REBUILD)
-    assert manifest["provenance"]["steps"] == 1000 and manifest["provenance"]["seed"] == 0
+    prov = manifest["provenance"]
+    assert prov["command"] == DU.REBUILD and prov["steps"] == 4500 and prov["seed"] == 0
     assert "unet/diffusion_pytorch_model.safetensors" in manifest["files"]
+    # the command's defaults are the recorded recipe, so REBUILD retrains it
+    defaults = vars(DU._parser().parse_args(["train"]))
+    assert {k: defaults[k] for k in ("steps", "lr", "lr_schedule", "warmup", "ema", "seed")} == {
+        "steps": prov["steps"], "lr": prov["lr"], "lr_schedule": prov["lr_schedule"],
+        "warmup": prov["warmup_steps"], "ema": prov["ema_decay"], "seed": prov["seed"]}
+    curve = DU.training_record()["score_curve"]
+    assert curve["step"][-1] == prov["steps"] and len(curve["fid"]) == len(curve["step"])
+
+
+def test_training_record_refuses_an_altered_pipeline(tiny_pipe, tmp_path):
+    path = DU.save_pipeline(tiny_pipe, tmp_path / "pipe", {"command": "x", "steps": 3})
+    assert DU.training_record(path)["steps"] == 3
+    (path / "model_index.json").write_text("{}")
+    with pytest.raises(io.CheckpointError, match="altered"):
+        DU.training_record(path)
 
 
 def test_no_diffusers_progress_bars_unless_asked(tiny_pipe, tmp_path, capsys):
