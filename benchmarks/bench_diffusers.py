@@ -13,7 +13,7 @@ with ``DDPMPipeline.from_pretrained``.
   ``course_lib.metrics.score_images`` against the 500 mnist5k test digits (floor:
   ``quality.real.*``). Wall time per image is in the notes (the runner's torch thread
   count: one per worker in `make bench`). In the smoke profile DDPMScheduler runs 10
-  strided inference steps instead of 1000 (plumbing only). The DDPM-1000 row (45 min of one
+  strided inference steps instead of 1000 (plumbing only). The DDPM-1000 row (about an hour of one
   core) is reused while none of its inputs changes (``benchmarks/reuse.py``: pipeline files,
   classifier, sources, versions, settings); its notes say when and where it was measured.
   ``BENCH_REUSE=0`` measures it again.
@@ -52,7 +52,7 @@ def run(profile: str) -> dict[str, dict]:
                 return {"scores": quality.score(fake), "threads": torch.get_num_threads(),
                         "s_per_image": (time.perf_counter() - start) / n}  # fmt: skip
 
-            if steps == 1000:  # 45 min of one core: measured again only when an input changes
+            if steps == 1000:  # ~1 h of one core: measured again only when an input changes
                 settings = {"seed": SEED, "n": n, "scheduler": name, "steps": steps,
                             "profile": profile, "device": str(pipe.device.type)}  # fmt: skip
                 parts = reuse.inputs(Path(__file__), [DU.DEFAULT_PIPELINE], settings)
