@@ -69,8 +69,6 @@ def digit_clusters(
     anchored codes match the digits). t-SNE's result depends on scikit-learn's thread count.
     """
     from sklearn.cluster import KMeans
-    from sklearn.decomposition import PCA
-    from sklearn.manifold import TSNE
 
     check_images(X, "digit_clusters", shape=None, why="background -1")
     n, dim = len(X), X[0].numel()
@@ -80,12 +78,25 @@ def digit_clusters(
         raise ValueError(f"pca_dim must be in 2..{min(n, dim)}, got {pca_dim}")
     if not 0 < perplexity < n:
         raise ValueError(f"perplexity must be in (0, {n}), got {perplexity}")
-    X = X.float().cpu()
-    flat = ((deskew(X) if deskew_first else X) + 1).reshape(n, dim).numpy() / 2
-    feats = PCA(pca_dim, random_state=seed).fit_transform(flat)
-    embedded = TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(feats)
+    embedded = tsne_map(X, seed, pca_dim, perplexity, deskew_first)
     ids = KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(embedded)
     return torch.as_tensor(ids, dtype=torch.long)
+
+
+def tsne_map(
+    X: torch.Tensor, seed: int = 0, pca_dim: int = 50, perplexity: float = 30.0,
+    deskew_first: bool = True,
+):  # fmt: skip
+    """The 2-D map :func:`digit_clusters` cuts into clusters: :func:`deskew`, PCA to
+    ``pca_dim`` and t-SNE (``init="pca"``), seeded by ``seed``; a numpy array (N, 2). The
+    arguments are checked by :func:`digit_clusters`."""
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    X = X.float().cpu()
+    flat = ((deskew(X) if deskew_first else X) + 1).reshape(len(X), -1).numpy() / 2
+    feats = PCA(pca_dim, random_state=seed).fit_transform(flat)
+    return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(feats)
 
 
 def confusion_matrix(

@@ -81,7 +81,7 @@ def progress_bar(iterable: Iterable, desc: str = "", total: int | None = None,
     if mode == "text":
         bar = _FinalLineTqdm if getattr(_BARS, "final_only", False) else _text_tqdm
         return bar(iterable, desc=desc, total=total, disable=disable, leave=True,
-                          mininterval=10.0, file=sys.stdout, ascii=True)  # fmt: skip
+                   mininterval=10.0, file=sys.stdout, ascii=True)  # fmt: skip
     return _auto_tqdm(iterable, desc=desc, total=total, disable=disable or mode == "off",
                       leave=False)  # fmt: skip
 StepFn = Callable[[int], Mapping[str, torch.Tensor | float]]

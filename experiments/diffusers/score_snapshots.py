@@ -28,6 +28,7 @@ from course_lib import metrics
 from course_lib.io import atomic_write_text
 
 SAMPLER, STEPS, N, SEED = "DDIM", 20, 500, 0
+KEYS = ("fid", "kid", "precision", "recall")
 
 
 def main() -> None:
@@ -39,28 +40,23 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     folders = sorted((p for p in Path(args.snapshots).iterdir() if p.name.isdigit()),
                      key=lambda p: int(p.name))  # fmt: skip
-    curve = {"sampler": f"{SAMPLER} {STEPS}", "n": N, "seed": SEED, "step": [], "fid": [],
-             "kid": [], "precision": [], "recall": []}  # fmt: skip
+    curve = {"sampler": f"{SAMPLER} {STEPS}", "n": N, "seed": SEED, "step": [],
+             **{key: [] for key in KEYS}}  # fmt: skip
     cache_file = Path(args.snapshots) / "scores.json"  # scored snapshots are not redone
     cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
     for folder in folders:
-        if folder.name in cache:
-            curve["step"].append(int(folder.name))
-            for key in ("fid", "kid", "precision", "recall"):
-                curve[key].append(cache[folder.name][key])
-            continue
-        t0 = time.perf_counter()
-        pipe = DU.load_pipeline(folder)
-        fake = DU.generate(DU.swap_scheduler(pipe, SAMPLER), N, STEPS, seed=SEED)
-        s = metrics.score_images(fake)
+        if folder.name not in cache:
+            t0 = time.perf_counter()
+            pipe = DU.load_pipeline(folder)
+            s = metrics.score_images(DU.generate(DU.swap_scheduler(pipe, SAMPLER), N, STEPS,
+                                                 seed=SEED))  # fmt: skip
+            cache[folder.name] = {key: round(float(s[key]), 4) for key in KEYS}
+            print(json.dumps({"step": int(folder.name), **cache[folder.name],
+                              "s": round(time.perf_counter() - t0, 1)}), flush=True)  # fmt: skip
+            atomic_write_text(cache_file, json.dumps(cache, indent=1) + "\n")
         curve["step"].append(int(folder.name))
-        for key in ("fid", "kid", "precision", "recall"):
-            curve[key].append(round(float(s[key]), 4))
-        scored = {k: curve[k][-1] for k in ("fid", "kid", "precision", "recall")}
-        print(json.dumps({"step": int(folder.name), **scored,
-                          "s": round(time.perf_counter() - t0, 1)}), flush=True)  # fmt: skip
-        cache[folder.name] = scored
-        atomic_write_text(cache_file, json.dumps(cache, indent=1) + "\n")
+        for key in KEYS:
+            curve[key].append(cache[folder.name][key])
     if args.write:
         manifest = Path(args.write) / "MANIFEST.json"
         data = json.loads(manifest.read_text())

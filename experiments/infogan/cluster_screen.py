@@ -15,16 +15,7 @@ import time
 import torch
 
 from course_lib.data import load_images
-from course_lib.digit_clusters import deskew, match_accuracy
-
-
-def embed(X: torch.Tensor, seed: int, pca_dim: int = 50, perplexity: float = 30.0):
-    from sklearn.decomposition import PCA
-    from sklearn.manifold import TSNE
-
-    flat = (deskew(X.float()) + 1).reshape(len(X), -1).numpy() / 2
-    feats = PCA(pca_dim, random_state=seed).fit_transform(flat)
-    return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(feats)
+from course_lib.digit_clusters import match_accuracy, tsne_map
 
 
 def methods(seed: int):
@@ -47,7 +38,7 @@ def main() -> None:
     X, labels = load_images("mnist5k", "train")
     for seed in map(int, args.seeds.split(",")):
         t0 = time.perf_counter()
-        E = embed(X, seed, perplexity=args.perplexity)
+        E = tsne_map(X, seed, perplexity=args.perplexity)
         t_map = time.perf_counter() - t0
         for name, fit in methods(seed).items():
             ids = torch.as_tensor(fit(E), dtype=torch.long)
