@@ -140,12 +140,14 @@ BUDGETS["08_wgan_gp"] = {
     # mnist_steps, lr_mnist: each MLP run on mnist5k (course_lib.wgan.train_wgan, batch 64);
     # mnist_evals: classifier-FID (500 digits, the protocol's N) and W-estimate measurements
     # during training. n_critic 5 and lambda 10 (Gulrajani et al.) are defaults.
+    # conv_steps: the convolutional WGAN-GP on mnist5k (course_lib.wgan_train.train_wgan_gp,
+    # its learning rate 2e-3, no moving average), trained beside the MLP runs.
     "smoke": dict(num_steps=30, batch_size=64, hidden=32, seeds=(0, 1, 2),
-                  mnist_steps=20, lr_mnist=2e-4, mnist_evals=2),
+                  mnist_steps=20, lr_mnist=2e-4, mnist_evals=2, conv_steps=10),
     "fast": dict(num_steps=1000, batch_size=128, hidden=64, seeds=(0, 1, 2),
-                 mnist_steps=800, lr_mnist=2e-4, mnist_evals=4),
+                 mnist_steps=800, lr_mnist=2e-4, mnist_evals=4, conv_steps=750),
     "full": dict(num_steps=5000, batch_size=256, hidden=128, seeds=(0, 1, 2, 3, 4),
-                 mnist_steps=10000, lr_mnist=1e-4, mnist_evals=10),
+                 mnist_steps=10000, lr_mnist=1e-4, mnist_evals=10, conv_steps=10000),
 }  # fmt: skip
 
 

@@ -30,8 +30,10 @@ from .toy_diagnostics import toy_scores
 
 RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results.json"
 MODELS = {  # bench key -> what it is (notebook)
-    "mlp_gan": "MLP GAN (01)", "dcgan": "DCGAN (02)", "vae": "VAE, prior samples (04)",
-    "gibbsnet": "GibbsNet (06)", "wgan_gp": "WGAN-GP MLP (08)", "ddpm": "DDPM-1000 (09)",
+    "mlp_gan": "MLP GAN (01)", "dcgan": "DCGAN (02)", "dcgan_shipped": "DCGAN shipped (02)",
+    "vae": "VAE, prior samples (04)", "gibbsnet": "GibbsNet (06)",
+    "wgan_gp_mlp": "WGAN-GP MLP (08)", "wgan_gp": "WGAN-GP conv (08)",
+    "wgan_gp_shipped": "WGAN-GP conv shipped (08)", "ddpm": "DDPM-1000 (09)",
     "ddim20": "DDIM-20 (09)", "diffusers": "diffusers DDPM-1000 (10)",
     "diffusers_dpm20": "diffusers DPM-Solver++ 20 (10)",
 }  # fmt: skip

@@ -78,16 +78,22 @@ class DCGANDiscriminator(nn.Module):
 
     Args:
         channels: width of the 14x14 layer; the 7x7 layer has twice as many.
+        norm: "batch" (BatchNorm2d, the DCGAN paper) or "layer" (``GroupNorm(1, C)``, which
+            normalises each sample on its own: a WGAN-GP critic, whose gradient penalty is
+            per sample, must not mix samples through batch statistics; Gulrajani et al.
+            2017, section 4).
     """
 
-    def __init__(self, channels: int = 64) -> None:
+    def __init__(self, channels: int = 64, norm: str = "batch") -> None:
         super().__init__()
+        if norm not in ("batch", "layer"):
+            raise ValueError(f"norm must be 'batch' or 'layer', got {norm!r}")
         c = channels
         self.net = nn.Sequential(
             nn.Conv2d(1, c, 4, 2, 1),  # 28 -> 14
             nn.LeakyReLU(0.2, True),
             nn.Conv2d(c, 2 * c, 4, 2, 1, bias=False),  # 14 -> 7
-            nn.BatchNorm2d(2 * c),
+            nn.BatchNorm2d(2 * c) if norm == "batch" else nn.GroupNorm(1, 2 * c),
             nn.LeakyReLU(0.2, True),
             nn.Conv2d(2 * c, 1, 7, 1, 0),  # 7 -> 1
         )

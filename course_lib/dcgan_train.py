@@ -85,7 +85,7 @@ def train_dcgan(
         if score_every and (step % score_every == 0 or step == num_steps):
             for name, G in (("raw", net_G), ("ema", ema)):
                 if G is not None:
-                    s = _protocol_scores(G)
+                    s = protocol_scores(G)
                     scores.setdefault(f"fid_{name}", []).append(s["fid"])
                     scores.setdefault(f"recall_{name}", []).append(s["recall"])
             scores.setdefault("score_step", []).append(step)
@@ -108,7 +108,7 @@ def protocol_latents(device: torch.device | str = "cpu") -> torch.Tensor:
 
 
 @torch.no_grad()
-def _protocol_scores(net_G: DCGANGenerator) -> dict[str, float]:
+def protocol_scores(net_G: DCGANGenerator) -> dict[str, float]:
     """The one image protocol for G's samples from :func:`protocol_latents` (BatchNorm in
     eval mode; G's mode restored)."""
     was = net_G.training
@@ -132,14 +132,21 @@ def load_pretrained(
     "files"}, after checking every file against MANIFEST.json. A missing, altered or
     truncated file raises :class:`course_lib.io.CheckpointError` naming the command that
     rebuilds it."""
-    state, config, manifest = io.load_weights(folder, REBUILD, device)
+    return load_generator(folder, device, REBUILD, "a notebook-02 DCGAN generator")
+
+
+def load_generator(folder: str | Path, device: torch.device | str, rebuild: str,
+                   what: str) -> tuple[DCGANGenerator, dict]:  # fmt: skip
+    """A shipped :class:`DCGANGenerator` (whatever loss trained it) and its info; errors
+    name ``what`` the folder should hold and the ``rebuild`` command."""
+    state, config, manifest = io.load_weights(folder, rebuild, device)
     try:
         net_G = shipped.quiet_build(
             lambda: DCGANGenerator(int(config["latent_dim"]), int(config["channels"])))
         net_G.load_state_dict(state)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        raise io.CheckpointError(f"{Path(folder).name} does not hold a notebook-02 DCGAN "
-                                 f"generator ({err}). Rebuild it with `{REBUILD}`.") from err
+        raise io.CheckpointError(f"{Path(folder).name} does not hold {what} ({err}). "
+                                 f"Rebuild it with `{rebuild}`.") from err
     return net_G.to(device).eval(), {"config": config, **manifest}
 
 

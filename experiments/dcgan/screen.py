@@ -46,6 +46,7 @@ VARIANTS = {
     "ch48": {"channels": 48},
     "sn": {"sn": True},
     "bf16": {"bf16": True},
+    "lr20_ln": {"lr": 2e-3, "d_norm": "layer"},  # D normalises each sample (GroupNorm(1, C))
     "da_t_bf16": {"policy": ("translation",), "bf16": True},
 }
 
@@ -90,7 +91,8 @@ def run(name: str, seed: int, steps: int, checkpoints: list[int], decay: float) 
     X_test, _ = load_images("mnist5k", "test")
     torch.manual_seed(seed)
     ch = v.get("channels", 32)
-    net_G, net_D = dcgan.DCGANGenerator(100, ch), dcgan.DCGANDiscriminator(ch)
+    net_G = dcgan.DCGANGenerator(100, ch)
+    net_D = dcgan.DCGANDiscriminator(ch, norm=v.get("d_norm", "batch"))
     if v.get("sn"):
         net_D = spectral(net_D)
     if "policy" in v:

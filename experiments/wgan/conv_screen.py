@@ -1,7 +1,8 @@
 """Screen: WGAN-GP with notebook 02's convolutional networks on mnist5k (issue 19 item 3).
 
-Notebook 08 trains MLPs on digits (quality.wgan_gp.fid 299.6). This asks what the DCGAN
-networks reach under the WGAN-GP loss and what a generator step costs on one CPU thread:
+Notebook 08's three-way comparison trains MLPs on digits (quality.wgan_gp_mlp.fid 299.6).
+This asks what the DCGAN networks reach under the WGAN-GP loss and what a generator step
+costs on one CPU thread:
 G = ``dcgan.DCGANGenerator`` (channels 32, latent 100), the critic = ``DCGANDiscriminator``
 with its BatchNorm replaced by a per-sample LayerNorm-like ``GroupNorm(1, C)`` (the penalty
 is per sample, so no batch statistics; Gulrajani et al. section 4), ``wgan.critic_step``
