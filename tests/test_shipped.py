@@ -34,9 +34,10 @@ def test_shipped_data_stays_within_its_budget():
 
 
 def test_check_commands_load_the_shipped_runs(capsys):
-    from course_lib import dcgan_train, gibbsnet_train, infogan_train, toy_checkpoint
+    from course_lib import dcgan_train, gibbsnet_train, infogan_train, toy_checkpoint, wgan_train
 
-    for module in (dcgan_train, gibbsnet_train, infogan_train, toy_checkpoint):
+    modules = (dcgan_train, gibbsnet_train, infogan_train, toy_checkpoint, wgan_train)
+    for module in modules:
         assert module.main(["check"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 4 and all(line.startswith("OK ") for line in lines)
+    assert len(lines) == len(modules) and all(line.startswith("OK ") for line in lines)
