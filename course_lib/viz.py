@@ -86,12 +86,13 @@ def plot_history(
 def plot_score_curves(
     provenance: Mapping, reference: float | None = None, ax: plt.Axes | None = None,
     title: str = "The shipped run, scored while it trained",
-    reference_label: str = "real digits + noise σ=0.25",
+    reference_label: str = "real digits + noise σ=0.25", ymax: float | None = None,
 ) -> plt.Axes:
     """FID of a shipped GAN's raw G and of the moving average of its weights against the
     step, from the ``history`` of its provenance (``score_step``, ``fid_raw``, ``fid_ema``;
     written by ``course_lib.dcgan_train`` and ``course_lib.wgan_train``), with a dotted line
-    at ``reference`` labelled ``reference_label``."""
+    at ``reference`` labelled ``reference_label``; ``ymax`` cuts the axis (an average that
+    starts from the initial weights scores far above the rest at its first checkpoint)."""
     h, decay = provenance["history"], provenance.get("ema_decay")
     ax = _axes(ax, figsize=(7, 3.2))
     ax.plot(h["score_step"], h["fid_raw"], "o-", label="raw G")
@@ -99,7 +100,7 @@ def plot_score_curves(
         ax.plot(h["score_step"], h["fid_ema"], "s-", label=f"moving average of G (decay {decay})")
     if reference is not None:
         ax.axhline(reference, color="k", ls=":", label=reference_label)
-    ax.set(xlabel="generator steps", ylabel="FID (protocol)", ylim=(0, None), title=title)
+    ax.set(xlabel="generator steps", ylabel="FID (protocol)", ylim=(0, ymax), title=title)
     ax.legend(fontsize=8)
     return ax
 

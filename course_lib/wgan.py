@@ -31,6 +31,7 @@ from .data import batches, training_data
 from .gan import discriminator_step, generator_step, mlp, xavier_init
 from .losses import generator_loss, gradient_penalty
 from .noise import sample_latent
+from .parallel import GLOBAL_RNG
 from .train import History, adam, autocast, cpu_threads, eval_mode, to_device, train_loop
 
 METHODS: tuple[str, ...] = ("vanilla", "wgan_clip", "wgan_gp")
@@ -194,7 +195,7 @@ def train_wgan(
     lr = lr if lr is not None else DEFAULT_LR[method]
     device = torch.device(device) if device is not None else X.device
     g = torch.Generator().manual_seed(seed)
-    with seeded(seed):
+    with GLOBAL_RNG, seeded(seed):  # one build at a time when runs train side by side
         net_G = MLPGenerator(latent_dim, hidden, 2).to(device)
         net_D = MLPCritic(784, hidden, 2).to(device)
     if method == "wgan_clip":

@@ -44,6 +44,7 @@ from .data import batches
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .gan import generator_step
 from .noise import sample_latent
+from .parallel import GLOBAL_RNG
 from .train import History, cpu_threads, ema_update, train_loop
 from .wgan import critic_step
 
@@ -70,7 +71,7 @@ def train_wgan_gp(
     if num_steps < 1 or n_critic < 1:
         raise ValueError(f"num_steps and n_critic must be >= 1, got {num_steps}, {n_critic}")
     device = torch.device(device)
-    with seeded(seed) as g:  # the nets' initialisation; g: batch order, latents, penalty
+    with GLOBAL_RNG, seeded(seed) as g:  # initialisation (one build at a time side by side)
         net_G = DCGANGenerator(LATENT_DIM, channels).to(device)
         net_D = DCGANDiscriminator(channels, norm="layer").to(device)
     ema = copy.deepcopy(net_G) if ema_decay else None

@@ -19,6 +19,9 @@ def test_plot_score_curves_draws_the_manifest_history_and_the_reference():
     assert list(lines["moving average of G (decay 0.999)"].get_xdata()) == [1000, 2000]
     assert list(lines["real digits + noise σ=0.25"].get_ydata()) == [43.2, 43.2]
     assert ax.get_ylim()[0] == 0
+    fig, ax = plt.subplots()
+    viz.plot_score_curves(prov, ax=ax, ymax=100)
+    assert ax.get_ylim() == (0, 100)
     fig, ax = plt.subplots()  # a run shipped without the average: one curve, no reference
     viz.plot_score_curves({"history": {"score_step": [5], "fid_raw": [1.0]}}, ax=ax)
     assert [line.get_label() for line in ax.get_lines()] == ["raw G"]

@@ -80,3 +80,27 @@ def test_missing_or_altered_checkpoint_is_a_clear_error(tmp_path):
     (out / io.MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(io.CheckpointError, match="does not hold a convolutional WGAN-GP"):
         wgan_train.load_pretrained(out)
+
+
+def test_runs_side_by_side_train_exactly_as_alone(digits):
+    """Notebook 08 trains the conv run beside the MLP runs in threads: each builds its nets
+    from the global RNG under parallel.GLOBAL_RNG, so the weights do not depend on timing."""
+    from course_lib import parallel
+
+    def conv(seed):
+        return wgan_train.train_wgan_gp(digits, 2, channels=8, seed=seed, n_critic=1,
+                                        ema_decay=None, progress=False)[0][0]  # fmt: skip
+
+    def mlp(seed):
+        return wgan.train_wgan(digits, 2, seed=seed, hidden=16, n_critic=1, threads=None,
+                               progress=False)[0][0]  # fmt: skip
+
+    def run(kind, seed):
+        return conv(seed) if kind == "conv" else mlp(seed)
+
+    jobs = {f"{k}{s}": {"kind": k, "seed": s} for s in (1, 2) for k in ("conv", "mlp")}
+    together = parallel.side_by_side(run, jobs, workers=4)
+    for label, kw in jobs.items():
+        alone = run(**kw)
+        for a, b in zip(alone.state_dict().values(), together[label].state_dict().values()):
+            assert torch.equal(a, b), label

@@ -46,7 +46,8 @@ VARIANTS = {
     "ch48": {"channels": 48},
     "sn": {"sn": True},
     "bf16": {"bf16": True},
-    "lr20_ln": {"lr": 2e-3, "d_norm": "layer"},  # D normalises each sample (GroupNorm(1, C))
+    "lr20_ln": {"lr": 2e-3, "d_norm": "layer"},
+    "lr20_bf16": {"lr": 2e-3, "bf16": True},  # notebook 02's recipe under bf16 autocast  # D normalises each sample (GroupNorm(1, C))
     "da_t_bf16": {"policy": ("translation",), "bf16": True},
 }
 
