@@ -6,9 +6,12 @@ GibbsNet's three conv nets train for ``gibbsnet_steps`` = 2,500 updates in ``fas
 recipe and step count; ``MANIFEST.json``: checksums and provenance, with the loss curves),
 and :func:`load_or_train` loads it when its recipe is exactly the one the notebook asks for
 (the ``fast`` profile's), training it otherwise (``smoke``, ``full``, or a missing or
-altered folder). The weights are the notebook's bit for bit: :func:`train` calls
-:func:`course_lib.gibbsnet.train_gibbsnet` with :func:`recipe`, and at the notebook's width
-training on one or two CPU threads gives the same weights (tested).
+altered folder). :func:`train` calls :func:`course_lib.gibbsnet.train_gibbsnet` with
+:func:`recipe`, so the shipped run is the notebook's recipe; bit-identical weights need the
+same CPU and thread count as well (the manifest records both): floating-point rounding
+differs between CPUs (on an AMD EPYC one and two threads gave the same weights at the
+notebook's width, on an Intel Xeon with AVX-512 they do not). A run repeated with the same
+settings on one machine gives the same weights (tested).
 
     python -m course_lib.gibbsnet_train train --out data/gibbsnet_mnist5k
     python -m course_lib.gibbsnet_train check [folder]
@@ -117,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser, tr = shipped.parser("gibbsnet_train", __doc__, "notebook 06's GibbsNet",
                                 str(DEFAULT_FOLDER), BUDGETS["06_rbm_gibbsnet"])  # fmt: skip
     tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--threads", type=int, default=2, help="CPU threads (same weights)")
+    tr.add_argument("--threads", type=int, default=2, help="CPU threads")
     args = parser.parse_args(argv)
     if args.command == "check":
         model, info = load(args.path)

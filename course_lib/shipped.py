@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import inspect
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
@@ -95,3 +96,14 @@ def parser(module: str, doc: str, what: str, folder: str, profiles: Iterable[str
     check = sub.add_parser("check", help="verify the artefact's checksums and load it")
     check.add_argument("path", nargs="?", default=folder)
     return main, train
+
+
+def check(path: str | Path, load: Callable[[str | Path], tuple[nn.Module, dict]],
+          describe: Callable[[dict], str]) -> int:  # fmt: skip
+    """The ``check`` command of a shipped run: ``load(path)`` (which verifies every file
+    against MANIFEST.json and raises ``io.CheckpointError`` otherwise), then one line
+    "OK <folder>: <describe(info)>, <n> parameters"; returns the exit status 0."""
+    net, info = load(path)
+    n = sum(p.numel() for p in net.parameters())
+    print(f"OK {Path(path).name}: {describe(info)}, {n} parameters")
+    return 0

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import torch
 
-from . import dcgan_train, io
+from . import dcgan_train, io, shipped
 from .config import seeded
 from .data import batches
 from .dcgan import DCGANDiscriminator, DCGANGenerator
@@ -155,10 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     if args.command == "check":
-        net_G, info = load_pretrained(args.path)
-        n = sum(p.numel() for p in net_G.parameters())
-        print(f"OK {Path(args.path).name}: {describe(info)}, {n} parameters")
-        return 0
+        return shipped.check(args.path, load_pretrained, describe)
     from .config import get_device
     from .data import load_images
 
