@@ -177,10 +177,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="decay of the moving average of G that is shipped (0: ship raw G)")
     tr.add_argument("--score-every", type=int, default=2000,
                     help="score raw and averaged G every N steps (0: never)")
-    tr.add_argument("--device", default="auto", help="cpu | cuda | mps | auto")
-    tr.add_argument("--threads", type=int, default=None, help="CPU threads")
-    ck = sub.add_parser("check", help="verify an artefact's checksums and load it")
-    ck.add_argument("path", nargs="?", default=str(DEFAULT_CHECKPOINT))
+    shipped.add_device_and_check(tr, sub, DEFAULT_CHECKPOINT)
     return parser
 
 

@@ -107,3 +107,12 @@ def check(path: str | Path, load: Callable[[str | Path], tuple[nn.Module, dict]]
     n = sum(p.numel() for p in net.parameters())
     print(f"OK {Path(path).name}: {describe(info)}, {n} parameters")
     return 0
+
+
+def add_device_and_check(train: argparse.ArgumentParser, sub: Any, folder: str | Path) -> None:
+    """``--device`` and ``--threads`` for a ``train`` subcommand, and the ``check [path]``
+    subcommand (default ``folder``), as every shipped run's command line has them."""
+    train.add_argument("--device", default="auto", help="cpu | cuda | mps | auto")
+    train.add_argument("--threads", type=int, default=None, help="CPU threads")
+    check = sub.add_parser("check", help="verify an artefact's checksums and load it")
+    check.add_argument("path", nargs="?", default=str(folder))

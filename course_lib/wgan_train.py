@@ -144,10 +144,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--ema", type=float, default=0.999, help="0: ship the raw G")
     tr.add_argument("--score-every", type=int, default=1000,
                     help="score and save every N steps (0: only at the end)")
-    tr.add_argument("--device", default="auto", help="cpu | cuda | mps | auto")
-    tr.add_argument("--threads", type=int, default=None, help="CPU threads")
-    ck = sub.add_parser("check", help="verify an artefact's checksums and load it")
-    ck.add_argument("path", nargs="?", default=str(DEFAULT_CHECKPOINT))
+    shipped.add_device_and_check(tr, sub, DEFAULT_CHECKPOINT)
     return parser
 
 
