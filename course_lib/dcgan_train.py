@@ -35,6 +35,7 @@ import copy
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -76,8 +77,29 @@ def train_dcgan(
     ema = copy.deepcopy(net_G).to(device or "cpu") if ema_decay else None
     scores: dict[str, list] = {}
     track = ema is not None or score_every > 0  # the plain recipe runs without a callback
+    callback = average_and_score(net_G, ema, ema_decay, score_every, num_steps, scores)
+    (net_G, net_D), history = train_gan(
+        data, num_steps, net_G=net_G, net_D=net_D, latent_dim=LATENT_DIM,
+        latent_kind="gaussian", batch_size=batch_size, lr=lr, betas=(0.5, 0.999),
+        generator=g, device=device, log_every=50, desc="DCGAN", threads=threads,
+        progress=progress, callback=callback if track else None, callback_every=int(track),
+    )  # fmt: skip
+    history.update(scores)
+    return ((ema if ema is not None else net_G).eval(), net_D), history
 
-    def callback(step: int, history: dict) -> None:
+
+def average_and_score(
+    net_G: DCGANGenerator, ema: DCGANGenerator | None, ema_decay: float | None,
+    score_every: int, num_steps: int, scores: dict[str, list],
+    on_score: Callable[[int, DCGANGenerator, dict], None] | None = None,
+) -> Callable[[int, dict], None]:  # fmt: skip
+    """The per-step callback of a shipped GAN run (:func:`train_dcgan`,
+    ``course_lib.wgan_train``): update the moving average ``ema`` of ``net_G`` (if any),
+    and every ``score_every`` steps and at ``num_steps`` score the raw G and the average in
+    the one protocol into ``scores`` (``score_step``, ``fid_raw``, ``fid_ema``,
+    ``recall_raw``, ``recall_ema``), then call ``on_score(step, G to ship, scores)``."""
+
+    def callback(step: int, _history: dict | None = None) -> None:
         if ema is not None:
             ema_update(ema, net_G, ema_decay)
         if score_every and (step % score_every == 0 or step == num_steps):
@@ -87,15 +109,10 @@ def train_dcgan(
                     scores.setdefault(f"fid_{name}", []).append(s["fid"])
                     scores.setdefault(f"recall_{name}", []).append(s["recall"])
             scores.setdefault("score_step", []).append(step)
+            if on_score is not None:
+                on_score(step, ema if ema is not None else net_G, scores)
 
-    (net_G, net_D), history = train_gan(
-        data, num_steps, net_G=net_G, net_D=net_D, latent_dim=LATENT_DIM,
-        latent_kind="gaussian", batch_size=batch_size, lr=lr, betas=(0.5, 0.999),
-        generator=g, device=device, log_every=50, desc="DCGAN", threads=threads,
-        progress=progress, callback=callback if track else None, callback_every=int(track),
-    )  # fmt: skip
-    history.update(scores)
-    return ((ema if ema is not None else net_G).eval(), net_D), history
+    return callback
 
 
 def protocol_latents(device: torch.device | str = "cpu") -> torch.Tensor:

@@ -45,7 +45,7 @@ from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .gan import generator_step
 from .noise import sample_latent
 from .parallel import GLOBAL_RNG
-from .train import History, cpu_threads, ema_update, train_loop
+from .train import History, cpu_threads, train_loop
 from .wgan import critic_step
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "data" / "wgan_gp_mnist5k"
@@ -88,21 +88,9 @@ def train_wgan_gp(
                               gp_weight=gp_weight, generator=g)  # fmt: skip
         return out | generator_step(latents(), net_D, net_G, opt_G, kind="wasserstein")
 
-    history: History = {"step": []}
-
-    def callback(step: int, hist: History) -> None:
-        if ema is not None:
-            ema_update(ema, net_G, ema_decay)
-        if score_every and (step % score_every == 0 or step == num_steps):
-            for name, G in (("raw", net_G), ("ema", ema)):
-                if G is not None:
-                    s = dcgan_train.protocol_scores(G)
-                    hist.setdefault(f"fid_{name}", []).append(s["fid"])
-                    hist.setdefault(f"recall_{name}", []).append(s["recall"])
-            hist.setdefault("score_step", []).append(step)
-            if on_score is not None:
-                on_score(step, ema if ema is not None else net_G, hist)
-
+    history: History = {"step": []}  # the loss log and, scored in place, the FID curves
+    callback = dcgan_train.average_and_score(net_G, ema, ema_decay, score_every, num_steps,
+                                             history, on_score)  # fmt: skip
     with cpu_threads(threads if device.type == "cpu" else None):
         train_loop(step_fn, num_steps, history=history, log_every=50, callback=callback,
                    callback_every=1, desc="WGAN-GP (conv)", progress=progress)  # fmt: skip
