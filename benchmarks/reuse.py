@@ -17,8 +17,12 @@ runs such a measurement once and stores its result in ``benchmarks/reused/<name>
 
 A later run with the same key reuses the stored result and says so in the row's notes
 (when and on which machine it was measured); any change to one input measures afresh.
-``BENCH_REUSE=0`` (``make bench BENCH_REUSE=0``) always measures. Only measurements of
-shipped checkpoints use this; every trained model of the bench is trained on every run.
+``BENCH_REUSE=0`` (``make bench BENCH_REUSE=0``) always measures.
+
+:func:`module_inputs` is the same idea for a whole bench module, trained models included
+(``benchmarks/run.py`` keeps a module's rows while its key is unchanged): it adds the budget
+table, every shipped folder in ``data/`` and, through the settings, the machine, since a
+GAN trained on another CPU takes another floating-point path.
 """
 
 from __future__ import annotations
@@ -71,16 +75,18 @@ def _imports(path: Path) -> set[str]:
     return {name for name in found if (LIB / f"{name}.py").exists()}
 
 
-def course_lib_sources(start: Iterable[Path]) -> list[Path]:
+def course_lib_sources(start: Iterable[Path], *, budgets: bool = False) -> list[Path]:
     """``course_lib/__init__.py`` and every course_lib module that the files ``start``
-    import, directly or through other course_lib modules (sorted)."""
+    import, directly or through other course_lib modules (sorted); the budget table only
+    when ``budgets`` (a module that trains reads it)."""
     todo, seen = [Path(p) for p in start], set()
     while todo:
         for name in _imports(todo.pop()):
             if name not in seen:
                 seen.add(name)
                 todo.append(LIB / f"{name}.py")
-    return [LIB / "__init__.py"] + sorted(LIB / f"{name}.py" for name in seen - _not_inputs())
+    left_out = set() if budgets else _not_inputs()
+    return [LIB / "__init__.py"] + sorted(LIB / f"{name}.py" for name in seen - left_out)
 
 
 def _not_inputs() -> set[str]:
@@ -178,3 +184,25 @@ def measured(
     }  # fmt: skip
     atomic_write_text(path, json.dumps(entry, indent=1, sort_keys=True) + "\n")
     return result, f"measured in this run (stored under key {key[:12]} for reuse)"
+
+
+# --- whole modules: keep a module's rows while nothing they depend on has changed
+
+DATA = ROOT / "data"
+
+
+def module_inputs(bench_file: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """Everything the rows of a whole bench module depend on, trained models included: the
+    module's code and every course_lib module it imports (the budget table too), the
+    protocol (``benchmarks/quality.py``), every shipped folder under ``data/`` (those with a
+    MANIFEST.json: the classifier and the checkpoints; download caches are left out), the
+    package versions and ``settings`` (profile, machine, threads).
+    A GAN's trajectory depends on the CPU's floating-point rounding, so the machine is part
+    of the key: a row measured on another machine is measured again."""
+    bench_file = Path(bench_file)
+    sources = course_lib_sources([bench_file, HERE / "quality.py"], budgets=True)
+    paths = _files([bench_file, HERE / "quality.py", *sources])
+    paths += _files(sorted(m.parent for m in DATA.glob("*/MANIFEST.json")))
+    digests = {_name(p): _digest(p) for p in dict.fromkeys(p.resolve() for p in paths)}
+    versions = {p: _version(p) for p in PACKAGES}
+    return {"files": digests, "versions": versions, "settings": settings}

@@ -43,6 +43,15 @@ per CPU core, one torch thread each, longest first; a module that sets ``EXCLUSI
 (bench_speed, whose timings need a quiet machine) runs first, alone. A full run also records
 ``bench.all.runtime_s``, the wall clock of the whole ``make bench``. Both files are
 rewritten after each module, so an interrupted run keeps the modules that finished.
+
+Unchanged modules
+-----------------
+Each record also stores ``inputs``, the key of everything its module depends on
+(:func:`module_key`: the module's code and the course_lib code it imports, the budget
+table, the shipped files in data/, package versions, profile, machine and thread layout).
+A later run keeps a module's rows without running it while that key is unchanged (the rows
+keep their date and machine) and measures it as soon as one input changes.
+``BENCH_REUSE=0`` measures every module named.
 """
 
 from __future__ import annotations
@@ -60,6 +69,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from benchmarks import reuse
 from course_lib.io import atomic_write_text
 
 HERE = Path(__file__).resolve().parent
@@ -241,6 +251,7 @@ def run_benchmarks(
     profile: str | None = None,
     command: str | None = None,
     jobs: int = 1,
+    keep_unchanged: bool | None = None,
 ) -> dict[str, Any]:
     """Run benchmarks ``names`` (all when None), merge into ``results_json``, rewrite the
     Markdown; return the merged results.
@@ -249,6 +260,11 @@ def run_benchmarks(
     longest first (by their last ``bench.<name>.runtime_s``); modules that set
     ``EXCLUSIVE = True`` (timing comparisons such as bench_speed) run first, alone, in this
     process. Results are merged here, one module at a time, as each finishes.
+
+    ``keep_unchanged`` (default: :func:`reuse.enabled`, i.e. unless ``BENCH_REUSE=0``)
+    keeps a module's rows, without running it, when every one of them was measured under
+    the key of its current inputs (:func:`module_key`): same code, budgets, shipped files,
+    packages, profile, machine and thread layout.
     """
     every = available(bench_dir)
     names = list(names) if names else every
@@ -265,6 +281,15 @@ def run_benchmarks(
     stamp = {"machine": machine(), "command": command.strip()}
     merged = dict(results, **{SECTIONS: sections})
     wall_start = time.perf_counter()
+    keys = {n: module_key(n, bench_dir, profile, stamp["machine"], jobs) for n in names}
+    if keep_unchanged is None:
+        keep_unchanged = reuse.enabled()
+    kept = [n for n in names if keep_unchanged and unchanged(results, n, keys[n])]
+    for name in kept:
+        date = results[f"bench.{name}.runtime_s"]["date"]
+        print(f"== bench_{name}: kept, nothing it depends on changed since {date} "
+              "(BENCH_REUSE=0 measures it again)", flush=True)  # fmt: skip
+    names = [n for n in names if n not in kept]
 
     def merge(name: str, records: dict, text: str, seconds: float, note: str) -> None:
         nonlocal results, merged
@@ -273,8 +298,9 @@ def run_benchmarks(
         )
         date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
         results = {k: v for k, v in results.items() if v.get("bench") != name}
+        inputs = {"inputs": keys[name]} if name in keys else {}
         for key, rec in records.items():
-            rec = dict(rec, value=_finite(rec["value"]), bench=name, date=date, **stamp)
+            rec = dict(rec, value=_finite(rec["value"]), bench=name, date=date, **stamp, **inputs)
             rec.setdefault("anchor", None)
             results[key] = rec
         if text:
@@ -314,13 +340,37 @@ def run_benchmarks(
             raise BenchmarkError(
                 "These modules failed (the others were saved):\n" + "\n".join(failed)
             )
-    if set(names) == set(every):
+    if set(names) | set(kept) == set(every):
         total = time.perf_counter() - wall_start
-        print(f"all {len(names)} modules in {total / 60:.1f} min ({jobs} workers)", flush=True)
-        merge(
-            "all", {}, "", total, f"wall clock of the whole run, {jobs} worker(s); goal <= 30 min"
-        )
+        print(f"{len(names)} modules measured, {len(kept)} kept, in {total / 60:.1f} min "
+              f"({jobs} workers)", flush=True)  # fmt: skip
+        what = "every module measured" if not kept else (
+            f"{len(names)} of {len(every)} modules measured; kept unchanged: {', '.join(kept)}")
+        merge("all", {}, "", total,
+              f"wall clock of the whole run, {jobs} worker(s), {what}; goal <= 30 min")  # fmt: skip
     return merged
+
+
+def module_key(name: str, bench_dir: Path, profile: str, machine_label: str, jobs: int) -> str:
+    """The key of everything module ``name``'s rows depend on (:func:`reuse.module_inputs`)
+    for this profile, machine and thread layout."""
+    threads = "1 torch thread per worker" if jobs > 1 else f"{jobs} process, default threads"
+    settings = {"profile": profile, "machine": machine_label, "threads": threads}
+    for var in ("COURSE_DEVICE", "COURSE_COMPILE"):
+        settings[var] = os.environ.get(var, "auto")
+    path = Path(bench_dir) / f"bench_{name}.py"
+    return reuse.key_of(reuse.module_inputs(path, settings))
+
+
+def unchanged(results: dict[str, Any], name: str, key: str) -> bool:
+    """True when ``results`` holds rows of module ``name`` (its runtime row among them) and
+    every one was measured under ``key``."""
+    rows = [r for r in results.values() if r.get("bench") == name]
+    return (
+        f"bench.{name}.runtime_s" in results
+        and bool(rows)
+        and all(r.get("inputs") == key for r in rows)
+    )
 
 
 def _fmt(value: float | None) -> str:
@@ -359,8 +409,15 @@ changes: the checkpoint's files, the classifier, the code of the bench module an
 course_lib module it imports (their syntax trees without docstrings: editing documentation
 does not re-measure), the package versions and the settings (`benchmarks/reuse.py`; stored
 in `benchmarks/reused/`). Their notes say "reused: measured <date> on <machine>" or
-"measured in this run". `make bench BENCH_REUSE=0` measures them again. Every model that a
-row trains is trained in every run.
+"measured in this run". `make bench BENCH_REUSE=0` measures them again.
+
+**Unchanged modules.** Every row stores the key of what its module depends on: the module's
+code and the course_lib code it imports, the budget table, the shipped files in `data/`, the
+package versions, the profile, the machine and the thread layout. `make bench` keeps a
+module's rows (with their date and machine) while that key is unchanged and measures the
+module again as soon as any input changes; a GAN trained on another CPU takes another path,
+so a new machine measures everything. `bench.all.runtime_s` says how many modules the last
+whole run measured. `make bench BENCH_REUSE=0` measures every module.
 """
 
 

@@ -107,6 +107,55 @@ def test_parallel_workers_merge_every_module_and_run_exclusive_ones_alone(paths)
     assert "bench.alpha.runtime_s" in json.loads(paths["results_json"].read_text())
 
 
+def test_unchanged_modules_are_kept_until_an_input_changes(paths, monkeypatch, tmp_path):
+    monkeypatch.delenv("BENCH_REUSE", raising=False)
+    bench, counter = paths["bench_dir"], tmp_path / "calls.txt"
+    count = f"\nopen({str(counter)!r}, 'a').write('x')\n"  # each import of the module
+    for name, value in (("alpha", 1.5), ("beta", 3.0)):
+        _write(bench, name, value, extra=count)
+    first = runner.run_benchmarks(profile="smoke", command="first", **paths)
+    assert counter.read_text() == "xx" and first["bench.alpha.runtime_s"]["inputs"]
+    second = runner.run_benchmarks(profile="smoke", command="second", **paths)
+    assert counter.read_text() == "xx"  # neither module was imported, let alone run
+    for key in ("bench.alpha.runtime_s", "bench.beta.runtime_s", "fake.score"):
+        assert second[key] == first[key], key  # kept as measured: same date and command
+    assert "kept unchanged: alpha, beta" in second["bench.all.runtime_s"]["notes"]
+    _write(bench, "alpha", 2.5, extra=count)  # alpha's code changes: only alpha runs
+    third = runner.run_benchmarks(profile="smoke", command="third", **paths)
+    assert counter.read_text() == "xxx" and third["bench.alpha.runtime_s"]["command"] == "third"
+    assert third["bench.beta.runtime_s"]["command"] == "first"
+    runner.run_benchmarks(profile="fast", command="other profile", **paths)
+    assert counter.read_text() == "xxxxx"  # another profile is another key
+    monkeypatch.setenv("BENCH_REUSE", "0")
+    runner.run_benchmarks(["beta"], profile="fast", command="forced", **paths)
+    assert counter.read_text() == "xxxxxx"
+    out = runner.run_benchmarks(["beta"], profile="fast", keep_unchanged=True, **paths)
+    assert counter.read_text() == "xxxxxx" and out["bench.beta.runtime_s"]["command"] == "forced"
+
+
+def test_module_key_covers_budgets_shipped_files_machine_and_threads():
+    from pathlib import Path
+
+    from benchmarks import reuse
+
+    parts = reuse.module_inputs(Path("benchmarks/bench_dcgan.py"), {"machine": "m"})
+    files = parts["files"]
+    assert "course_lib/budgets.py" in files and "course_lib/dcgan_train.py" in files
+    assert "benchmarks/quality.py" in files and "data/classifier/model.safetensors" in files
+    assert "data/dcgan_mnist5k/model.safetensors" in files
+    assert not any("torchvision" in f or "cache" in f for f in files)  # downloads left out
+    here = Path("benchmarks")
+    keys = {
+        runner.module_key("dcgan", here, "fast", "cpu A", 2),
+        runner.module_key("dcgan", here, "fast", "cpu B", 2),
+        runner.module_key("dcgan", here, "smoke", "cpu A", 2),
+        runner.module_key("dcgan", here, "fast", "cpu A", 1),
+        runner.module_key("wgan", here, "fast", "cpu A", 2),
+    }
+    assert len(keys) == 5
+    assert runner.module_key("dcgan", here, "fast", "cpu A", 2) in keys  # deterministic
+
+
 def test_unknown_name_lists_available(paths):
     with pytest.raises(runner.BenchmarkError, match="Available: alpha, beta"):
         runner.run_benchmarks(["nope"], **paths)
