@@ -5,9 +5,9 @@ equal the notebook's calls): ``course_lib.dcgan.DCGANGenerator`` / ``DCGANDiscri
 with ``channels`` from ``BUDGETS["02_dcgan"]``, ``course_lib.gan.train_gan`` (one D step
 per G step, non-saturating loss, Adam ``dcgan_train.LR`` = 2e-3 for both players with betas
 (0.5, 0.999), Gaussian z of size 100), on one thread per bench worker (the notebook uses
-two: the same recipe, another floating-point summation order). The learning rate was chosen
-on seeds 0-2 (``experiments/dcgan/README.md``), so the rows are the mean over the held-out
-seeds 3, 4 and 5. ``quality.dcgan.{fid,kid,precision,recall}``: 500 samples (latents
+two: the same recipe, another floating-point summation order). The learning rate and the
+number of steps were chosen on seeds 0-2 (``experiments/dcgan/README.md``), so the rows are
+the mean over the held-out seeds 3, 4 and 5. ``quality.dcgan.{fid,kid,precision,recall}``: 500 samples (latents
 from seed 2, generator in eval mode, as in the notebook) scored by
 ``course_lib.metrics.score_images`` against the 500 mnist5k test digits; the real-data floor
 and the calibration rows are ``quality.real.*`` and ``quality.calibration.*``
@@ -66,5 +66,5 @@ def run(profile: str) -> dict[str, dict]:
         f"DCGAN of notebook 02, {b['num_steps']} steps of batch {b['batch_size']}, channels "
         f"{b['channels']}, Adam {dcgan_train.LR:g}; largest predicted class over the seeds "
         f"{largest:.0%}, smallest {smallest:.0%}",
-        "held-out seeds 3-5 (the learning rate was chosen on seeds 0-2)",
+        "held-out seeds 3-5 (the learning rate and the steps were chosen on seeds 0-2)",
     )  # fmt: skip
