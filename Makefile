@@ -26,6 +26,7 @@ help:
 	@echo "make student - workshop copies without solutions in build/student/ (+ instructor README)"
 	@echo "make test-student - the student copies under nbval (smoke)"
 	@echo "make bench   - set up, then run benchmarks/ and rewrite benchmarks/RESULTS.md"
+	@echo "               (modules whose inputs are unchanged keep their rows; BENCH_REUSE=0 reruns all)"
 	@echo "make setup   - create .venv and install course_lib with its test extra"
 	@echo "make classifier - retrain the metrics classifier shipped in data/"
 
