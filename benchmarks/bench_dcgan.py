@@ -7,8 +7,8 @@ per G step, non-saturating loss, Adam ``dcgan_train.LR`` = 2e-3 for both players
 (0.5, 0.999), Gaussian z of size 100), on one thread per bench worker (the notebook uses
 two: the same recipe, another floating-point summation order). The learning rate and the
 number of steps were chosen on seeds 0-2 (``experiments/dcgan/README.md``), so the rows are
-the mean over the held-out seeds 3, 4 and 5. ``quality.dcgan.{fid,kid,precision,recall}``: 500 samples (latents
-from seed 2, generator in eval mode, as in the notebook) scored by
+the mean over the held-out seeds 3, 4 and 5. ``quality.dcgan.{fid,kid,precision,recall}``:
+500 samples (latents from seed 2, generator in eval mode, as in the notebook) scored by
 ``course_lib.metrics.score_images`` against the 500 mnist5k test digits; the real-data floor
 and the calibration rows are ``quality.real.*`` and ``quality.calibration.*``
 (bench_metrics). Classifier features, so no number compares with Inception-FID in papers.

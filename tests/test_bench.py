@@ -119,13 +119,15 @@ def test_unchanged_modules_are_kept_until_an_input_changes(paths, monkeypatch, t
     assert counter.read_text() == "xx"  # neither module was imported, let alone run
     for key in ("bench.alpha.runtime_s", "bench.beta.runtime_s", "fake.score"):
         assert second[key] == first[key], key  # kept as measured: same date and command
-    assert "kept unchanged: alpha, beta" in second["bench.all.runtime_s"]["notes"]
+    assert "kept unchanged: alpha, beta" in second["bench.last_run.runtime_s"]["notes"]
+    assert second["bench.all.runtime_s"] == first["bench.all.runtime_s"]  # the cold run's time
     _write(bench, "alpha", 2.5, extra=count)  # alpha's code changes: only alpha runs
     third = runner.run_benchmarks(profile="smoke", command="third", **paths)
     assert counter.read_text() == "xxx" and third["bench.alpha.runtime_s"]["command"] == "third"
     assert third["bench.beta.runtime_s"]["command"] == "first"
     runner.run_benchmarks(profile="fast", command="other profile", **paths)
     assert counter.read_text() == "xxxxx"  # another profile is another key
+    assert "bench.last_run.runtime_s" not in json.loads(paths["results_json"].read_text())
     monkeypatch.setenv("BENCH_REUSE", "0")
     runner.run_benchmarks(["beta"], profile="fast", command="forced", **paths)
     assert counter.read_text() == "xxxxxx"
