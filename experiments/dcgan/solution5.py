@@ -3,6 +3,8 @@ notebook's rate (2e-3), with the notebook's exact calls (seed 0, its budget, two
 scored on the notebook's 500 latents in the one protocol.
 
     COURSE_PROFILE=fast python experiments/dcgan/solution5.py   # about 6 min on 2 cores
+
+Output of 2026-12-02 (Intel Xeon, 2 cores): solution5.jsonl.
 """
 
 from __future__ import annotations
