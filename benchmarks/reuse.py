@@ -138,12 +138,14 @@ def _digest(path: Path) -> str:
     return sha256_file(path)
 
 
-def inputs(bench_file: Path, files: Iterable[Path], settings: dict[str, Any]) -> dict[str, Any]:
+def inputs(
+    bench_file: Path, files: Iterable[Path], settings: dict[str, Any], *, budgets: bool = False
+) -> dict[str, Any]:
     """Everything a measurement depends on: file -> digest (relative to the repository;
     :func:`code_digest` for Python files, SHA-256 of the bytes for the others), package
-    versions and ``settings``."""
+    versions and ``settings``; the budget table too when ``budgets``."""
     bench_file = Path(bench_file)
-    sources = course_lib_sources([bench_file, HERE / "quality.py"])
+    sources = course_lib_sources([bench_file, HERE / "quality.py"], budgets=budgets)
     paths = _files([bench_file, *SHARED, *files, *sources])
     digests = {_name(p): _digest(p) for p in dict.fromkeys(p.resolve() for p in paths)}
     versions = {p: _version(p) for p in PACKAGES}
@@ -199,10 +201,5 @@ def module_inputs(bench_file: Path, settings: dict[str, Any]) -> dict[str, Any]:
     package versions and ``settings`` (profile, machine, threads).
     A GAN's trajectory depends on the CPU's floating-point rounding, so the machine is part
     of the key: a row measured on another machine is measured again."""
-    bench_file = Path(bench_file)
-    sources = course_lib_sources([bench_file, HERE / "quality.py"], budgets=True)
-    paths = _files([bench_file, HERE / "quality.py", *sources])
-    paths += _files(sorted(m.parent for m in DATA.glob("*/MANIFEST.json")))
-    digests = {_name(p): _digest(p) for p in dict.fromkeys(p.resolve() for p in paths)}
-    versions = {p: _version(p) for p in PACKAGES}
-    return {"files": digests, "versions": versions, "settings": settings}
+    shipped = sorted(m.parent for m in DATA.glob("*/MANIFEST.json"))
+    return inputs(bench_file, shipped, settings, budgets=True)

@@ -373,11 +373,7 @@ def unchanged(results: dict[str, Any], name: str, key: str) -> bool:
     """True when ``results`` holds rows of module ``name`` (its runtime row among them) and
     every one was measured under ``key``."""
     rows = [r for r in results.values() if r.get("bench") == name]
-    return (
-        f"bench.{name}.runtime_s" in results
-        and bool(rows)
-        and all(r.get("inputs") == key for r in rows)
-    )
+    return f"bench.{name}.runtime_s" in results and all(r.get("inputs") == key for r in rows)
 
 
 def _fmt(value: float | None) -> str:
