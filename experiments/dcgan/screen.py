@@ -26,7 +26,7 @@ from torch import nn
 from course_lib import dcgan, gan, metrics
 from course_lib.data import load_images
 from course_lib.noise import sample_latent
-from course_lib.train import ema_update
+from course_lib.train import adam, ema_update
 
 VARIANTS = {
     "base": {},
@@ -46,10 +46,38 @@ VARIANTS = {
     "ch48": {"channels": 48},
     "sn": {"sn": True},
     "bf16": {"bf16": True},
-    "lr20_ln": {"lr": 2e-3, "d_norm": "layer"},
-    "lr20_bf16": {"lr": 2e-3, "bf16": True},  # notebook 02's recipe under bf16 autocast  # D normalises each sample (GroupNorm(1, C))
+    "lr20_ln": {"lr": 2e-3, "d_norm": "layer"},  # D normalises each sample (GroupNorm(1, C))
+    "lr20_bf16": {"lr": 2e-3, "bf16": True},  # notebook 02's recipe under bf16 autocast
+    # bf16 autocast on one network only, or on both with BatchNorm computed in fp32
+    "lr20_bf16G": {"lr": 2e-3, "bf16_nets": "G"},
+    "lr20_bf16D": {"lr": 2e-3, "bf16_nets": "D"},
+    "lr20_bf16bn": {"lr": 2e-3, "bf16_nets": "GD", "bn_fp32": True},
     "da_t_bf16": {"policy": ("translation",), "bf16": True},
+    # the shipped model's length: the rate decays linearly to 0 over the last half of the run
+    "lr20_lin": {"lr": 2e-3, "decay_start": 0.5},
+    "lr20_lin_ch48": {"lr": 2e-3, "decay_start": 0.5, "channels": 48},
 }
+
+
+AUTOCAST = {"on": True}  # off while scoring: samples are drawn in fp32 unless asked
+
+
+def autocast_forward(net: nn.Module, bn_fp32: bool = False) -> nn.Module:
+    """Run ``net``'s forward under CPU bf16 autocast (one network of the pair only); with
+    ``bn_fp32`` its BatchNorm layers normalise fp32 copies of their inputs."""
+    forward = net.forward
+
+    def wrapped(*args, **kwargs):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=AUTOCAST["on"]):
+            return forward(*args, **kwargs).float()  # the other network may run in fp32
+
+    net.forward = wrapped
+    if bn_fp32:
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                bn = m.forward
+                m.forward = lambda x, bn=bn: bn(x.float())
+    return net
 
 
 def spectral(net: nn.Module) -> nn.Module:
@@ -77,11 +105,20 @@ def d_gap(net_D: nn.Module, X: torch.Tensor, X_test: torch.Tensor) -> dict[str, 
 
 
 @torch.no_grad()
-def scores(G: nn.Module, Z: torch.Tensor) -> dict[str, float]:
+def scores(G: nn.Module, Z: torch.Tensor, bf16: bool = False) -> dict[str, float]:
+    """Scores of G's samples with BatchNorm in eval and in train mode (fp32), and with
+    ``bf16`` also in eval mode under bf16 autocast (the precision it was trained in)."""
     out = {}
+    AUTOCAST["on"] = False
     for mode in ("eval", "train"):
         G.train(mode == "train")
         out[mode] = metrics.score_images(G(Z).float())
+    AUTOCAST["on"] = True
+    if bf16:
+        G.eval()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            images = G(Z).float()
+        out["eval_bf16"] = metrics.score_images(images)  # the classifier in fp32
     G.train()
     return out
 
@@ -100,23 +137,35 @@ def run(name: str, seed: int, steps: int, checkpoints: list[int], decay: float) 
         net_D = augment.DiffAugment(net_D, v["policy"], cutout_ratio=v.get("cutout_ratio", 0.5),
                                     generator=torch.Generator().manual_seed(1000 + seed))
     ema = copy.deepcopy(net_G)
+    bf16 = v.get("bf16", False) or bool(v.get("bf16_nets"))
+    for key, net in (("G", net_G), ("D", net_D)):
+        if key in v.get("bf16_nets", ""):
+            autocast_forward(net, v.get("bn_fp32", False))
     Z = sample_latent(500, 100, "gaussian", torch.Generator().manual_seed(2), "cpu")
     t0 = time.perf_counter()
     timing = {"train": 0.0}
 
     def callback(step, history):
         ema_update(ema, net_G, decay)
+        if "decay_start" in v:  # linear decay of both rates to 0 over the end of the run
+            start = int(v["decay_start"] * steps)
+            for opt in trainers:
+                for group in opt.param_groups:
+                    group["lr"] = v["lr"] * min(1.0, (steps - step) / (steps - start))
         if step in checkpoints:
             timing["train"] = time.perf_counter() - t0 - timing.get("score", 0.0)
             s0 = time.perf_counter()
             rec = {"variant": name, "seed": seed, "step": step,
                    "train_s": round(timing["train"], 1),
-                   "raw": scores(net_G, Z), "ema": scores(ema, Z),
+                   "raw": scores(net_G, Z, bf16), "ema": scores(ema, Z),
                    "D": d_gap(net_D, X, X_test)}  # fmt: skip
             timing["score"] = timing.get("score", 0.0) + time.perf_counter() - s0
             print(json.dumps(rec), flush=True)
 
     trainers = None
+    if "decay_start" in v:
+        trainers = (adam(net_D.parameters(), v["lr"], (0.5, 0.999)),
+                    adam(net_G.parameters(), v["lr"], (0.5, 0.999)))  # fmt: skip
     if "lr_D" in v:  # two time-scale update rule: separate Adam rates for D and G
         trainers = (torch.optim.Adam(net_D.parameters(), lr=v["lr_D"], betas=(0.5, 0.999)),
                     torch.optim.Adam(net_G.parameters(), lr=v["lr_G"], betas=(0.5, 0.999)))
