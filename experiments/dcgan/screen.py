@@ -55,7 +55,6 @@ VARIANTS = {
     "da_t_bf16": {"policy": ("translation",), "bf16": True},
     # the shipped model's length: the rate decays linearly to 0 over the last half of the run
     "lr20_lin": {"lr": 2e-3, "decay_start": 0.5},
-    "lr20_lin_ch48": {"lr": 2e-3, "decay_start": 0.5, "channels": 48},
 }
 
 
@@ -162,13 +161,10 @@ def run(name: str, seed: int, steps: int, checkpoints: list[int], decay: float) 
             timing["score"] = timing.get("score", 0.0) + time.perf_counter() - s0
             print(json.dumps(rec), flush=True)
 
-    trainers = None
-    if "decay_start" in v:
-        trainers = (adam(net_D.parameters(), v["lr"], (0.5, 0.999)),
-                    adam(net_G.parameters(), v["lr"], (0.5, 0.999)))  # fmt: skip
-    if "lr_D" in v:  # two time-scale update rule: separate Adam rates for D and G
-        trainers = (torch.optim.Adam(net_D.parameters(), lr=v["lr_D"], betas=(0.5, 0.999)),
-                    torch.optim.Adam(net_G.parameters(), lr=v["lr_G"], betas=(0.5, 0.999)))
+    trainers = None  # train_gan builds Adam at v["lr"] unless the variant sets the rates
+    if "decay_start" in v or "lr_D" in v:  # decayed rates, or TTUR's separate rates for D and G
+        trainers = (adam(net_D.parameters(), v.get("lr_D", v.get("lr")), (0.5, 0.999)),
+                    adam(net_G.parameters(), v.get("lr_G", v.get("lr")), (0.5, 0.999)))  # fmt: skip
     gan.train_gan(
         X, steps, net_G=net_G, net_D=net_D, latent_dim=100, latent_kind="gaussian",
         trainers=trainers,
