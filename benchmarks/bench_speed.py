@@ -6,7 +6,9 @@ the same number of steps. They differ in what the issue and DESIGN.md call the l
 
 - **ours**: ``course_lib.gan.train_gan`` itself, the trainer notebooks 01-03 run: mnist5k as
   one tensor on the device, ``course_lib.data.batches``; ``course_lib.train.adam`` (fused on
-  CUDA), ``autocast`` (bf16 on CUDA), ``prepare`` (channels_last and, with
+  CUDA), ``autocast`` (bf16 on CUDA; for the DCGAN, notebook 02's
+  ``course_lib.dcgan_train.fast_bf16``: bf16 on D's forward passes on a CPU with native
+  bf16, fp32 on other CPUs), ``prepare`` (channels_last and, with
   ``COURSE_COMPILE=1``, torch.compile on CUDA), ``train_loop`` (one host sync per log; here
   one log per repetition).
 - **tutorial**: the PyTorch DCGAN tutorial's pipeline: a Dataset like
@@ -34,7 +36,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from course_lib import data, gan, train
+from course_lib import data, dcgan_train, gan, train
 from course_lib.config import get_device, seeded
 from course_lib.dcgan import DCGANDiscriminator, DCGANGenerator
 
@@ -45,11 +47,15 @@ SEED = 0
 # (steps per repetition, repetitions) for each model and profile
 PLAN = {
     "smoke": {"mlp_gan": (20, 2), "dcgan": (3, 2)},
-    "fast": {"mlp_gan": (200, 5), "dcgan": (20, 5)},
+    "fast": {"mlp_gan": (200, 5), "dcgan": (30, 9)},
     "full": {"mlp_gan": (600, 7), "dcgan": (50, 7)},
 }
 TUTORIAL_WORKERS = (0, 2)
-DIAGNOSTICS = {"channels_last": "channels_last", "bf16": "bf16 autocast"}
+DIAGNOSTICS = {
+    "channels_last": "channels_last",
+    "bf16": "bf16 autocast",
+    "bf16_D": "bf16 autocast on D only",
+}
 
 
 # ---------------------------------------------------------------------------------------
@@ -105,6 +111,7 @@ class OurLoop:
         self.trainer_G = train.adam(self.net_G.parameters(), 2e-4, (0.5, 0.999), device=device)
         self.gen = torch.Generator().manual_seed(SEED)
         self.batches = data.batches(X, BATCH_SIZE, generator=self.gen, device=device)
+        self.bf16 = dcgan_train.fast_bf16(device) if conv else None  # notebook 02's path
 
     def run(self, steps: int, timer: dict[str, float]) -> None:
         def timed_batches():  # the time spent fetching batches, inside the trainer's loop
@@ -118,7 +125,7 @@ class OurLoop:
         gan.train_gan(
             timed_batches(), steps, net_G=self.net_G, net_D=self.net_D, latent_dim=LATENT_DIM,
             latent_kind="gaussian", trainers=(self.trainer_D, self.trainer_G), device=self.device,
-            generator=self.gen, log_every=steps, progress=False,
+            generator=self.gen, log_every=steps, progress=False, bf16=self.bf16,
         )  # fmt: skip
         timer["step"] += time.perf_counter() - t0 - (timer["data"] - data_before)
 
@@ -227,8 +234,10 @@ def step_variant_diagnostic(profile: str, device: torch.device, variant: str) ->
     """Speed-up of the DCGAN step (no data loading) from ``variant`` on this device.
 
     ``"channels_last"``: NHWC memory format (``train.prepare`` applies it on CUDA only);
-    ``"bf16"``: bf16 autocast (``train.autocast`` enables it on CUDA only; on a CPU with
-    AVX512-BF16/AMX it also runs). Measures whether either would pay on the current device:
+    ``"bf16"``: bf16 autocast on both networks (``train.autocast`` enables it on CUDA only;
+    on a CPU with AVX512-BF16/AMX it also runs); ``"bf16_D"``: on D's forward passes only
+    (notebook 02's path on a CPU with native bf16). Measures whether each would pay on the
+    current device:
     median of alternating repetitions of the ratio of step times (baseline / variant).
     """
     steps, reps = PLAN[profile]["dcgan"]
@@ -248,6 +257,8 @@ def step_variant_diagnostic(profile: str, device: torch.device, variant: str) ->
     def timed(on: bool) -> float:
         net_G, net_D, trainer_G, trainer_D, x = nets[on]
         ctx = train.autocast(device, enabled=on and variant == "bf16")
+        if on and variant == "bf16_D":
+            net_D = gan.bf16_forward(net_D, device)
         _sync(device)
         t0 = time.perf_counter()
         with ctx:
@@ -366,7 +377,8 @@ def run(profile: str) -> dict[str, dict]:
             gains = {v: step_variant_diagnostic(profile, device, v) for v in DIAGNOSTICS}
             for v, gain in gains.items():
                 what = f"{DIAGNOSTICS[v]} on {device.type}, no data loading"
-                why = f"diagnostic: DCGAN step time without/with {what} (course_lib: CUDA only)"
+                used = "CPUs with native bf16" if v == "bf16_D" else "CUDA only"
+                why = f"diagnostic: DCGAN step time without/with {what} (course_lib: {used})"
                 rec(f"speed.dcgan.diag_{v}_speedup", gain, "x", why)
             line += (
                 f" One iteration is {flops / 1e9:.1f} GFLOP, run at {achieved / 1e9:.1f} "
@@ -375,8 +387,10 @@ def run(profile: str) -> dict[str, dict]:
                 + ", ".join(f"{k} {100 * s:.0f}%" for k, s in top)
                 + ". Diagnostic rows, step time without/with: "
                 + ", ".join(f"{DIAGNOSTICS[v]} {g:.2f}x" for v, g in gains.items())
-                + " (not enabled on CPU: bf16 changes the numerics of every notebook's "
-                "training, and fp32 is what the notebooks were measured with)."
+                + f". Our loop's precision here: bf16={ours.bf16!r} (notebook 02's "
+                "dcgan_train.fast_bf16: D in bf16 on a CPU with native bf16, fp32 on other "
+                "CPUs; bf16 on both networks stays off on CPUs: it costs FID, "
+                "experiments/dcgan/README.md)."
             )
         notes.append(line)
         for loop in res["loops"].values():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator
+from typing import Literal
 
 import torch
 from torch import nn
@@ -183,6 +184,17 @@ def _real_batches(data, batch_size: int, generator, device: torch.device) -> Ite
     return (b.to(device) for b in stream)
 
 
+def bf16_forward(net: nn.Module, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``net``'s forward pass under bf16 autocast, its output back in fp32 (for the other
+    network and the loss); the parameters and their gradients stay fp32."""
+
+    def forward(X: torch.Tensor) -> torch.Tensor:
+        with autocast(device, True):  # CUDA and CPU; fp32 elsewhere
+            return net(X).float()
+
+    return forward
+
+
 def train_gan(
     data: torch.Tensor | Iterable[torch.Tensor],
     num_steps: int,
@@ -200,7 +212,7 @@ def train_gan(
     trainers: tuple[torch.optim.Optimizer, torch.optim.Optimizer] | None = None,
     device: torch.device | str | None = None,
     generator: torch.Generator | None = None,
-    bf16: bool | None = None,
+    bf16: bool | Literal["D"] | None = None,
     callback: Callable[[int, History], None] | None = None,
     callback_every: int = 0,
     log_every: int = 25,
@@ -226,7 +238,9 @@ def train_gan(
         device: where to train; default the device of ``net_D``.
         generator: CPU ``torch.Generator`` for the batch order and the latents (seeded runs
             repeat exactly; the global RNG is neither used nor reseeded when it is given).
-        bf16: bf16 autocast; None (default) = on CUDA only, so CPU numbers are plain fp32.
+        bf16: bf16 autocast; None (default) = on CUDA only, so CPU numbers are plain fp32;
+            ``"D"``: the discriminator's forward passes only, G in fp32 (notebook 02's path on
+            CPUs with native bf16, :func:`course_lib.dcgan_train.fast_bf16`).
         callback, callback_every, log_every, desc, progress: see
             :func:`course_lib.train.train_loop`.
         threads: CPU threads while training (1 suits tiny 1-D and 2-D models); ignored off CPU.
@@ -243,6 +257,8 @@ def train_gan(
                          f"pass latent_dim={expected}")  # fmt: skip
     if d_steps < 1:
         raise ValueError(f"d_steps must be >= 1, got {d_steps}")
+    if bf16 not in (None, True, False, "D"):
+        raise ValueError(f"bf16 must be None, True, False or 'D' (D's forward only), got {bf16!r}")
     device = torch.device(device) if device is not None else model_device(net_D)
     convs = (nn.Conv2d, nn.ConvTranspose2d)  # channels_last for conv nets on CUDA
     net_G, net_D = (prepare(net, device, conv=any(isinstance(m, convs) for m in net.modules()))
@@ -251,6 +267,7 @@ def train_gan(
         trainers = (adam(net_D.parameters(), lr, betas, device),
                     adam(net_G.parameters(), lr, betas, device))  # fmt: skip
     trainer_D, trainer_G = trainers
+    D = bf16_forward(net_D, device) if bf16 == "D" else net_D
     real = _real_batches(data, batch_size, generator, device)  # checks the data once
 
     def next_real() -> torch.Tensor:
@@ -260,14 +277,14 @@ def train_gan(
             raise ValueError(EMPTY_DATA) from None
 
     def step_fn(step: int) -> dict[str, torch.Tensor]:
-        with autocast(device, bf16):
+        with autocast(device, bf16 if bf16 != "D" else False):
             for _ in range(d_steps):
                 X = next_real()
                 Z = _latents(len(X), latent_dim, latent_kind, generator, device)
-                out = discriminator_step(X, Z, net_D, net_G, trainer_D)
+                out = discriminator_step(X, Z, D, net_G, trainer_D)
             if train_G:
                 Z = _latents(len(X), latent_dim, latent_kind, generator, device)
-                out |= generator_step(Z, net_D, net_G, trainer_G, kind=kind)
+                out |= generator_step(Z, D, net_G, trainer_G, kind=kind)
         if train_G:
             out["grad_G"] = grad_norm(net_G).detach()
         return out

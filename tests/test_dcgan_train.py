@@ -27,13 +27,30 @@ def test_train_dcgan_is_notebook_02s_recipe(digits):
     (ref, _), _ = gan.train_gan(
         digits, 3, net_G=net_G, net_D=net_D, latent_dim=100, latent_kind="gaussian",
         batch_size=64, lr=dcgan_train.LR, betas=(0.5, 0.999), generator=g, log_every=10,
-        threads=1, progress=False,
+        threads=1, progress=False, bf16=dcgan_train.fast_bf16("cpu"),
     )  # fmt: skip
     assert dcgan_train.LR == 2e-3 and not G.training
     for a, b in zip(G.state_dict().values(), ref.state_dict().values()):
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="num_steps must be >= 1"):
         dcgan_train.train_dcgan(digits, 0)
+
+
+def test_fast_bf16_puts_d_in_bf16_only_on_cpus_with_native_bf16(monkeypatch, digits):
+    """The notebook's precision: D in bf16 where the CPU computes bf16 natively, fp32 on
+    other CPUs, train_gan's default (bf16 on CUDA) on a GPU; train_dcgan's "auto" is it."""
+    for native, expected in ((True, "D"), (False, False)):
+        monkeypatch.setattr(dcgan_train, "cpu_native_bf16", lambda native=native: native)
+        assert dcgan_train.fast_bf16("cpu") == expected
+        assert dcgan_train.fast_bf16("cuda") is None
+    calls = []
+    monkeypatch.setattr(dcgan_train, "train_gan",
+                        lambda *a, **kw: calls.append(kw["bf16"]) or ((kw["net_G"], None), {}))
+    for native in (True, False):
+        monkeypatch.setattr(dcgan_train, "cpu_native_bf16", lambda native=native: native)
+        dcgan_train.train_dcgan(digits, 1, channels=8, progress=False)
+    dcgan_train.train_dcgan(digits, 1, channels=8, progress=False, bf16=True)
+    assert calls == ["D", False, True]
 
 
 def test_moving_average_and_scores_during_training(digits):
@@ -70,10 +87,12 @@ def test_command_line_ships_and_checks_the_generator(digits, tmp_path, capsys):
     assert info["config"] == {"latent_dim": 100, "channels": 8}
     assert dcgan_train.main(["check", str(out)]) == 0
     assert prov["lr"] == dcgan_train.LR and prov["seed"] == 0
+    assert prov["bf16"] == "None"  # --precision default: train_gan's (fp32 on a CPU)
     assert "OK dcgan: 2 steps of batch 64, Adam 0.002, " in capsys.readouterr().out
     # the loaded generator is the trained one: same images from the same latents
     X, _ = load_images("mnist5k", "train")
-    (trained, _), _ = dcgan_train.train_dcgan(X, 2, channels=8, threads=1, progress=False)
+    (trained, _), _ = dcgan_train.train_dcgan(X, 2, channels=8, threads=1, progress=False,
+                                              bf16=None)  # fmt: skip
     z = torch.randn(4, 100, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         assert torch.equal(G(z), trained(z))

@@ -213,9 +213,33 @@ def test_train_gan_bf16_flag_reaches_autocast():
     assert abs(hists[True]["loss_D"][0] - hists[False]["loss_D"][0]) < 0.05
 
 
+def test_train_gan_bf16_on_d_only_autocasts_ds_forward_and_not_gs():
+    """bf16="D": D's layers compute in bf16, G's in fp32 (both keep fp32 weights), and the
+    run differs from fp32 but stays close to it."""
+    X = _digits()
+    seen: dict[str, set] = {"G": set(), "D": set()}
+    hists = {}
+    for bf16 in (False, "D"):
+        net_G, net_D = _tiny_gan()
+        for name, net in (("G", net_G), ("D", net_D)):
+            lin = next(m for m in net.modules() if isinstance(m, nn.Linear))
+            lin.register_forward_hook(
+                lambda m, i, out, name=name, bf16=bf16: seen[name].add((bf16, out.dtype)))
+        (net_G, net_D), hists[bf16] = gan.train_gan(
+            X, 5, net_G=net_G, net_D=net_D, latent_dim=8, batch_size=32, bf16=bf16,
+            generator=torch.Generator().manual_seed(0), log_every=5, progress=False,
+        )  # fmt: skip
+        assert all(p.dtype == torch.float32 for p in [*net_G.parameters(), *net_D.parameters()])
+    assert seen["D"] == {(False, torch.float32), ("D", torch.bfloat16)}
+    assert seen["G"] == {(False, torch.float32), ("D", torch.float32)}
+    assert hists["D"]["loss_D"] != hists[False]["loss_D"]
+    assert abs(hists["D"]["loss_D"][0] - hists[False]["loss_D"][0]) < 0.05
+
+
 @pytest.mark.parametrize(
     "change,match",
     [
+        (dict(bf16="G"), "bf16 must be None, True, False or 'D'"),
         (dict(latent_dim=9), "latent_dim=9, but net_G takes latents of size 8"),
         (dict(data=torch.zeros(0, 1, 28, 28)), "train_gan got no data"),
         (dict(data=iter([])), "train_gan got an empty batch iterator"),

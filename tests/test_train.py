@@ -127,6 +127,16 @@ def test_device_helpers_choose_the_gpu_paths_only_for_cuda():
     assert train.count_parameters(net) == 2 * 9 + 2
 
 
+def test_native_bf16_is_read_from_the_cpus_instruction_flags():
+    """avx512_bf16 or amx_bf16 in /proc/cpuinfo's flags; AVX-512 alone (bf16 emulated) or
+    AVX2 is not native; the answer is a bool on every machine."""
+    assert train.has_bf16_units("flags\t: fpu avx2 avx512f avx512bw avx512_bf16 avx512vl")
+    assert train.has_bf16_units("flags : sse avx512f amx_bf16 amx_tile")
+    assert not train.has_bf16_units("flags : sse avx2 avx512f avx512bw avx512_vnni")
+    assert not train.has_bf16_units("flags : sse avx2 xavx512_bf16s")
+    assert train.cpu_native_bf16() in (True, False)
+
+
 def test_model_device_follows_the_parameters():
     net = nn.Linear(2, 2)
     assert train.model_device(net) == torch.device("cpu")
