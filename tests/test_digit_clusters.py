@@ -74,7 +74,10 @@ def test_digit_clusters_recovers_shapes_without_labels():
     for k in range(3):
         assert len(set(ids[y == k].tolist())) == 1  # one id per shape ...
     assert len(set(ids.tolist())) == 3  # ... and a different id for each
-    raw = dc.digit_clusters(X, 3, seed=0, pca_dim=10, perplexity=10.0, deskew_first=False)
+    pixels = dc.digit_clusters(X, 3, seed=0, pca_dim=10, perplexity=10.0, features="pixels")
+    assert dc.match_accuracy(pixels, y, 3)["accuracy"] == 1.0
+    raw = dc.digit_clusters(X, 3, seed=0, pca_dim=10, perplexity=10.0, deskew_first=False,
+                            features="pixels")  # fmt: skip
     # Without deskew's centring, the +-2 pixel shifts dominate pixel distances (seeded: 0.69).
     assert dc.match_accuracy(raw, y, 3)["accuracy"] < 0.9
     assert dc.match_accuracy(ids, y, 3)["accuracy"] == 1.0
@@ -84,10 +87,28 @@ def test_digit_clusters_recovers_shapes_without_labels():
         dc.match_accuracy(ids, y[:5], 3)
 
 
+def test_hog_bins_edges_by_direction_per_cell():
+    """A vertical stroke votes in the 0-degree bin (its gradient runs along the row), a
+    horizontal one in the 90-degree bin; each cell's histogram has unit length, and blank
+    cells stay 0."""
+    img = -torch.ones(2, 1, 8, 8)
+    img[0, 0, :, 3:5] = 1  # vertical bar
+    img[1, 0, 3:5, :] = 1  # horizontal bar
+    h = dc.hog(img, cell=4, bins=4).view(2, 4, 2, 2)  # (image, bin, cell row, cell col)
+    assert h.shape == (2, 4, 2, 2)
+    assert torch.allclose(h.norm(dim=1), torch.ones(2, 2, 2))
+    assert h[0].argmax(0).eq(0).all() and h[1].argmax(0).eq(2).all()
+    assert dc.hog(-torch.ones(1, 1, 8, 8), cell=4).abs().sum() == 0
+    for bad in (dict(x=img[:, 0]), dict(x=img, cell=9), dict(x=img, bins=0)):
+        with pytest.raises(ValueError, match="one-channel images|cell"):
+            dc.hog(**bad)
+
+
 def test_digit_clusters_input_errors():
     X, _ = _shapes()
     for bad, match in [(dict(n_clusters=1), "n_clusters"), (dict(pca_dim=500), "pca_dim"),
-                       (dict(perplexity=200.0), "perplexity")]:  # fmt: skip
+                       (dict(perplexity=200.0), "perplexity"),
+                       (dict(features="hog"), "Unknown cluster features 'hog'")]:  # fmt: skip
         with pytest.raises(ValueError, match=match):
             dc.digit_clusters(X, **{"n_clusters": 3, **bad})
     with pytest.raises(ValueError, match="images"):

@@ -1,7 +1,8 @@
 """Can label-free refinement of the t-SNE clusters lift their agreement with the digits?
 
-The library's clusters (course_lib.digit_clusters: deskew, PCA 50, t-SNE, k-means) agree with
-the true digits 94.5% of the time; Q, anchored to them, scores about 0.935 on test digits.
+Written when the library's clusters (course_lib.digit_clusters: deskew, PCA 50, t-SNE,
+k-means; now ``features="pixels"``) agreed with the true digits 94.5% of the time and Q,
+anchored to them, scored about 0.935 on test digits; its HOG variant became the default.
 Refinements tried here use no labels; the labels only score them (selection seeds 0-2):
 
 - ``knn_vote_k``: each digit takes the majority cluster of its k nearest neighbours in the
