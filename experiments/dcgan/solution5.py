@@ -4,7 +4,8 @@ scored on the notebook's 500 latents in the one protocol.
 
     COURSE_PROFILE=fast python experiments/dcgan/solution5.py [paper] [notebook]   # 3 min each
 
-Output of 2026-12-02 (Intel Xeon, 2 cores): solution5.jsonl.
+Output of 2026-12-02 (AMD EPYC with bf16 units, 2 cores; the notebook's precision, D in bf16):
+solution5.jsonl (the Intel Xeon's fp32 run of session 10: solution5_xeon_fp32.jsonl).
 """
 
 from __future__ import annotations
