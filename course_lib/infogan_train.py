@@ -103,6 +103,19 @@ def load(folder: str | Path = DEFAULT_FOLDER, device: torch.device | str = "cpu"
             {"config": config, **manifest})
 
 
+def _cluster_difference(anchor: torch.Tensor, clusters: torch.Tensor) -> str:
+    """How the shipped run's clusters differ from the learner's, after matching cluster
+    numbers one to one (k-means numbers the same groups arbitrarily)."""
+    from .digit_clusters import match_accuracy
+
+    k = int(max(anchor.max(), clusters.max())) + 1
+    moved = round(len(anchor) * (1 - match_accuracy(clusters, anchor, k)["accuracy"]))
+    if moved == 0:
+        return "its clusters are these, numbered differently; the shipped ones are returned"
+    return (f"its clusters group {moved} of {len(anchor)} digits differently from these "
+            "(after matching cluster numbers); the shipped ones are returned")
+
+
 def load_or_train(
     images: torch.Tensor, clusters: torch.Tensor, settings: Mapping[str, Any],
     folder: str | Path = DEFAULT_FOLDER, device: torch.device | str = "cpu",
@@ -118,12 +131,10 @@ def load_or_train(
         nets, anchor, info = load(folder, device)
         have = {k: v for k, v in info["config"].items() if k != "clusters_sha256"}
         if have == want and anchor.shape == clusters.shape:
-            differ = int((anchor != clusters.cpu()).sum())
             note = (f"loaded {Path(folder).name}/ ({shipped.describe(info['provenance'])}; "
                     f"trained by `{REBUILD}`)")  # fmt: skip
-            if differ:
-                note += (f"; its clusters differ from these on {differ} of {len(anchor)} "
-                         "digits, and the shipped ones are returned")  # fmt: skip
+            if not torch.equal(anchor, clusters.cpu()):
+                note += f"; {_cluster_difference(anchor, clusters.cpu())}"
             return nets, info["provenance"]["history"], anchor, note
     except io.CheckpointError as err:
         why = str(err)

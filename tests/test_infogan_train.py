@@ -75,7 +75,11 @@ def test_round_trip_and_load_or_train(digits, tmp_path):
     other[:5] = (other[:5] + 1) % 10  # t-SNE on another machine: the shipped run, its clusters
     _, _, anchor, note = IT.load_or_train(X, other, _settings(other), tmp_path / "ig",
                                           progress=False)  # fmt: skip
-    assert "differ from these on 5 of 64 digits" in note and torch.equal(anchor, y)
+    assert "group 5 of 64 digits differently" in note and torch.equal(anchor, y)
+    renamed = (y + 3) % 10  # the same groups, numbered otherwise: nothing moved
+    _, _, anchor, note = IT.load_or_train(X, renamed, _settings(renamed), tmp_path / "ig",
+                                          progress=False)  # fmt: skip
+    assert "these, numbered differently" in note and torch.equal(anchor, y)
     changed = _settings(y, lr_G=1e-3)  # other settings: never the shipped run
     _, hist, anchor, note = IT.load_or_train(X, y, changed, tmp_path / "ig", progress=False)
     assert note.startswith("trained here") and "no shipped run" in note and "cluster_ce" in hist
