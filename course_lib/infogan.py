@@ -21,11 +21,12 @@ Gaussian Q with unit variance, so their -log Q is 0.5 (c - mu(x))^2 + const, wei
 
 The anchored recipe (notebook 07, section 7): the caller groups the real training digits
 without labels (:func:`course_lib.digit_clusters.digit_clusters`: deskew, PCA of the pixels
-and of their HOG, t-SNE, k-means) and passes the ids as ``train_infogan(X, num_steps, clusters=ids)``; Q is then also
-trained to give each real digit its group's code (loss (3) of the notebook), so G's code k
-must produce digits that Q files under group k. In the ``fast`` budget the anchored code
-matched digit identity for 98.7% of generated digits on seeds 0-2, where the recipe was
-chosen (mapping fitted on the scored digits), plain InfoGAN for 74%; benchmarks/RESULTS.md
+and of their HOG, t-SNE, k-means) and passes the ids as
+``train_infogan(X, num_steps, clusters=ids)``; Q is then also trained to give each real digit
+its group's code (loss (3) of the notebook), so G's code k must produce digits that Q files
+under group k. In the ``fast`` budget the anchored code (with the earlier pixels-only
+clusters) matched digit identity for 98.7% of generated digits on seeds 0-2, where the recipe
+was chosen (mapping fitted on the scored digits), plain InfoGAN for 74%; benchmarks/RESULTS.md
 reports both on held-out seeds 3-5 (``infogan.*``, ``infogan.plain.*``). Variants that were
 measured and not adopted (MLP networks, a separate Q, a weaker noise input, Q's information
 on real digits as a loss, warped fakes) live in ``experiments/infogan/``.
