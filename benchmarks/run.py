@@ -150,7 +150,9 @@ def machine() -> str:
         cpu = platform.machine() + " Mac"
     try:
         isa = torch.backends.cpu.get_cpu_capability()
-        bf16 = "native bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "no native bf16"
+        from course_lib.train import cpu_native_bf16  # the course's own test of bf16 units
+
+        bf16 = "native bf16" if cpu_native_bf16() else "no native bf16"
         cpu = f"{cpu} ({isa}, {bf16})"
     except (AttributeError, RuntimeError):  # older torch: the model name alone
         pass

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from course_lib.data import load_images
-from course_lib.digit_clusters import deskew, match_accuracy
+from course_lib.digit_clusters import deskew, hog, match_accuracy
 
 
 def pca_features(X: torch.Tensor, seed: int, dim: int = 50) -> np.ndarray:
@@ -36,20 +36,11 @@ def pca_features(X: torch.Tensor, seed: int, dim: int = 50) -> np.ndarray:
 
 
 def hog_features(X: torch.Tensor, cell: int = 7, bins: int = 9) -> np.ndarray:
-    """Histograms of gradient orientations (Dalal & Triggs 2005) of the deskewed digits:
-    Sobel gradients, unsigned orientation in ``bins`` bins, magnitude-weighted, summed over
-    ``cell`` x ``cell`` cells, each cell's histogram L2-normalised."""
-    import torch.nn.functional as F
-
-    x = (deskew(X.float()) + 1) / 2
-    kx = torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]]).view(1, 1, 3, 3)
-    gx, gy = F.conv2d(x, kx, padding=1), F.conv2d(x, kx.transpose(2, 3), padding=1)
-    mag, ang = torch.hypot(gx, gy), torch.atan2(gy, gx) % torch.pi
-    b = (ang / torch.pi * bins).long().clamp(max=bins - 1)
-    onehot = F.one_hot(b[:, 0], bins).permute(0, 3, 1, 2).float() * mag
-    hist = F.avg_pool2d(onehot, cell) * cell * cell  # (N, bins, H/cell, W/cell)
-    hist = hist / hist.norm(dim=1, keepdim=True).clamp_min(1e-6)
-    return hist.flatten(1).numpy()
+    """course_lib.digit_clusters.hog of the deskewed digits. The screen's numbers in
+    experiments/infogan/README.md came from this script's first, hand-copied HOG (the same
+    arithmetic with torch.hypot); the library's version moves a t-SNE map by its last bits
+    (seed 0, 2x2 cells: 0.9667 against the table's 0.9676)."""
+    return hog(deskew(X.float()), cell, bins).numpy()
 
 
 def tsne_kmeans(F: np.ndarray, seed: int) -> np.ndarray:
@@ -95,9 +86,12 @@ HOG_VARIANTS = [(7, 9, 0), (7, 9, 1), (4, 9, 0), (4, 9, 1), (4, 9, 2), (4, 12, 1
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--variants", default="base,refine,hog")
+    ap.add_argument("--variants", default="base,refine,hog",
+                    help="comma-separated: base, refine, hog (every HOG variant) or a name "
+                         "such as hog2b9w1")
     ap.add_argument("--consensus", type=int, default=0, help="maps per consensus (0: skip)")
     args = ap.parse_args()
+    wanted = set(args.variants.split(","))
     X, labels = load_images("mnist5k", "train")
 
     def score(name, seed, ids, t0):
@@ -110,10 +104,10 @@ def main() -> None:
     for seed in map(int, args.seeds.split(",")):
         t0 = time.perf_counter()
         F = pca_features(X, seed)
-        if "base" in args.variants:
+        if "base" in wanted or "refine" in wanted:
             base = tsne_kmeans(F, seed)
             score("tsne_kmeans", seed, base, t0)
-        if "refine" in args.variants:
+        if "refine" in wanted:
             for k in (5, 10, 20, 40):
                 t0 = time.perf_counter()
                 score(f"knn_vote_{k}", seed, knn_vote(F, base, k), t0)
@@ -121,7 +115,7 @@ def main() -> None:
             score("logreg_oof", seed, logreg_oof(F, base, seed), t0)
         for cell, bins, w in HOG_VARIANTS:
             name = f"hog{cell}b{bins}w{w:g}"
-            if name not in args.variants and "hog" not in args.variants:
+            if name not in wanted and "hog" not in wanted:
                 continue
             t0 = time.perf_counter()
             Hp = PCA(50, random_state=seed).fit_transform(hog_features(X, cell, bins))
@@ -131,6 +125,7 @@ def main() -> None:
             t0 = time.perf_counter()
             seeds = [seed * 100 + i for i in range(args.consensus)]
             score(f"consensus_{args.consensus}", seed, consensus(F, seeds), t0)
+
 
 if __name__ == "__main__":
     main()
