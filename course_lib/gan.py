@@ -213,6 +213,7 @@ def train_gan(
     device: torch.device | str | None = None,
     generator: torch.Generator | None = None,
     bf16: bool | Literal["D"] | None = None,
+    channels_last: bool | None = None,
     callback: Callable[[int, History], None] | None = None,
     callback_every: int = 0,
     log_every: int = 25,
@@ -228,8 +229,8 @@ def train_gan(
             with ``generator``) or an endless iterator of batches (e.g.
             :func:`course_lib.data.batches`). Images must be in [-1, 1].
         num_steps: training iterations (each: ``d_steps`` D steps, then one G step).
-        net_G, net_D: the networks, trained in place; moved to ``device`` (channels_last for
-            conv nets on CUDA).
+        net_G, net_D: the networks, trained in place; moved to ``device`` (see
+            ``channels_last``).
         latent_dim, latent_kind: z ~ U[-1, 1]^latent_dim ("uniform") or N(0, I) ("gaussian").
         kind: generator loss, "non_saturating" (default) or "saturating".
         lr, betas: Adam for both networks (fused on CUDA), unless ``trainers=(trainer_D,
@@ -241,6 +242,9 @@ def train_gan(
         bf16: bf16 autocast; None (default) = on CUDA only, so CPU numbers are plain fp32;
             ``"D"``: the discriminator's forward passes only, G in fp32 (notebook 02's path on
             CPUs with native bf16, :func:`course_lib.dcgan_train.fast_bf16`).
+        channels_last: memory format of conv nets (:func:`course_lib.train.prepare`): None
+            = on CUDA only; True also on a CPU (notebook 02's path on CPUs with native bf16,
+            :func:`course_lib.dcgan_train.fast_channels_last`).
         callback, callback_every, log_every, desc, progress: see
             :func:`course_lib.train.train_loop`.
         threads: CPU threads while training (1 suits tiny 1-D and 2-D models); ignored off CPU.
@@ -260,8 +264,9 @@ def train_gan(
     if bf16 not in (None, True, False, "D"):
         raise ValueError(f"bf16 must be None, True, False or 'D' (D's forward only), got {bf16!r}")
     device = torch.device(device) if device is not None else model_device(net_D)
-    convs = (nn.Conv2d, nn.ConvTranspose2d)  # channels_last for conv nets on CUDA
-    net_G, net_D = (prepare(net, device, conv=any(isinstance(m, convs) for m in net.modules()))
+    convs = (nn.Conv2d, nn.ConvTranspose2d)  # channels_last for conv nets (CUDA by default)
+    net_G, net_D = (prepare(net, device, conv=any(isinstance(m, convs) for m in net.modules()),
+                            channels_last=channels_last)
                     for net in (net_G, net_D))  # fmt: skip
     if trainers is None:
         trainers = (adam(net_D.parameters(), lr, betas, device),

@@ -19,7 +19,10 @@ marginal of q(z | x) to the prior the chain starts from; with a fixed N = 3 the 
 codes drifted to means of several hundred; notebook 06 draws N from 1..5, because with
 1..3 the samples degraded along the chain after N = 3); and a floor on the encoder's
 standard deviation (``min_std``: without it sigma(x) shrank to ~0.01, x -> G(E(x))
-acquired attracting fixed points and the chain stopped moving). The one-hidden-layer MLP
+acquired attracting fixed points and the chain stopped moving); and ALICE's cycle term
+(``cycle_weight``, :func:`cycle_loss`: one step from a real digit must return near it; with
+eq. 5 alone the chains drifted from N = 2 on and, on some seeds, collapsed onto one or two
+shapes, :func:`step_from_data` measures why). The one-hidden-layer MLP
 variant with a fixed N = 3 that the notebook started from is experiments/latent/gibbsnet_mlp.py.
 
 One update keeps two optimisers and a strict order (:func:`train_gibbsnet` runs it):
@@ -45,6 +48,7 @@ import torch
 from torch import nn
 from torch.nn.functional import binary_cross_entropy_with_logits as bce
 
+from . import metrics
 from .config import seeded
 from .data import training_data
 from .dcgan import DCGANGenerator, dcgan_init
@@ -220,19 +224,38 @@ def discriminator_step(
     return {"loss_D": loss_D.detach()}
 
 
+def cycle_loss(net_G: nn.Module, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """ALICE's cycle consistency on real digits (Li et al. 2017, sec. 4; notebook 06):
+    mean((G(z) - x)^2) for z ~ q(z | x), the clamped pair. It asks one Gibbs step from a
+    real digit to return near that digit; eq. 5 alone does not (a joint D cannot tell which
+    of many x a z came from, so x -> G(E(x)) is free to move anywhere D accepts)."""
+    return (net_G(z) - x).pow(2).mean()
+
+
 def generator_step(
-    pairs, net_D: nn.Module, trainer_GE: torch.optim.Optimizer
-) -> dict[str, torch.Tensor]:
+    pairs, net_D: nn.Module, trainer_GE: torch.optim.Optimizer,
+    net_G: nn.Module | None = None, cycle_weight: float = 0.0,
+) -> dict[str, torch.Tensor]:  # fmt: skip
     """Step 2 of a GibbsNet update (notebook 06), after :func:`discriminator_step` on the same
     pairs: ``trainer_GE.zero_grad()``; G/E loss (:func:`joint_generator_loss`) through the
-    *updated* D; backward; ``trainer_GE.step()``. Only G and E move. (The backward also
+    *updated* D, plus ``cycle_weight`` x :func:`cycle_loss` of the clamped pair (which needs
+    ``net_G``); backward; ``trainer_GE.step()``. Only G and E move. (The backward also
     leaves gradients on D's parameters; the next discriminator step zeroes them before they
-    are ever used.)"""
+    are ever used.) Returns ``loss_G`` (eq. 5's part) and, with a cycle term, ``cycle``."""
+    if cycle_weight < 0 or not math.isfinite(cycle_weight):
+        raise ValueError(f"cycle_weight must be a finite number >= 0, got {cycle_weight!r}")
+    if cycle_weight and net_G is None:
+        raise ValueError("a cycle term (cycle_weight > 0) needs net_G")
     trainer_GE.zero_grad(set_to_none=True)
     loss_G = joint_generator_loss(pairs, net_D)
+    out = {"loss_G": loss_G.detach()}
+    if cycle_weight:
+        cycle = cycle_loss(net_G, pairs[0], pairs[1])
+        loss_G = loss_G + cycle_weight * cycle
+        out["cycle"] = cycle.detach()
     loss_G.backward()
     trainer_GE.step()
-    return {"loss_G": loss_G.detach()}
+    return out
 
 
 def train_gibbsnet(
@@ -244,10 +267,11 @@ def train_gibbsnet(
     chain_steps: int = 5,
     random_chain: bool = True,
     min_std: float = 0.3,
+    cycle_weight: float = 1.0,
     dropout: float = 0.2,
     batch_size: int = 64,
-    lr: float = 2e-4,
-    lr_GE: float | None = 5e-4,
+    lr: float = 1e-3,
+    lr_GE: float | None = 1e-3,
     seed: int = 0,
     device: torch.device | str | None = None,
     bf16: bool | None = None,
@@ -264,14 +288,19 @@ def train_gibbsnet(
     (notebook 06: 1..5; on seed 0 the chain then stays near digits beyond N = 3, where with
     1..3 its classifier-FID rose from about 160 at N = 1 to 580 at N = 3; other seeds drift
     sooner).
-    D learns at ``lr``, G and E at ``lr_GE`` (None: ``lr``; notebook 06 uses 5e-4 against
-    2e-4 for D: with equal rates D won outright for the first few hundred updates, with 1e-3
-    D sat at chance). ``min_std`` floors the encoder's standard deviation. ``seed`` seeds
+    D learns at ``lr``, G and E at ``lr_GE`` (None: ``lr``; notebook 06 uses 1e-3 for all
+    three, chosen with the cycle term on seeds 0-2; without the cycle term, 5e-4 for G/E
+    against 2e-4 for D kept D from winning outright early, see experiments/rbm_gibbsnet).
+    ``min_std`` floors the encoder's standard deviation. ``cycle_weight`` weighs
+    :func:`cycle_loss` in G/E's loss (notebook 06: 1.0, chosen on seeds 0-2; 0 is the
+    paper's loss, whose chains drift and collapse onto a few shapes). ``seed`` seeds
     everything (the caller's global RNG is left as it was); ``device`` defaults to the
     data's, ``bf16`` autocast to CUDA only. Returns (model, history with ``loss_D``,
-    ``loss_G`` and ``chain``, the mean chain length)."""
+    ``loss_G``, ``chain``, the mean chain length, and with a cycle term ``cycle``)."""
     if not isinstance(chain_steps, int) or chain_steps < 1:
         raise ValueError(f"chain_steps must be an integer >= 1, got {chain_steps!r}")
+    if cycle_weight < 0 or not math.isfinite(cycle_weight):
+        raise ValueError(f"cycle_weight must be a finite number >= 0, got {cycle_weight!r}")
     data, rest = training_data(data, "train_gibbsnet", why="the decoder ends in tanh")
     device = torch.device(device) if device is not None else data.device
     X = data.to(device)
@@ -291,7 +320,8 @@ def train_gibbsnet(
             with autocast(device, bf16):
                 pairs = joint_pairs(model, batch, n)
                 out_D = discriminator_step(pairs, model.net_D, trainer_D)  # D first, then
-                out_G = generator_step(pairs, model.net_D, trainer_GE)  # G, E through new D
+                out_G = generator_step(pairs, model.net_D, trainer_GE,  # G, E through new D
+                                       model.net_G, cycle_weight)  # fmt: skip
             return {**out_D, **out_G, "chain": float(n)}
 
         history = train_loop(step_fn, num_steps, log_every=log_every, desc="GibbsNet",
@@ -352,3 +382,20 @@ def latent_diagnostics(model: GibbsNet, X: torch.Tensor, max_steps: int = 10, se
         "z_std": float(z.std(0).mean()),
         "chain_move": float((chain[max_steps] - chain[max_steps - 1]).abs().mean()),
     }
+
+
+@torch.no_grad()
+def step_from_data(model: GibbsNet, X: torch.Tensor, seed: int = 0) -> dict[str, float]:
+    """One step of the unclamped chain started *at* real digits X (eval mode; notebook 06):
+    x -> G(z), z ~ q(z | x). If the chain kept the data distribution, this step would keep
+    each digit's class most of the time and the class mix always. Returns ``keeps_digit``
+    (share of X whose course-classifier label the step keeps), ``classes`` (effective
+    number of digits after the step, :func:`course_lib.metrics.effective_classes`) and
+    ``pixel_change`` (mean |G(z) - x|, pixels in [-1, 1])."""
+    with eval_mode(model), seeded(seed):
+        X = X.to(model_device(model))
+        x1 = model.net_G(model.net_E(X))
+    before, after = metrics.classifier_probs(X).argmax(1), metrics.classifier_probs(x1).argmax(1)
+    return {"keeps_digit": float((before == after).float().mean()),
+            "classes": metrics.effective_classes(x1),
+            "pixel_change": float((x1 - X).abs().mean())}  # fmt: skip

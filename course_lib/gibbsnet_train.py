@@ -35,11 +35,22 @@ from .train import History, cpu_threads, prepare
 
 DEFAULT_FOLDER = Path(__file__).resolve().parent.parent / "data" / "gibbsnet_mnist5k"
 REBUILD = "python -m course_lib.gibbsnet_train train --out data/gibbsnet_mnist5k"
+# The same run with the paper's loss alone (no cycle term), shipped so that notebook 06 can
+# show what the cycle term changes without a second 4-minute training run.
+PAPER_FOLDER = DEFAULT_FOLDER.with_name("gibbsnet_mnist5k_paper")
+REBUILD_PAPER = ("python -m course_lib.gibbsnet_train train --cycle-weight 0 "
+                 "--out data/gibbsnet_mnist5k_paper")  # fmt: skip
 # Notebook 06's recipe beyond train_gibbsnet's defaults (it spells the defaults out too):
-# z = 16, N drawn from 1..5 per update, encoder sigma >= 0.3, Adam 2e-4 for D, 5e-4 for G/E.
+# z = 16, N drawn from 1..5 per update, encoder sigma >= 0.3, ALICE's cycle term with weight
+# 1, Adam 1e-3 for D and for G/E (experiments/rbm_gibbsnet/README.md, seeds 0-2).
 NOTEBOOK_RECIPE = dict(latent_dim=16, chain_steps=5, random_chain=True, min_std=0.3,
-                       lr=2e-4, lr_GE=5e-4)  # fmt: skip
+                       cycle_weight=1.0, lr=1e-3, lr_GE=1e-3)  # fmt: skip
 _NOT_RECIPE = {"data", "num_steps", "device", "bf16", "progress"}  # how, not what, is trained
+
+
+def rebuild_command(folder: str | Path) -> str:
+    """The command that rebuilds a shipped folder (the paper-loss run or the notebook's)."""
+    return REBUILD_PAPER if Path(folder).name == PAPER_FOLDER.name else REBUILD
 
 
 def recipe(budget: Mapping[str, Any], seed: int = 0, **changes) -> dict[str, Any]:
@@ -79,7 +90,8 @@ def load(folder: str | Path = DEFAULT_FOLDER, device: torch.device | str = "cpu"
     """The shipped GibbsNet (eval mode, on ``device``) and {"config", "provenance", "files"},
     after checking every file against the manifest; a missing, altered or mismatched folder
     raises :class:`course_lib.io.CheckpointError` naming the command that rebuilds it."""
-    state, config, manifest = io.load_weights(folder, REBUILD, device)
+    rebuild = rebuild_command(folder)
+    state, config, manifest = io.load_weights(folder, rebuild, device)
     try:
         model = shipped.quiet_build(lambda: GibbsNet(
             int(config["latent_dim"]), int(config["hidden"]), float(config["dropout"]),
@@ -88,7 +100,7 @@ def load(folder: str | Path = DEFAULT_FOLDER, device: torch.device | str = "cpu"
         manifest["provenance"]["history"]["loss_D"]  # the loss curves the notebook plots
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise io.CheckpointError(f"{Path(folder).name} does not hold notebook 06's GibbsNet "
-                                 f"({err}). Rebuild it with `{REBUILD}`.") from err  # fmt: skip
+                                 f"({err}). Rebuild it with `{rebuild}`.") from err  # fmt: skip
     return prepare(model, device, conv=True).eval(), {"config": config, **manifest}
 
 
@@ -106,7 +118,7 @@ def load_or_train(
             history = info["provenance"]["history"]
             return model, history, (f"loaded {Path(folder).name}/ ("
                                     f"{shipped.describe(info['provenance'], 'updates')}; "
-                                    f"trained by `{REBUILD}`)")  # fmt: skip
+                                    f"trained by `{rebuild_command(folder)}`)")  # fmt: skip
     except io.CheckpointError as err:
         why = str(err)
     start = time.perf_counter()
@@ -121,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
                                 str(DEFAULT_FOLDER), BUDGETS["06_rbm_gibbsnet"])  # fmt: skip
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--threads", type=int, default=2, help="CPU threads")
+    tr.add_argument("--cycle-weight", type=float, default=NOTEBOOK_RECIPE["cycle_weight"],
+                    help="weight of ALICE's cycle term (0: the paper's loss alone)")
     args = parser.parse_args(argv)
     if args.command == "check":
         model, info = load(args.path)
@@ -131,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     from .data import load_images
 
     images, _ = load_images("mnist5k", "train")
-    settings = recipe(BUDGETS["06_rbm_gibbsnet"][args.profile], seed=args.seed)
+    settings = recipe(BUDGETS["06_rbm_gibbsnet"][args.profile], seed=args.seed,
+                      cycle_weight=args.cycle_weight)  # fmt: skip
     start = time.perf_counter()
     model, history = train(images, settings, "cpu", args.threads)
     seconds = time.perf_counter() - start
@@ -140,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
                          wall_time_s=seconds, device="cpu", threads=args.threads,
                          profile=args.profile,
                          history=shipped.plain_history(
-                             {k: history[k] for k in ("step", "loss_D", "loss_G", "chain")}))
+                             {k: history[k] for k in ("step", "loss_D", "loss_G", "chain", "cycle")
+                              if k in history}))
     save(args.out, model, settings, prov)
     print(f"saved {args.out} ({seconds:.0f} s)")
     return 0

@@ -221,17 +221,22 @@ def adam(
 
 
 def prepare(
-    model: torch.nn.Module, device: torch.device | str, conv: bool = False, compile: bool = False
-) -> torch.nn.Module:
-    """Move ``model`` to ``device``; on CUDA use channels_last for conv nets and optionally
-    ``torch.compile``. Returns the (possibly compiled) model; parameters are shared."""
+    model: torch.nn.Module, device: torch.device | str, conv: bool = False, compile: bool = False,
+    channels_last: bool | None = None,
+) -> torch.nn.Module:  # fmt: skip
+    """Move ``model`` to ``device``; for conv nets (``conv``) use the channels_last memory
+    format on CUDA (``channels_last=None``), on any device (True) or never (False); on CUDA
+    optionally ``torch.compile``. Returns the (possibly compiled) model; parameters are
+    shared. (On a CPU channels_last changes the convolution kernels and so the rounding: a
+    recipe that uses it there is screened for quality first, notebook 02.)"""
+    if channels_last not in (None, True, False):
+        raise ValueError(f"channels_last must be None, True or False, got {channels_last!r}")
     device = torch.device(device)
     model = model.to(device)
-    if device.type == "cuda":
-        if conv:
-            model = model.to(memory_format=torch.channels_last)
-        if compile:
-            model = torch.compile(model)
+    if conv and (channels_last or (channels_last is None and device.type == "cuda")):
+        model = model.to(memory_format=torch.channels_last)
+    if device.type == "cuda" and compile:
+        model = torch.compile(model)
     return model
 
 

@@ -28,6 +28,7 @@ def test_train_dcgan_is_notebook_02s_recipe(digits):
         digits, 3, net_G=net_G, net_D=net_D, latent_dim=100, latent_kind="gaussian",
         batch_size=64, lr=dcgan_train.LR, betas=(0.5, 0.999), generator=g, log_every=10,
         threads=1, progress=False, bf16=dcgan_train.fast_bf16("cpu"),
+        channels_last=dcgan_train.fast_channels_last("cpu"),
     )  # fmt: skip
     assert dcgan_train.LR == 2e-3 and not G.training
     for a, b in zip(G.state_dict().values(), ref.state_dict().values()):
@@ -44,13 +45,23 @@ def test_fast_bf16_puts_d_in_bf16_only_on_cpus_with_native_bf16(monkeypatch, dig
         assert dcgan_train.fast_bf16("cpu") == expected
         assert dcgan_train.fast_bf16("cuda") is None
     calls = []
-    monkeypatch.setattr(dcgan_train, "train_gan",
-                        lambda *a, **kw: calls.append(kw["bf16"]) or ((kw["net_G"], None), {}))
+    monkeypatch.setattr(dcgan_train, "train_gan", lambda *a, **kw: calls.append(
+        (kw["bf16"], kw["channels_last"])) or ((kw["net_G"], None), {}))  # fmt: skip
     for native in (True, False):
         monkeypatch.setattr(dcgan_train, "cpu_native_bf16", lambda native=native: native)
         dcgan_train.train_dcgan(digits, 1, channels=8, progress=False)
-    dcgan_train.train_dcgan(digits, 1, channels=8, progress=False, bf16=True)
-    assert calls == ["D", False, True]
+    dcgan_train.train_dcgan(digits, 1, channels=8, progress=False, bf16=True,
+                            channels_last=False)  # fmt: skip
+    assert calls == [("D", True), (False, None), (True, False)]
+
+
+def test_fast_channels_last_goes_with_d_in_bf16(monkeypatch):
+    """channels_last on the CPU only where D runs in bf16 (where it was screened); train_gan's
+    default (CUDA only) elsewhere."""
+    for native, expected in ((True, True), (False, None)):
+        monkeypatch.setattr(dcgan_train, "cpu_native_bf16", lambda native=native: native)
+        assert dcgan_train.fast_channels_last("cpu") is expected
+        assert dcgan_train.fast_channels_last("cuda") is None
 
 
 def test_moving_average_and_scores_during_training(digits):
@@ -88,11 +99,12 @@ def test_command_line_ships_and_checks_the_generator(digits, tmp_path, capsys):
     assert dcgan_train.main(["check", str(out)]) == 0
     assert prov["lr"] == dcgan_train.LR and prov["seed"] == 0
     assert prov["bf16"] == "None"  # --precision default: train_gan's (fp32 on a CPU)
+    assert prov["channels_last"] == "None"
     assert "OK dcgan: 2 steps of batch 64, Adam 0.002, " in capsys.readouterr().out
     # the loaded generator is the trained one: same images from the same latents
     X, _ = load_images("mnist5k", "train")
     (trained, _), _ = dcgan_train.train_dcgan(X, 2, channels=8, threads=1, progress=False,
-                                              bf16=None)  # fmt: skip
+                                              bf16=None, channels_last=None)  # fmt: skip
     z = torch.randn(4, 100, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         assert torch.equal(G(z), trained(z))

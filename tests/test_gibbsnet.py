@@ -160,7 +160,7 @@ def test_train_gibbsnet_runs_the_update_in_order():
             torch.manual_seed(7)
             gen = torch.Generator().manual_seed(7)  # what config.seeded(7) yields
             net = GN.GibbsNet(4, 2, 0.2, 0.3)
-            trainer_D, trainer_GE = GN.make_trainers(net, 2e-4, 5e-4)
+            trainer_D, trainer_GE = GN.make_trainers(net, 1e-3, 1e-3)
             losses = []
             for _ in range(3):
                 batch = X[torch.randint(0, len(X), (8,), generator=gen)]
@@ -170,14 +170,15 @@ def test_train_gibbsnet_runs_the_update_in_order():
                 for s in order:
                     if s == "D":
                         out |= GN.discriminator_step(pairs, net.net_D, trainer_D)
-                    else:
-                        out |= GN.generator_step(pairs, net.net_D, trainer_GE)
+                    else:  # the default recipe adds the cycle term with weight 1
+                        out |= GN.generator_step(pairs, net.net_D, trainer_GE, net.net_G, 1.0)
                 losses.append({k: float(v) for k, v in out.items()})
         return net, losses
 
     net, losses = by_hand("DG")
     assert _same(_params(model), _params(net))
     assert hist["loss_D"] == [d["loss_D"] for d in losses]
+    assert hist["cycle"] == [d["cycle"] for d in losses]
     assert not _same(_params(model), _params(by_hand("GD")[0]))
 
 
@@ -297,3 +298,62 @@ def test_latent_diagnostics():
     with torch.no_grad():  # a decoder that ignores z: the chain cannot move
         model.net_G.net.net[0].weight.zero_()
     assert GN.latent_diagnostics(model, X, max_steps=3)["chain_move"] == 0
+
+
+def test_cycle_loss_is_the_clamped_pairs_reconstruction_error():
+    model, X, _, _ = _setup()
+    z = torch.randn(len(X), 8)
+    expected = ((model.net_G(z) - X) ** 2).mean()
+    assert torch.allclose(GN.cycle_loss(model.net_G, X, z), expected)
+    with torch.no_grad():
+        assert float(GN.cycle_loss(model.net_G, model.net_G(z), z)) == 0.0
+
+
+def test_generator_step_adds_the_cycle_term_to_G_and_E_only():
+    """With cycle_weight the G/E update follows eq. 5 plus the cycle term: it reports both,
+    moves G and E differently from eq. 5 alone, and D's step is unchanged by it."""
+    moved = {}
+    for weight in (0.0, 1.0):
+        model, X, trainer_D, trainer_GE = _setup()
+        torch.manual_seed(1)
+        pairs = GN.joint_pairs(model, X, 2)
+        GN.discriminator_step(pairs, model.net_D, trainer_D)
+        out = GN.generator_step(pairs, model.net_D, trainer_GE, model.net_G, weight)
+        assert ("cycle" in out) == bool(weight) and torch.isfinite(out["loss_G"])
+        moved[weight] = (_params(model.net_E), _params(model.net_G), _params(model.net_D))
+    assert not _same(moved[0.0][0], moved[1.0][0])  # E: through z ~ q(z | x)
+    assert not _same(moved[0.0][1], moved[1.0][1])  # G: through G(z)
+    assert _same(moved[0.0][2], moved[1.0][2])  # D: stepped before, on eq. 5 alone
+
+
+def test_cycle_weight_is_checked():
+    model, X, _, trainer_GE = _setup()
+    pairs = GN.joint_pairs(model, X, 1)
+    with pytest.raises(ValueError, match="needs net_G"):
+        GN.generator_step(pairs, model.net_D, trainer_GE, cycle_weight=1.0)
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="cycle_weight"):
+            GN.generator_step(pairs, model.net_D, trainer_GE, model.net_G, bad)
+        with pytest.raises(ValueError, match="cycle_weight"):
+            GN.train_gibbsnet(X, 1, cycle_weight=bad, progress=False)
+
+
+class _CopyChain(torch.nn.Module):
+    """A stand-in GibbsNet whose Gibbs step returns its input (E flattens, G reshapes)."""
+
+    def __init__(self):
+        super().__init__()
+        self.net_E, self.net_G = torch.nn.Flatten(), torch.nn.Unflatten(1, (1, 28, 28))
+        self.anchor = torch.nn.Parameter(torch.zeros(1))  # gives the model a device
+
+
+def test_step_from_data_measures_what_one_step_keeps():
+    from course_lib.data import load_images
+
+    X = load_images("mnist5k", "test")[0][::3]  # every digit (the file is sorted by class)
+    still = GN.step_from_data(_CopyChain(), X)
+    assert still["keeps_digit"] == 1.0 and still["pixel_change"] == 0.0
+    assert still["classes"] > 9.5  # the test digits' mix
+    model, _, _, _ = _setup()  # untrained: one step forgets the digit and its class mix
+    fresh = GN.step_from_data(model, X)
+    assert fresh["keeps_digit"] < 0.5 and fresh["pixel_change"] > 0.1

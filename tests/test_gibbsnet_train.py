@@ -27,7 +27,9 @@ def test_recipe_is_the_notebooks_and_rejects_unknown_settings():
     fast = GNT.recipe(BUDGETS["06_rbm_gibbsnet"]["fast"])
     assert fast["num_steps"] == 2500 and fast["hidden"] == 16 and fast["latent_dim"] == 16
     assert fast["chain_steps"] == 5 and fast["random_chain"] and fast["min_std"] == 0.3
-    assert (fast["lr"], fast["lr_GE"], fast["batch_size"], fast["seed"]) == (2e-4, 5e-4, 64, 0)
+    assert (fast["lr"], fast["lr_GE"], fast["batch_size"], fast["seed"]) == (1e-3, 1e-3, 64, 0)
+    assert fast["cycle_weight"] == 1.0
+    assert GNT.recipe(TINY, cycle_weight=0.0)["cycle_weight"] == 0.0  # the paper's loss
     assert GNT.recipe(TINY, seed=3, min_std=0.1)["min_std"] == 0.1
     with pytest.raises(ValueError, match="unknown GibbsNet settings"):
         GNT.recipe(TINY, min_sd=0.1)

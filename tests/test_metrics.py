@@ -289,3 +289,24 @@ def test_score_table_lists_every_row_and_the_floor():
     assert f"{metrics.real_floor()['fid']:.1f}" in with_floor.splitlines()[-1]
     with pytest.raises(ValueError, match="lacks"):
         metrics.score_table({"bad": {"fid": 1.0}}, floor=False)
+
+
+def test_recognisable_and_effective_classes():
+    """Real test digits: 0.97 recognisable (classifier >= 0.9 on one digit), ~10 effective
+    classes; one digit repeated: 1 class; uniform noise: 'recognisable' (an over-confident
+    classifier) but one class, which is why the two are read together."""
+    from course_lib.data import load_images
+
+    X, y = load_images("mnist5k", "test")
+    assert metrics.recognisable(X) > 0.9 and metrics.effective_classes(X) > 9.9
+    assert metrics.effective_classes(X[:1].repeat(50, 1, 1, 1)) == pytest.approx(1.0)
+    two = torch.cat([X[y == 0][:30], X[y == 1][:30]])
+    assert 1.8 < metrics.effective_classes(two) < 2.5  # a few misread digits add a third
+    noise = torch.rand(200, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    # the classifier is over-confident on uniform noise (one digit for all): the pair exposes it
+    assert metrics.recognisable(noise) > 0.5 and metrics.effective_classes(noise) < 1.5
+    assert metrics.recognisable(torch.zeros(20, 1, 28, 28)) == 0.0  # grey: nothing confident
+    assert metrics.recognisable(X, threshold=0.5) >= metrics.recognisable(X)
+    for bad in (0.0, 1.0, 1.5):
+        with pytest.raises(ValueError, match="threshold"):
+            metrics.recognisable(X, threshold=bad)

@@ -116,6 +116,14 @@ def test_corrupt_checkpoint_is_refused_and_modules_untouched(tmp_path):
 def test_device_helpers_choose_the_gpu_paths_only_for_cuda():
     net = nn.Conv2d(1, 2, 3)
     assert train.prepare(net, "cpu", conv=True, compile=True) is net  # no-ops off CUDA
+    assert net.weight.is_contiguous()  # channels_last only on CUDA unless asked for
+    cl = train.prepare(nn.Conv2d(4, 8, 3), "cpu", conv=True, channels_last=True)
+    assert cl.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not cl.weight.is_contiguous()
+    mlp = train.prepare(nn.Linear(3, 2), "cpu", conv=False, channels_last=True)  # convs only
+    assert mlp.weight.is_contiguous()
+    with pytest.raises(ValueError, match="channels_last"):
+        train.prepare(net, "cpu", conv=True, channels_last="yes")
     with train.autocast("cpu"):  # default: fp32 on a CPU
         assert torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype == torch.float32
     with train.autocast("cpu", enabled=True):  # bf16 on a CPU only when asked for

@@ -76,7 +76,8 @@ def broken_step(pairs, model, trainer_D, trainer_GE):
     loss_D.backward(retain_graph=True)  # also leaves D's gradients on G and E
     trainer_D.step()
     loss_G = GN.joint_generator_loss(pairs, model.net_D)
-    loss_G.backward()  # added to what is already there
+    cycle = GN.cycle_loss(model.net_G, x_c, z_c)  # the recipe's cycle term, as in the correct step
+    (loss_G + cycle).backward()  # added to what is already there
     trainer_GE.step()
     return loss_D.item(), loss_G.item()
 
@@ -85,7 +86,7 @@ def order(num_steps: int = 400, variants=(False, True)) -> None:
     for broken in variants:
         with seeded(0) as gen:
             model = GN.GibbsNet(16, B["gibbsnet_hidden"])
-            trainer_D, trainer_GE = GN.make_trainers(model, 2e-4, 5e-4)
+            trainer_D, trainer_GE = GN.make_trainers(model, 1e-3, 1e-3)  # notebook 06's rates
             log = []
             for _step in range(num_steps):
                 X = images_train[torch.randint(0, len(images_train), (64,), generator=gen)]
@@ -95,7 +96,8 @@ def order(num_steps: int = 400, variants=(False, True)) -> None:
                     log.append(broken_step(pairs, model, trainer_D, trainer_GE))
                 else:
                     d = GN.discriminator_step(pairs, model.net_D, trainer_D)["loss_D"].item()
-                    g = GN.generator_step(pairs, model.net_D, trainer_GE)["loss_G"].item()
+                    g = GN.generator_step(pairs, model.net_D, trainer_GE, model.net_G,
+                                          1.0)["loss_G"].item()  # fmt: skip
                     log.append((d, g))
         means = [tuple(sum(v) / 50 for v in zip(*log[i : i + 50])) for i in range(0, num_steps, 50)]
         print("broken" if broken else "correct", "loss_D / loss_G per 50 updates:",
