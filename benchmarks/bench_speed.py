@@ -8,8 +8,9 @@ the same number of steps. They differ in what the issue and DESIGN.md call the l
   one tensor on the device, ``course_lib.data.batches``; ``course_lib.train.adam`` (fused on
   CUDA), ``autocast`` (bf16 on CUDA; for the DCGAN, notebook 02's
   ``course_lib.dcgan_train.fast_bf16``: bf16 on D's forward passes on a CPU with native
-  bf16, fp32 on other CPUs), ``prepare`` (channels_last and, with
-  ``COURSE_COMPILE=1``, torch.compile on CUDA), ``train_loop`` (one host sync per log; here
+  bf16, fp32 on other CPUs), ``prepare`` (channels_last on CUDA, and for the DCGAN on a CPU
+  where D runs in bf16, ``dcgan_train.fast_channels_last``; with ``COURSE_COMPILE=1``,
+  torch.compile on CUDA), ``train_loop`` (one host sync per log; here
   one log per repetition).
 - **tutorial**: the PyTorch DCGAN tutorial's pipeline: a Dataset like
   ``torchvision.datasets.MNIST`` (uint8 array -> PIL image -> ToTensor -> Normalize per
@@ -106,8 +107,12 @@ class OurLoop:
         net_G, net_D = _models(kind)
         compile_ = os.environ.get("COURSE_COMPILE", "0") == "1"
         conv = kind == "dcgan"
-        self.net_G = train.prepare(net_G, device, conv=conv, compile=compile_)
-        self.net_D = train.prepare(net_D, device, conv=conv, compile=compile_)
+        # notebook 02's path: channels_last on a CPU too where D runs in bf16
+        self.channels_last = dcgan_train.fast_channels_last(device) if conv else None
+        self.net_G, self.net_D = (
+            train.prepare(net, device, conv=conv, compile=compile_,
+                          channels_last=self.channels_last) for net in (net_G, net_D)
+        )  # fmt: skip
         self.trainer_D = train.adam(self.net_D.parameters(), 2e-4, (0.5, 0.999), device=device)
         self.trainer_G = train.adam(self.net_G.parameters(), 2e-4, (0.5, 0.999), device=device)
         self.gen = torch.Generator().manual_seed(SEED)
@@ -234,7 +239,8 @@ def profile_top_ops(loop, steps: int = 3, top: int = 6) -> list[tuple[str, float
 def step_variant_diagnostic(profile: str, device: torch.device, variant: str) -> float:
     """Speed-up of the DCGAN step (no data loading) from ``variant`` on this device.
 
-    ``"channels_last"``: NHWC memory format (``train.prepare`` applies it on CUDA only);
+    ``"channels_last"``: NHWC memory format in fp32 (``train.prepare``: on CUDA; notebook 02's
+    DCGAN also on a CPU with native bf16, beside D in bf16);
     ``"bf16"``: bf16 autocast on both networks (``train.autocast`` enables it on CUDA only;
     on a CPU with AVX512-BF16/AMX it also runs); ``"bf16_D"``: on D's forward passes only
     (notebook 02's path on a CPU with native bf16). Measures whether each would pay on the
@@ -379,7 +385,8 @@ def run(profile: str) -> dict[str, dict]:
             gains = {v: step_variant_diagnostic(profile, device, v) for v in DIAGNOSTICS}
             for v, gain in gains.items():
                 what = f"{DIAGNOSTICS[v]} on {device.type}, no data loading"
-                used = "CPUs with native bf16" if v == "bf16_D" else "CUDA only"
+                used = ("CPUs with native bf16" if v in ("bf16_D", "channels_last")
+                        else "CUDA only")  # fmt: skip
                 why = f"diagnostic: DCGAN step time without/with {what} (course_lib: {used})"
                 rec(f"speed.dcgan.diag_{v}_speedup", gain, "x", why)
             line += (
@@ -390,10 +397,11 @@ def run(profile: str) -> dict[str, dict]:
                 + ", ".join(f"{k} {100 * s:.0f}%" for k, s in top)
                 + ". Diagnostic rows, step time without/with: "
                 + ", ".join(f"{DIAGNOSTICS[v]} {g:.2f}x" for v, g in gains.items())
-                + f". Our loop's precision here: bf16={ours.bf16!r} (notebook 02's "
-                "dcgan_train.fast_bf16: D in bf16 on a CPU with native bf16, fp32 on other "
-                "CPUs; bf16 on both networks stays off on CPUs: it costs FID, "
-                "experiments/dcgan/README.md)."
+                + f". Our loop's precision here: bf16={ours.bf16!r}, channels_last="
+                f"{ours.channels_last!r} (notebook 02's dcgan_train.fast_bf16 and "
+                "fast_channels_last: D in bf16 and channels_last on a CPU with native bf16, "
+                "fp32 and the default layout on other CPUs; bf16 on both networks stays off on "
+                "CPUs: it costs FID, experiments/dcgan/README.md)."
             )
         notes.append(line)
         for loop in res["loops"].values():

@@ -1,7 +1,8 @@
 """Notebook 06's GibbsNet run, shipped: ``python -m course_lib.gibbsnet_train``.
 
 GibbsNet's three conv nets train for ``gibbsnet_steps`` = 2,500 updates in ``fast``, about
-3.5-4.5 min on 2 CPU cores, more than half of notebook 06. The course ships that run in
+3 min on 2 CPU cores (158 s for the shipped run), more than notebook 06's other cells
+together. The course ships that run in
 ``data/gibbsnet_mnist5k/`` (safetensors weights of E, G and D; ``config.json``: the full
 recipe and step count; ``MANIFEST.json``: checksums and provenance, with the loss curves),
 and :func:`load_or_train` loads it when its recipe is exactly the one the notebook asks for

@@ -51,6 +51,8 @@ VARIANTS = {
     # bf16 autocast on one network only, or on both with BatchNorm computed in fp32
     "lr20_bf16G": {"lr": 2e-3, "bf16_nets": "G"},
     "lr20_bf16D": {"lr": 2e-3, "bf16_nets": "D"},
+    # D in bf16 as notebook 02 on a CPU with native bf16, both networks in channels_last (NHWC)
+    "lr20_bf16D_cl": {"lr": 2e-3, "bf16_nets": "D", "channels_last": True},
     "lr20_bf16bn": {"lr": 2e-3, "bf16_nets": "GD", "bn_fp32": True},
     "da_t_bf16": {"policy": ("translation",), "bf16": True},
     # the shipped model's length: the rate decays linearly to 0 over the last half of the run
@@ -140,6 +142,9 @@ def run(name: str, seed: int, steps: int, checkpoints: list[int], decay: float) 
     for key, net in (("G", net_G), ("D", net_D)):
         if key in v.get("bf16_nets", ""):
             autocast_forward(net, v.get("bn_fp32", False))
+    if v.get("channels_last"):
+        for net in (net_G, net_D, ema):
+            net.to(memory_format=torch.channels_last)
     Z = sample_latent(500, 100, "gaussian", torch.Generator().manual_seed(2), "cpu")
     t0 = time.perf_counter()
     timing = {"train": 0.0}
