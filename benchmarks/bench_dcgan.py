@@ -4,9 +4,10 @@ Trained exactly as the notebook trains it (``course_lib.dcgan_train.train_dcgan`
 equal the notebook's calls): ``course_lib.dcgan.DCGANGenerator`` / ``DCGANDiscriminator``
 with ``channels`` from ``BUDGETS["02_dcgan"]``, ``course_lib.gan.train_gan`` (one D step
 per G step, non-saturating loss, Adam ``dcgan_train.LR`` = 2e-3 for both players with betas
-(0.5, 0.999), Gaussian z of size 100, the notebook's precision ``dcgan_train.fast_bf16``:
-bf16 autocast on D's forward passes on a CPU with native bf16 (the machine column says
-whether it has them), fp32 on other CPUs), on one thread per bench worker (the notebook uses
+(0.5, 0.999), Gaussian z of size 100, the notebook's precision and layout
+``dcgan_train.fast_bf16`` and ``fast_channels_last``: bf16 autocast on D's forward passes and
+both networks in channels_last on a CPU with native bf16 (the machine column says whether it
+has them), fp32 and the default layout on other CPUs), on one thread per bench worker (the notebook uses
 two: the same recipe, another floating-point summation order). The learning rate and the
 number of steps were chosen on seeds 0-2 (``experiments/dcgan/README.md``), so the rows are
 the mean over the held-out seeds 3, 4 and 5. ``quality.dcgan.{fid,kid,precision,recall}``:

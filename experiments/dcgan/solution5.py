@@ -4,8 +4,9 @@ scored on the notebook's 500 latents in the one protocol.
 
     COURSE_PROFILE=fast python experiments/dcgan/solution5.py [paper] [notebook]   # 3 min each
 
-Output of 2026-12-02 (AMD EPYC with bf16 units, 2 cores; the notebook's precision, D in bf16):
-solution5.jsonl (the Intel Xeon's fp32 run of session 10: solution5_xeon_fp32.jsonl).
+Output of 2026-12-03 (AMD EPYC with bf16 units, 2 cores; the notebook's path, D in bf16 and
+channels_last): solution5.jsonl; with D in bf16 alone (2026-12-02): solution5_bf16D.jsonl;
+the Intel Xeon's fp32 run of session 10: solution5_xeon_fp32.jsonl.
 """
 
 from __future__ import annotations
