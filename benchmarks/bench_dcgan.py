@@ -2,19 +2,20 @@
 
 Trained exactly as the notebook trains it (``course_lib.dcgan_train.train_dcgan``, tested to
 equal the notebook's calls): ``course_lib.dcgan.DCGANGenerator`` / ``DCGANDiscriminator``
-with ``channels`` from ``BUDGETS["02_dcgan"]``, ``course_lib.gan.train_gan`` (one D step
-per G step, non-saturating loss, Adam ``dcgan_train.LR`` = 2e-3 for both players with betas
+with ``channels`` from ``BUDGETS["02_dcgan"]``, ``course_lib.gan.train_gan`` (one D step per
+G step, non-saturating loss, Adam ``dcgan_train.LR`` = 2e-3 for both players with betas
 (0.5, 0.999), Gaussian z of size 100, the notebook's precision and layout
-``dcgan_train.fast_bf16`` and ``fast_channels_last``: bf16 autocast on D's forward passes and
-both networks in channels_last on a CPU with native bf16 (the machine column says whether it
-has them), fp32 and the default layout on other CPUs), on one thread per bench worker (the notebook uses
-two: the same recipe, another floating-point summation order). The learning rate and the
-number of steps were chosen on seeds 0-2 (``experiments/dcgan/README.md``), so the rows are
-the mean over the held-out seeds 3, 4 and 5. ``quality.dcgan.{fid,kid,precision,recall}``:
-500 samples (latents from seed 2, generator in eval mode, as in the notebook) scored by
-``course_lib.metrics.score_images`` against the 500 mnist5k test digits; the real-data floor
-and the calibration rows are ``quality.real.*`` and ``quality.calibration.*``
-(bench_metrics). Classifier features, so no number compares with Inception-FID in papers.
+``dcgan_train.fast_bf16`` and ``fast_channels_last``: bf16 autocast on D's forward passes
+and both networks in channels_last on a CPU with native bf16 (the machine column says
+whether it has them), fp32 and the default layout on other CPUs), on one thread per bench
+worker (the notebook uses two: the same recipe, another floating-point summation order). The
+learning rate and the number of steps were chosen on seeds 0-2
+(``experiments/dcgan/README.md``), so the rows are the mean over the held-out seeds 3, 4 and
+5. ``quality.dcgan.{fid,kid,precision,recall}``: 500 samples (latents from seed 2, generator
+in eval mode, as in the notebook) scored by ``course_lib.metrics.score_images`` against the
+500 mnist5k test digits; the real-data floor and the calibration rows are ``quality.real.*``
+and ``quality.calibration.*`` (bench_metrics). Classifier features, so no number compares
+with Inception-FID in papers.
 
 ``quality.dcgan_shipped.*``: the generator shipped in ``data/dcgan_mnist5k/`` (the same
 networks trained for 10,000 steps at Adam 2e-3 by ``python -m course_lib.dcgan_train train``,

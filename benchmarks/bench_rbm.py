@@ -130,7 +130,7 @@ def run(profile: str) -> dict[str, dict]:
         details.append(
             f"seed {gseed}: FID at N=1/2/{CHAIN}/{LONG_N} "
             + "/".join(f"{scored[n]['fid']:.1f}" for n in (1, 2, CHAIN, LONG_N))
-            + f", recognisable at N=1/2/3 "
+            + ", recognisable at N=1/2/3 "
             + "/".join(f"{metrics.recognisable(chain[n].cpu()):.2f}" for n in (1, 2, 3))
             + f", final losses D {hist['loss_D'][-1]:.2f}, G/E {hist['loss_G'][-1]:.2f}, "
             f"cycle {hist['cycle'][-1]:.3f}, latents on test digits "

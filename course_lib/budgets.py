@@ -97,8 +97,8 @@ BUDGETS["06_rbm_gibbsnet"] = {
     # distributions, chains and repeated runs of the AIS estimate of log Z.
     # gibbsnet_steps: GibbsNet updates (batch 64; the recipe is train_gibbsnet's defaults:
     # N drawn from 1..5 per update, encoder sigma >= 0.3, z = 16, ALICE's cycle term, Adam
-    # 1e-3 for D and G/E); gibbsnet_hidden: channels of its 14x14 layers; gibbsnet_threads: torch CPU
-    # threads for GibbsNet (the RBMs use 1: their matmuls give other sums on 2 threads;
+    # 1e-3 for D and G/E); gibbsnet_hidden: channels of its 14x14 layers; gibbsnet_threads:
+    # torch CPU threads for GibbsNet (the RBMs use 1: their matmuls give other sums on 2 threads;
     # GibbsNet's conv nets train to the same weights bit for bit, 1.4x faster on 2). Samples
     # are scored in the one protocol (500 digits per N).
     "smoke": dict(
