@@ -147,33 +147,25 @@ def run(profile: str) -> dict[str, dict]:
         f"{what}; samples after N={SCORED_N} unclamped steps; " + "; ".join(details), held,
     )  # fmt: skip
 
-    def per_seed(key: str, digits: int = 3) -> str:
-        return "per seed " + ", ".join(f"{v:.{digits}f}" for v in extra[key])
-
-    def mean(key: str) -> float:
-        return sum(extra[key]) / len(extra[key])
-
-    out["gibbsnet.recognisable"] = _record(
-        mean("recognisable"), "fraction (classifier >= 0.9 on one digit)", profile,
-        f"{what}; N={SCORED_N}; {per_seed('recognisable')}; the 500 test digits: "
-        f"{metrics.recognisable(images_test):.3f}; read beside gibbsnet.effective_digits; "
-        f"{held}", seeds=list(HELD_OUT),
+    rows = (  # key, values, unit, digits per seed, what the row measures
+        ("recognisable", "recognisable", "fraction (classifier >= 0.9 on one digit)", 3,
+         f"N={SCORED_N}; the 500 test digits: {metrics.recognisable(images_test):.3f}; read "
+         "beside gibbsnet.effective_digits"),
+        ("effective_digits", "effective", "digits (exp entropy of the class histogram)", 2,
+         f"N={SCORED_N}; the test digits: {metrics.effective_classes(images_test):.2f}"),
+        ("long_chain.fid", "long", "classifier-FID (protocol, lower is better)", 1,
+         f"N={LONG_N} (twice the longest training chain)"),
+        ("keeps_digit", "keeps", "fraction of test digits", 3,
+         "one chain step from each of the 500 test digits keeps its classifier label "
+         "(gibbsnet.step_from_data)"),
     )  # fmt: skip
-    out["gibbsnet.effective_digits"] = _record(
-        mean("effective"), "digits (exp entropy of the class histogram)", profile,
-        f"{what}; N={SCORED_N}; {per_seed('effective', 2)}; the test digits: "
-        f"{metrics.effective_classes(images_test):.2f}; {held}", seeds=list(HELD_OUT),
-    )  # fmt: skip
-    out["gibbsnet.long_chain.fid"] = _record(
-        mean("long"), "classifier-FID (protocol, lower is better)", profile,
-        f"{what}; N={LONG_N} (twice the longest training chain); {per_seed('long', 1)}; "
-        f"{held}", seeds=list(HELD_OUT),
-    )  # fmt: skip
-    out["gibbsnet.keeps_digit"] = _record(
-        mean("keeps"), "fraction of test digits", profile,
-        f"{what}; one chain step from each of the 500 test digits keeps its classifier label "
-        f"(gibbsnet.step_from_data); {per_seed('keeps')}; {held}", seeds=list(HELD_OUT),
-    )  # fmt: skip
+    for name, key, unit, digits, note in rows:
+        values = extra[key]
+        per_seed = ", ".join(f"{v:.{digits}f}" for v in values)
+        out[f"gibbsnet.{name}"] = _record(
+            sum(values) / len(values), unit, profile,
+            f"{what}; {note}; per seed {per_seed}; {held}", seeds=list(HELD_OUT),
+        )  # fmt: skip
     return out
 
 
