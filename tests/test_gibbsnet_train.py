@@ -88,3 +88,14 @@ def test_shipped_folder_is_the_fast_run():
     assert info["provenance"]["command"] == GNT.REBUILD
     assert len(info["provenance"]["history"]["loss_D"]) == len(
         info["provenance"]["history"]["step"]) > 50
+
+
+def test_shipped_paper_loss_folder_is_the_same_run_without_the_cycle_term():
+    """data/gibbsnet_mnist5k_paper/ holds notebook 06's comparison run: the fast recipe with
+    cycle_weight 0, rebuilt by the command its errors name."""
+    model, info = GNT.load(GNT.PAPER_FOLDER)
+    fast = BUDGETS["06_rbm_gibbsnet"]["fast"]
+    assert info["config"] == GNT.recipe(fast, cycle_weight=0.0) != GNT.recipe(fast)
+    assert info["provenance"]["command"] == GNT.REBUILD_PAPER
+    assert GNT.rebuild_command(GNT.PAPER_FOLDER) == GNT.REBUILD_PAPER
+    assert GNT.rebuild_command(GNT.DEFAULT_FOLDER) == GNT.REBUILD
