@@ -53,6 +53,10 @@ VARIANTS = {
     "lr20_bf16D": {"lr": 2e-3, "bf16_nets": "D"},
     # D in bf16 as notebook 02 on a CPU with native bf16, both networks in channels_last (NHWC)
     "lr20_bf16D_cl": {"lr": 2e-3, "bf16_nets": "D", "channels_last": True},
+    # the shipped long run (issue 19 item 2): two D steps per G step, or a G twice as wide
+    "lr20_bf16D_cl_d2": {"lr": 2e-3, "bf16_nets": "D", "channels_last": True, "d_steps": 2},
+    "lr20_bf16D_cl_g64": {"lr": 2e-3, "bf16_nets": "D", "channels_last": True,
+                          "g_channels": 64},
     "lr20_bf16bn": {"lr": 2e-3, "bf16_nets": "GD", "bn_fp32": True},
     "da_t_bf16": {"policy": ("translation",), "bf16": True},
     # the shipped model's length: the rate decays linearly to 0 over the last half of the run
@@ -130,7 +134,7 @@ def run(name: str, seed: int, steps: int, checkpoints: list[int], decay: float) 
     X_test, _ = load_images("mnist5k", "test")
     torch.manual_seed(seed)
     ch = v.get("channels", 32)
-    net_G = dcgan.DCGANGenerator(100, ch)
+    net_G = dcgan.DCGANGenerator(100, v.get("g_channels", ch))
     net_D = dcgan.DCGANDiscriminator(ch, norm=v.get("d_norm", "batch"))
     if v.get("sn"):
         net_D = spectral(net_D)
@@ -174,6 +178,7 @@ def run(name: str, seed: int, steps: int, checkpoints: list[int], decay: float) 
         X, steps, net_G=net_G, net_D=net_D, latent_dim=100, latent_kind="gaussian",
         trainers=trainers,
         batch_size=v.get("batch", 64), lr=v.get("lr", 2e-4), betas=(0.5, 0.999),
+        d_steps=v.get("d_steps", 1),
         generator=torch.Generator().manual_seed(seed), device="cpu", bf16=v.get("bf16", False),
         callback=callback, callback_every=1, log_every=50, progress=False, threads=1,
     )  # fmt: skip
