@@ -90,7 +90,7 @@ def test_command_line_ships_and_checks_the_generator(digits, tmp_path, capsys):
     out = tmp_path / "dcgan"
     assert dcgan_train.main(["train", "--out", str(out), "--steps", "2", "--channels", "8",
                              "--threads", "1", "--seed", "0", "--ema", "0",
-                             "--score-every", "0"]) == 0  # fmt: skip
+                             "--score-every", "0", "--precision", "default"]) == 0  # fmt: skip
     assert {p.name for p in out.iterdir()} == {io.CONFIG, io.MANIFEST, io.WEIGHTS}
     G, info = dcgan_train.load_pretrained(out)
     prov = info["provenance"]
@@ -126,3 +126,13 @@ def test_missing_or_altered_checkpoint_is_a_clear_error(tmp_path):
     (out / io.MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(io.CheckpointError, match="does not hold a notebook-02 DCGAN"):
         dcgan_train.load_pretrained(out)
+
+
+def test_command_defaults_are_the_shipped_recipe():
+    """REBUILD relies on the defaults: they must be the recipe the shipped manifest records."""
+    args = dcgan_train._parser().parse_args(["train"])
+    assert (args.steps, args.precision, args.lr, args.seed) == (
+        dcgan_train.SHIPPED_STEPS, "fast", dcgan_train.LR, 3)
+    prov = dcgan_train.load_pretrained()[1]["provenance"]
+    assert (prov["steps"], prov["lr"], prov["seed"], prov["ema_decay"]) == (
+        args.steps, args.lr, args.seed, args.ema)
