@@ -148,6 +148,21 @@ def load_images(
 VALUE_RANGES: tuple[str, ...] = ("signed", "unit")
 
 
+def stratified_indices(labels: torch.Tensor, n: int) -> torch.Tensor:
+    """``n`` indices that visit the classes in turn (the first digit of each class, then the
+    second, ...): for grids and subsets of real digits. mnist5k is stored sorted by class, so
+    ``X[:n]`` would show only 0s. Raises ValueError if ``n`` exceeds the number of labels."""
+    labels = torch.as_tensor(labels)
+    if not 0 <= n <= len(labels):
+        raise ValueError(f"n must be in [0, {len(labels)}], got {n}")
+    rank = torch.empty_like(labels)  # a digit's position within its class
+    for c in labels.unique():
+        idx = torch.nonzero(labels == c).flatten()
+        rank[idx] = torch.arange(len(idx))
+    order = sorted(range(len(labels)), key=lambda i: (int(rank[i]), int(labels[i])))
+    return torch.tensor(order[:n], dtype=torch.long)
+
+
 def check_images(
     X: torch.Tensor, who: str, value_range: str = "signed",
     shape: tuple[int, ...] | None = (1, 28, 28), why: str = "",

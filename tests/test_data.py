@@ -156,3 +156,18 @@ def test_sample_batches_draws_fresh_data():
     it = data.sample_batches(data.toy_distribution("ring8"), 16, torch.Generator().manual_seed(0))
     a, b = next(it), next(it)
     assert a.shape == (16, 2) and not torch.equal(a, b)
+
+
+def test_stratified_indices_take_the_classes_in_turn():
+    from course_lib.data import load_images, stratified_indices
+
+    _, y = load_images("mnist5k", "train")
+    assert torch.bincount(y[:32], minlength=10)[0] == 32  # why it exists: sorted by class
+    idx = stratified_indices(y, 32)
+    assert len(set(idx.tolist())) == 32
+    counts = torch.bincount(y[idx], minlength=10)
+    assert counts.max() - counts.min() <= 1 and counts.min() == 3
+    assert y[idx[:10]].tolist() == list(range(10))
+    assert torch.equal(stratified_indices(y, 4500).sort().values, torch.arange(4500))
+    with pytest.raises(ValueError, match="n must be"):
+        stratified_indices(y, 4501)
