@@ -19,7 +19,8 @@ train``, checksums verified by ``course_lib.ddpm_train.load_pretrained``).
 
 Anchor: DDIM paper (Song et al. 2021) Table 1, CIFAR-10: DDIM (eta = 0) FID 6.84 at 20 steps;
 DDPM with sigma_t^2 = beta-tilde_t (eta = 1, our ancestral sampler) 4.73 at 1000 steps
-(Inception-FID, not comparable in absolute value; compare DDIM-20 / DDPM-1000, 1.45 there). In the smoke profile a 10-step strided ancestral chain (DDIM with eta = 1)
+(Inception-FID, not comparable in absolute value; compare DDIM-20 / DDPM-1000, 1.45 there).
+In the smoke profile a 10-step strided ancestral chain (DDIM with eta = 1)
 stands in for DDPM's 1000 steps (15 min of one CPU thread): plumbing only.
 
 Development record (an earlier protocol: 200 digits from seed 0 against the 500 test digits,

@@ -19,6 +19,7 @@ torch.set_num_threads(1)
 model, info = DT.load_pretrained(device="cpu")
 sched = D.make_schedule(info["config"]["schedule"], info["config"]["timesteps"])
 for eta in (0.0, 0.5, 1.0):
-    x = DS.ddim_sample(model, sched, 500, 20, eta=eta, generator=torch.Generator().manual_seed(0))[0]
+    g = torch.Generator().manual_seed(0)
+    x = DS.ddim_sample(model, sched, 500, 20, eta=eta, generator=g)[0]
     s = metrics.score_images(x)
     print(json.dumps({"eta": eta, **{k: round(float(v), 4) for k, v in s.items()}}), flush=True)
