@@ -159,8 +159,8 @@ def stratified_indices(labels: torch.Tensor, n: int) -> torch.Tensor:
     for c in labels.unique():
         idx = torch.nonzero(labels == c).flatten()
         rank[idx] = torch.arange(len(idx))
-    order = sorted(range(len(labels)), key=lambda i: (int(rank[i]), int(labels[i])))
-    return torch.tensor(order[:n], dtype=torch.long)
+    key = rank * (int(labels.max()) + 1) + labels  # by rank, then by class
+    return torch.argsort(key, stable=True)[:n]
 
 
 def check_images(
