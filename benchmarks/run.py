@@ -39,10 +39,11 @@ regenerated from ``results.json`` alone: one table, then the sections.
 Parallel runs
 -------------
 By default (``--jobs N`` or ``BENCH_JOBS`` to change it) modules run in one worker process
-per CPU core, one torch thread each, longest first; a module that sets ``EXCLUSIVE = True``
-(bench_speed, whose timings need a quiet machine) runs first, alone. A full run also records
-``bench.all.runtime_s``, the wall clock of the whole ``make bench``. Both files are
-rewritten after each module, so an interrupted run keeps the modules that finished.
+per CPU core, one torch thread each, longest first (:func:`expected_seconds`); a module that
+sets ``EXCLUSIVE = True`` (bench_speed, whose timings need a quiet machine) runs first,
+alone. A full run also records ``bench.all.runtime_s``, the wall clock of the whole ``make
+bench``. Both files are rewritten after each module, so an interrupted run keeps the modules
+that finished.
 
 Unchanged modules
 -----------------
@@ -65,6 +66,7 @@ import json
 import math
 import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -202,6 +204,23 @@ def _run_module(name: str, bench_dir: Path, profile: str) -> tuple[dict, str, fl
     return records, text, seconds
 
 
+def expected_seconds(name: str, bench_dir: Path, results: dict, store: Path = reuse.STORE) -> float:
+    """How long module ``name`` is expected to take, to start the longest first: its last
+    ``bench.<name>.runtime_s`` plus the stored time of every reused measurement it makes
+    (``reuse.measured("<cache>", ...)`` in its source), which it may have to measure again.
+    Pessimistic when those are reused (a short module then merely starts early), but a
+    module whose 30-min measurement went stale no longer starts last and runs on alone."""
+    seconds = float((results.get(f"bench.{name}.runtime_s") or {}).get("value") or 0)
+    source = (Path(bench_dir) / f"bench_{name}.py").read_text(encoding="utf-8")
+    for cache in dict.fromkeys(re.findall(r"reuse\.measured\(\s*[\"']([\w.-]+)[\"']", source)):
+        try:
+            entry = json.loads((Path(store) / f"{cache}.json").read_text(encoding="utf-8"))
+            seconds += float(entry.get("seconds") or 0)
+        except (OSError, ValueError, TypeError, AttributeError):
+            continue  # never measured (or unreadable): nothing to add
+    return seconds
+
+
 def _worker_init() -> None:
     """Each parallel worker uses one torch thread, so N workers fill N cores without the
     oversubscription that made small models 10-30x slower on this 2-core machine."""
@@ -261,7 +280,7 @@ def run_benchmarks(
     Markdown; return the merged results.
 
     ``jobs`` > 1 runs modules in that many worker processes with one torch thread each,
-    longest first (by their last ``bench.<name>.runtime_s``); modules that set
+    longest first (:func:`expected_seconds`); modules that set
     ``EXCLUSIVE = True`` (timing comparisons such as bench_speed) run first, alone, in this
     process. Results are merged here, one module at a time, as each finishes.
 
@@ -328,7 +347,7 @@ def run_benchmarks(
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        last = {n: (results.get(f"bench.{n}.runtime_s") or {}).get("value") or 0 for n in pooled}
+        last = {n: expected_seconds(n, bench_dir, results) for n in pooled}
         pooled.sort(key=lambda n: -last[n])  # longest first keeps the workers evenly loaded
         note = f"wall clock, run beside other modules ({jobs} workers, 1 torch thread each)"
         failed = []

@@ -394,3 +394,18 @@ def test_reuse_code_digest_ignores_docstrings_comments_and_layout_not_code():
     assert all(reuse.code_digest(s) != digest for s in changed)
     assert reuse.code_digest('def f():\n    """Only a doc."""\n') == reuse.code_digest(
         "def f():\n    pass\n")  # fmt: skip
+
+
+def test_expected_seconds_adds_the_reused_measurements_a_module_may_redo(paths, tmp_path):
+    bench, store = paths["bench_dir"], tmp_path / "reused"
+    store.mkdir()
+    (store / "slow1000.json").write_text(json.dumps({"seconds": 1800.0, "result": {}}))
+    (store / "torn.json").write_text('{"seconds": 9')
+    _write(bench, "gamma", 1.0, extra='\nX = reuse.measured("slow1000", {}, f, "m")\n'
+           'Y = reuse.measured( "slow1000", {}, g, "m")\nZ = reuse.measured("torn", {}, f, "m")\n'
+           'W = reuse.measured("never_stored", {}, f, "m")\n')  # fmt: skip
+    results = {"bench.alpha.runtime_s": {"value": 40.0}, "bench.gamma.runtime_s": {"value": 30.0}}
+    assert runner.expected_seconds("alpha", bench, results, store) == 40.0
+    # one stored measurement counted once; torn or missing entries add nothing
+    assert runner.expected_seconds("gamma", bench, results, store) == 1830.0
+    assert runner.expected_seconds("beta", bench, {}, store) == 0.0
