@@ -221,9 +221,30 @@ def expected_seconds(name: str, bench_dir: Path, results: dict, store: Path = re
     return seconds
 
 
+def _die_with_parent() -> None:
+    """On Linux, have the kernel end this worker when the runner dies, also when it is killed
+    (SIGTERM, a CI timeout) rather than interrupted with Ctrl-C: otherwise an orphaned worker
+    trains on, slows every later measurement on the machine and can still write a stored
+    measurement. Elsewhere nothing changes."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM))  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the runner died before the request took effect
+        os._exit(1)
+
+
 def _worker_init() -> None:
     """Each parallel worker uses one torch thread, so N workers fill N cores without the
-    oversubscription that made small models 10-30x slower on this 2-core machine."""
+    oversubscription that made small models 10-30x slower on this 2-core machine; it ends
+    when the runner does (:func:`_die_with_parent`)."""
+    _die_with_parent()
     os.environ["OMP_NUM_THREADS"] = "1"
     import torch
 

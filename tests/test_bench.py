@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -409,3 +415,48 @@ def test_expected_seconds_adds_the_reused_measurements_a_module_may_redo(paths, 
     # one stored measurement counted once; torn or missing entries add nothing
     assert runner.expected_seconds("gamma", bench, results, store) == 1830.0
     assert runner.expected_seconds("beta", bench, {}, store) == 0.0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_killed_runner_takes_its_workers_with_it(tmp_path):
+    """SIGTERM to the runner (not Ctrl-C to the whole process group) must not leave a worker
+    training on: it would slow every later measurement and could still write results."""
+    bench, pid_file = tmp_path / "bench", tmp_path / "worker.pid"
+    bench.mkdir()
+    (bench / "bench_slow.py").write_text(
+        f"import os, time\n\ndef run(profile):\n    open({str(pid_file)!r}, 'w').write("
+        "str(os.getpid()))\n    time.sleep(120)\n    return {}\n"
+    )
+    code = (
+        "from pathlib import Path\nfrom benchmarks import run\n"
+        f"run.run_benchmarks(['slow'], bench_dir=Path({str(bench)!r}), profile='smoke', "
+        f"results_json=Path({str(tmp_path / 'r.json')!r}), "
+        f"results_md=Path({str(tmp_path / 'R.md')!r}), jobs=2, keep_unchanged=False)\n"
+    )
+    root = Path(runner.__file__).resolve().parent.parent
+    parent = subprocess.Popen([sys.executable, "-c", code], cwd=root)
+    try:
+        deadline = time.monotonic() + 90
+        while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+            assert parent.poll() is None, "the runner ended before its worker started"
+            time.sleep(0.2)
+        worker = int(pid_file.read_text())
+        parent.send_signal(signal.SIGTERM)
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(worker), "the worker outlived the runner"
+    finally:
+        parent.kill()
+        if pid_file.exists() and pid_file.read_text() and _alive(int(pid_file.read_text())):
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """True while process ``pid`` exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
