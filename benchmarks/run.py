@@ -221,7 +221,7 @@ def expected_seconds(name: str, bench_dir: Path, results: dict, store: Path = re
     return seconds
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(runner: int | None = None) -> None:
     """On Linux, have the kernel end this worker when the runner dies, also when it is killed
     (SIGTERM, a CI timeout) rather than interrupted with Ctrl-C: otherwise an orphaned worker
     trains on, slows every later measurement on the machine and can still write a stored
@@ -236,15 +236,15 @@ def _die_with_parent() -> None:
         libc.prctl(1, int(signal.SIGTERM))  # 1 = PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         return
-    if os.getppid() == 1:  # the runner died before the request took effect
+    if runner is not None and os.getppid() != runner:  # it died before the request took effect
         os._exit(1)
 
 
-def _worker_init() -> None:
+def _worker_init(runner: int | None = None) -> None:
     """Each parallel worker uses one torch thread, so N workers fill N cores without the
     oversubscription that made small models 10-30x slower on this 2-core machine; it ends
-    when the runner does (:func:`_die_with_parent`)."""
-    _die_with_parent()
+    when the runner (process id ``runner``) does (:func:`_die_with_parent`)."""
+    _die_with_parent(runner)
     os.environ["OMP_NUM_THREADS"] = "1"
     import torch
 
@@ -373,7 +373,9 @@ def run_benchmarks(
         note = f"wall clock, run beside other modules ({jobs} workers, 1 torch thread each)"
         failed = []
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init) as pool:
+        with ProcessPoolExecutor(
+            jobs, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),)
+        ) as pool:
             futures = {pool.submit(_run_module, n, bench_dir, profile): n for n in pooled}
             for future in as_completed(futures):
                 try:
