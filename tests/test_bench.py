@@ -98,8 +98,6 @@ def test_parallel_workers_merge_every_module_and_run_exclusive_ones_alone(paths)
         " 'notes': ''}}\n"
     )
     out = runner.run_benchmarks(profile="smoke", command="par", jobs=2, **paths)
-    import os
-
     assert out["solo.pid"]["value"] == os.getpid()  # exclusive: ran here, not in a worker
     for name in ("alpha", "beta", "gamma", "solo", "all"):
         assert out[f"bench.{name}.runtime_s"]["value"] > 0, name
