@@ -26,7 +26,7 @@ import time
 
 import torch
 
-from course_lib import dcgan, dcgan_train, gan, metrics
+from course_lib import dcgan, dcgan_train, gan
 from course_lib.config import seeded
 from course_lib.data import batches, load_images
 from course_lib.noise import sample_latent
@@ -41,7 +41,7 @@ def run(seed: int, gamma: float, steps: int, checkpoints: set[int], lr: float, n
     ema = copy.deepcopy(G) if ema_decay else None
     opt_G = torch.optim.Adam(G.parameters(), lr, betas=(0.5, 0.999))
     opt_D = torch.optim.Adam(D.parameters(), lr, betas=(0.5, 0.999))
-    real, Z = batches(X, 64, generator=g), dcgan_train.protocol_latents()
+    real = batches(X, 64, generator=g)
     t0, scoring = time.perf_counter(), 0.0
     for step in range(1, steps + 1):
         x = next(real).requires_grad_(True)
@@ -70,10 +70,7 @@ def run(seed: int, gamma: float, steps: int, checkpoints: set[int], lr: float, n
             for name, net in (("", G), ("ema_", ema)):
                 if net is None:
                     continue
-                net.eval()
-                with torch.no_grad():
-                    s = metrics.score_images(net(Z))
-                net.train()
+                s = dcgan_train.protocol_scores(net)  # eval mode on notebook 02's latents
                 rec |= {
                     f"{name}{k}": round(s[k], 3 if k in ("precision", "recall") else 1)
                     for k in ("fid", "kid", "precision", "recall")
@@ -96,16 +93,8 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(1)
     for seed in (int(s) for s in a.seeds.split(",")):
-        run(
-            seed,
-            a.gamma,
-            a.steps,
-            {int(c) for c in a.checkpoints.split(",")},
-            a.lr,
-            a.d_norm,
-            a.every,
-            a.ema,
-        )
+        checkpoints = {int(c) for c in a.checkpoints.split(",")}
+        run(seed, a.gamma, a.steps, checkpoints, a.lr, a.d_norm, a.every, a.ema)
 
 
 if __name__ == "__main__":
