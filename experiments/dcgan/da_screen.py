@@ -1,0 +1,108 @@
+"""Does D over-fit the 4,500 digits in a long run, and does DiffAugment then help? (issue 19, item 2)
+
+DiffAugment made every *short* run worse (this folder's README, 2026-12-01), when D showed no
+over-fitting up to 6,000 steps. The shipped generator trains 40,000 steps at Adam 2e-3 and
+plateaus at FID 50-60: the regime where Zhao et al. report their gains. This script runs the
+shipped recipe (``course_lib.dcgan_train.train_dcgan``'s calls: Adam 2e-3, notebook 02's
+precision and layout, batch 64, one thread) on one selection seed, optionally with D wrapped
+in :class:`augment.DiffAugment`, and at each checkpoint records, in the one protocol, the raw G
+and the 0.999 moving average (the shipped one), and D's over-fitting signal: its mean logit on
+500 training digits and on the 500 held-out test digits (no augmentation, BatchNorm on batch
+statistics as in training, on a copy of D so training is untouched) and the AUC between the
+two (0.5: D cannot tell them apart). One JSON line per checkpoint on stdout.
+
+    PYTHONPATH=../.. python da_screen.py --seed 0 --policy translation,cutout   # seeds 0-2
+    PYTHONPATH=../.. python da_screen.py --seed 0 --policy none    # the shipped recipe
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+
+import torch
+from augment import DiffAugment
+from torchmetrics.functional.classification import binary_auroc
+
+from course_lib import dcgan_train
+from course_lib.config import seeded
+from course_lib.data import load_images
+from course_lib.dcgan import DCGANDiscriminator, DCGANGenerator
+from course_lib.gan import train_gan
+from course_lib.train import ema_update
+
+
+def scores(G: torch.nn.Module) -> dict:
+    s = dcgan_train.protocol_scores(G)
+    return {k: round(s[k], 4) for k in ("fid", "kid", "precision", "recall")}
+
+
+@torch.no_grad()
+def d_gap(net_D: torch.nn.Module, X_train: torch.Tensor, X_test: torch.Tensor) -> dict:
+    """D's mean logit on training and test digits (batches of 64, batch statistics, a copy of
+    D so its running statistics stay as training left them) and the AUC train vs test."""
+    D = copy.deepcopy(net_D).train().float()
+    logits = [torch.cat([D(X[i : i + 64]).float().flatten() for i in range(0, len(X), 64)])
+              for X in (X_train, X_test)]  # fmt: skip
+    y = torch.cat([torch.ones(len(logits[0])), torch.zeros(len(logits[1]))]).long()
+    auc = binary_auroc(torch.cat(logits), y).item()
+    return {"train": round(logits[0].mean().item(), 3), "test": round(logits[1].mean().item(), 3),
+            "auc": round(auc, 4)}  # fmt: skip
+
+
+def run(seed: int, steps: int, checkpoints: list[int], policy: tuple[str, ...]) -> None:
+    X, _ = load_images("mnist5k", "train")
+    X_test, _ = load_images("mnist5k", "test")
+    X_probe = X[torch.randperm(len(X), generator=torch.Generator().manual_seed(11))[:500]]
+    device = torch.device("cpu")
+    with seeded(seed) as g:  # as train_dcgan
+        net_G = DCGANGenerator(dcgan_train.LATENT_DIM, 32)
+        net_D = DCGANDiscriminator(32)
+    inner_D = net_D
+    if policy:
+        aug_g = torch.Generator().manual_seed(1000 + seed)
+        net_D = DiffAugment(net_D, policy, generator=aug_g)
+    ema = copy.deepcopy(net_G)
+    t0 = time.perf_counter()
+    spent = {"score": 0.0}
+
+    def callback(step: int, _history: dict | None = None) -> None:
+        ema_update(ema, net_G, 0.999)
+        if step in checkpoints:
+            s0 = time.perf_counter()
+            rec = {
+                "seed": seed, "policy": ",".join(policy) or "none", "step": step,
+                "train_s": round(s0 - t0 - spent["score"], 1),
+                "raw": scores(net_G), "ema0.999": scores(ema), "D": d_gap(inner_D, X_probe, X_test),
+            }  # fmt: skip
+            spent["score"] += time.perf_counter() - s0
+            print(json.dumps(rec), flush=True)
+
+    train_gan(
+        X, steps, net_G=net_G, net_D=net_D, latent_dim=dcgan_train.LATENT_DIM,
+        latent_kind="gaussian", batch_size=64, lr=dcgan_train.LR, betas=(0.5, 0.999),
+        generator=g, device=device, log_every=50, desc="DCGAN", threads=1,
+        bf16=dcgan_train.fast_bf16(device), channels_last=dcgan_train.fast_channels_last(device),
+        progress=False, callback=callback, callback_every=1,
+    )  # fmt: skip
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=20000)
+    p.add_argument("--checkpoints", default="4000,8000,12000,16000,20000")
+    p.add_argument("--policy", default="translation,cutout", help="comma-separated, or none")
+    a = p.parse_args()
+    if a.seed > 2:
+        raise SystemExit("selection seeds 0-2 only: seeds 3-5 are held out")
+    policy = () if a.policy == "none" else tuple(a.policy.split(","))
+    run(a.seed, a.steps, [int(c) for c in a.checkpoints.split(",")], policy)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
