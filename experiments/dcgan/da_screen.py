@@ -25,13 +25,13 @@ import time
 
 import torch
 from augment import DiffAugment
-from torchmetrics.functional.classification import binary_auroc
 
 from course_lib import dcgan_train
 from course_lib.config import seeded
 from course_lib.data import load_images
 from course_lib.dcgan import DCGANDiscriminator, DCGANGenerator
 from course_lib.gan import train_gan
+from course_lib.overfit import discriminator_gap
 from course_lib.train import ema_update
 
 
@@ -40,17 +40,12 @@ def scores(G: torch.nn.Module) -> dict:
     return {k: round(s[k], 4) for k in ("fid", "kid", "precision", "recall")}
 
 
-@torch.no_grad()
 def d_gap(net_D: torch.nn.Module, X_train: torch.Tensor, X_test: torch.Tensor) -> dict:
-    """D's mean logit on training and test digits (batches of 64, batch statistics, a copy of
-    D so its running statistics stay as training left them) and the AUC train vs test."""
-    D = copy.deepcopy(net_D).train().float()
-    logits = [torch.cat([D(X[i : i + 64]).float().flatten() for i in range(0, len(X), 64)])
-              for X in (X_train, X_test)]  # fmt: skip
-    y = torch.cat([torch.ones(len(logits[0])), torch.zeros(len(logits[1]))]).long()
-    auc = binary_auroc(torch.cat(logits), y).item()
-    return {"train": round(logits[0].mean().item(), 3), "test": round(logits[1].mean().item(), 3),
-            "auc": round(auc, 4)}  # fmt: skip
+    """D's mean logit on training and test digits and the AUC between them
+    (``course_lib.overfit.discriminator_gap``), rounded."""
+    gap = discriminator_gap(net_D, X_train, X_test)
+    return {"train": round(gap["train"], 3), "test": round(gap["held_out"], 3),
+            "auc": round(gap["auc"], 4)}  # fmt: skip
 
 
 def run(seed: int, steps: int, checkpoints: list[int], policy: tuple[str, ...]) -> None:
