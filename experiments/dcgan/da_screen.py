@@ -1,4 +1,4 @@
-"""Does D over-fit the 4,500 digits in a long run, and does DiffAugment then help? (issue 19, item 2)
+"""Does D over-fit the 4,500 digits in a long run, and does DiffAugment help? (issue 19, item 2)
 
 DiffAugment made every *short* run worse (this folder's README, 2026-12-01), when D showed no
 over-fitting up to 6,000 steps. The shipped generator trains 40,000 steps at Adam 2e-3 and
