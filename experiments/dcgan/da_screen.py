@@ -24,7 +24,7 @@ import sys
 import time
 
 import torch
-from augment import DiffAugment
+from augment import DiffAugment, diff_augment
 
 from course_lib import dcgan_train
 from course_lib.config import seeded
@@ -35,9 +35,27 @@ from course_lib.overfit import discriminator_gap
 from course_lib.train import ema_update
 
 
+ADA_EVERY, ADA_STEP = 100, 0.02  # p can go from 0 to 1 in 5,000 steps
+
+
 def scores(G: torch.nn.Module) -> dict:
     s = dcgan_train.protocol_scores(G)
     return {k: round(s[k], 4) for k in ("fid", "kid", "precision", "recall")}
+
+
+class AdaptiveAugment(DiffAugment):
+    """DiffAugment applied to each image with probability ``p`` (ADA's idea, Karras et al.
+    2020): every image D sees, real or fake, is transformed with probability p, else passed
+    as it is. ``p`` is set from outside (:func:`run` steers it by D's held-out AUC)."""
+
+    p: float = 0.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and self.p > 0:
+            aug = diff_augment(x, self.policy, generator=self.generator, **self.kwargs)
+            keep = torch.rand(len(x), generator=self.generator) >= self.p
+            x = torch.where(keep.view(-1, 1, 1, 1).to(x.device), x, aug)
+        return self.net(x)
 
 
 def d_gap(net_D: torch.nn.Module, X_train: torch.Tensor, X_test: torch.Tensor) -> dict:
@@ -48,7 +66,8 @@ def d_gap(net_D: torch.nn.Module, X_train: torch.Tensor, X_test: torch.Tensor) -
             "auc": round(gap["auc"], 4)}  # fmt: skip
 
 
-def run(seed: int, steps: int, checkpoints: list[int], policy: tuple[str, ...]) -> None:
+def run(seed: int, steps: int, checkpoints: list[int], policy: tuple[str, ...],
+        ada_target: float = 0.0) -> None:  # fmt: skip
     X, _ = load_images("mnist5k", "train")
     X_test, _ = load_images("mnist5k", "test")
     X_probe = X[torch.randperm(len(X), generator=torch.Generator().manual_seed(11))[:500]]
@@ -59,13 +78,17 @@ def run(seed: int, steps: int, checkpoints: list[int], policy: tuple[str, ...]) 
     inner_D = net_D
     if policy:
         aug_g = torch.Generator().manual_seed(1000 + seed)
-        net_D = DiffAugment(net_D, policy, generator=aug_g)
+        net_D = (AdaptiveAugment if ada_target else DiffAugment)(net_D, policy, generator=aug_g)
     ema = copy.deepcopy(net_G)
     t0 = time.perf_counter()
     spent = {"score": 0.0}
 
     def callback(step: int, _history: dict | None = None) -> None:
         ema_update(ema, net_G, 0.999)
+        if ada_target and step % ADA_EVERY == 0:  # ADA's r_t on 500 training digits
+            with torch.no_grad():
+                r_t = torch.sign(copy.deepcopy(inner_D).train()(X_probe)).mean().item()
+            net_D.p = min(1.0, max(0.0, net_D.p + ADA_STEP * (1 if r_t > ada_target else -1)))
         if step in checkpoints:
             s0 = time.perf_counter()
             rec = {
@@ -73,6 +96,8 @@ def run(seed: int, steps: int, checkpoints: list[int], policy: tuple[str, ...]) 
                 "train_s": round(s0 - t0 - spent["score"], 1),
                 "raw": scores(net_G), "ema0.999": scores(ema), "D": d_gap(inner_D, X_probe, X_test),
             }  # fmt: skip
+            if ada_target:
+                rec["ada"] = {"target": ada_target, "p": round(net_D.p, 3)}
             spent["score"] += time.perf_counter() - s0
             print(json.dumps(rec), flush=True)
 
@@ -91,11 +116,13 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=20000)
     p.add_argument("--checkpoints", default="4000,8000,12000,16000,20000")
     p.add_argument("--policy", default="translation,cutout", help="comma-separated, or none")
+    p.add_argument("--ada-target", type=float, default=0.0,
+                   help="> 0: apply the policy with a probability p steered towards this r_t")
     a = p.parse_args()
     if a.seed > 2:
         raise SystemExit("selection seeds 0-2 only: seeds 3-5 are held out")
     policy = () if a.policy == "none" else tuple(a.policy.split(","))
-    run(a.seed, a.steps, [int(c) for c in a.checkpoints.split(",")], policy)
+    run(a.seed, a.steps, [int(c) for c in a.checkpoints.split(",")], policy, a.ada_target)
     return 0
 
 
