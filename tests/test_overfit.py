@@ -34,10 +34,42 @@ def test_leaves_the_discriminator_as_it_was():
     before = {k: v.clone() for k, v in net_D.state_dict().items()}
     X = torch.rand(12, 1, 28, 28, generator=torch.Generator().manual_seed(1)) * 2 - 1
     gap = discriminator_gap(net_D, X[:6], X[6:], batch_size=4)
-    assert 0.0 <= gap["auc"] <= 1.0
+    assert discriminator_gap(net_D, X[:6], X[6:], batch_size=4) == gap  # a fixed shuffle
     assert not net_D.training
     for k, v in net_D.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+class Spy(nn.Module):
+    """Records the batches it sees in a list that survives deepcopy; logit = mean pixel."""
+
+    def __init__(self, seen: list):
+        super().__init__()
+        self.seen = seen
+
+    def __deepcopy__(self, memo):
+        return Spy(self.seen)
+
+    def forward(self, x):
+        self.seen.append(x.mean(dim=(1, 2, 3)))
+        return x.mean(dim=(1, 2, 3))
+
+
+def test_every_batch_mixes_the_two_sets():
+    """Batch statistics depend on a batch's make-up, so the sets must share batches: a
+    training set of +1 images and a held-out set of -1 images never get batches of their own."""
+    seen = []
+    discriminator_gap(Spy(seen), torch.ones(40, 1, 2, 2), -torch.ones(40, 1, 2, 2), batch_size=16)
+    assert sum(len(b) for b in seen) == 80
+    mixed = [bool((b > 0).any() and (b < 0).any()) for b in seen]
+    assert all(mixed), mixed
+
+
+def test_large_logits_do_not_tie():
+    """Logits far past a float32 sigmoid's saturation still rank (AUC 0, not 0.5)."""
+    gap = discriminator_gap(MeanPixel(), torch.full((5, 1, 2, 2), 20.0),
+                            torch.full((5, 1, 2, 2), 25.0))  # fmt: skip
+    assert gap["auc"] == pytest.approx(0.0)
 
 
 def test_empty_sets_and_bad_batch_size_are_refused():

@@ -34,7 +34,6 @@ from course_lib.gan import train_gan
 from course_lib.overfit import discriminator_gap
 from course_lib.train import ema_update
 
-
 ADA_EVERY, ADA_STEP = 100, 0.02  # p can go from 0 to 1 in 5,000 steps
 
 
@@ -116,8 +115,12 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=20000)
     p.add_argument("--checkpoints", default="4000,8000,12000,16000,20000")
     p.add_argument("--policy", default="translation,cutout", help="comma-separated, or none")
-    p.add_argument("--ada-target", type=float, default=0.0,
-                   help="> 0: apply the policy with a probability p steered towards this r_t")
+    p.add_argument(
+        "--ada-target",
+        type=float,
+        default=0.0,
+        help="> 0: apply the policy with a probability p steered towards this r_t",
+    )
     a = p.parse_args()
     if a.seed > 2:
         raise SystemExit("selection seeds 0-2 only: seeds 3-5 are held out")
