@@ -5,16 +5,16 @@ else, including real digits it has never seen. :func:`discriminator_gap` measure
 logits on training images and on held-out images of the same distribution, and the AUC
 between the two sets. An AUC of 0.5 means D treats unseen real digits exactly like its
 training digits; 1.0 means every training digit scores above every held-out one. (Karras et
-al. 2020 show this gap in their section 2 and set their augmentation strength from it in
-section 3.)
+al. 2020 show this gap in their section 2 and base one of their adaptive heuristics, r_v, on
+it in section 3.)
 
 D runs as in training: on a deep copy in training mode, so BatchNorm normalises each batch with
 its own statistics and D's weights, running statistics and mode are left as they were. Because
 a batch's make-up then moves every logit in it, the two sets are shuffled together (a fixed
-permutation) and every batch holds a random mix of both: a set sorted by class (mnist5k's test
-split is) would otherwise be scored in one-class batches and differ from a mixed set for that
-reason alone. Pass the bare discriminator, not a wrapper that behaves differently in training
-mode (e.g. one that augments its input).
+permutation) and batches hold a random mix of both: a set sorted by class (mnist5k's test
+split is) would otherwise be scored in batches of two or three classes and differ from a
+mixed set for that reason alone. Pass the bare discriminator, not a wrapper that behaves
+differently in training mode (e.g. one that augments its input).
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ def discriminator_gap(
 ) -> dict[str, float]:  # fmt: skip
     """D's mean logit on ``X_train`` and on ``X_held_out`` (images shaped as D's input,
     e.g. (N, 1, 28, 28) in [-1, 1]) and the AUC of the logits between the two sets. The two
-    sets are shuffled together (``seed``) and scored in batches of ``batch_size`` that mix
-    both. Returns {"train": mean logit, "held_out": mean logit, "auc": in [0, 1]}; both sets
-    must be non-empty."""
+    sets are shuffled together (``seed``) and scored in batches of ``batch_size`` that hold a
+    random mix of both. Returns {"train": mean logit, "held_out": mean logit, "auc": in
+    [0, 1]}; both sets must be non-empty."""
     if len(X_train) == 0 or len(X_held_out) == 0:
         raise ValueError("discriminator_gap needs at least one training and one held-out image")
     if batch_size < 1:

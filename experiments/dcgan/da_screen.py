@@ -45,7 +45,7 @@ def scores(G: torch.nn.Module) -> dict:
 class AdaptiveAugment(DiffAugment):
     """DiffAugment applied to each image with probability ``p`` (ADA's idea, Karras et al.
     2020): every image D sees, real or fake, is transformed with probability p, else passed
-    as it is. ``p`` is set from outside (:func:`run` steers it by D's held-out AUC)."""
+    as it is. ``p`` is set from outside (:func:`run` steers it by ADA's r_t on training digits)."""
 
     p: float = 0.0
 
