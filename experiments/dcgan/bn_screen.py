@@ -24,13 +24,13 @@ import sys
 import time
 
 import torch
+from recipe import train_recipe
 from torch.optim.swa_utils import update_bn
 
 from course_lib import dcgan_train
 from course_lib.config import seeded
 from course_lib.data import load_images
 from course_lib.dcgan import DCGANDiscriminator, DCGANGenerator
-from course_lib.gan import train_gan
 from course_lib.noise import sample_latent
 from course_lib.train import ema_update
 
@@ -52,7 +52,6 @@ def scores(G: torch.nn.Module) -> dict:
 
 def run(seed: int, steps: int, checkpoints: list[int]) -> None:
     X, _ = load_images("mnist5k", "train")
-    device = torch.device("cpu")
     with seeded(seed) as g:  # as train_dcgan
         net_G = DCGANGenerator(dcgan_train.LATENT_DIM, 32)
         net_D = DCGANDiscriminator(32)
@@ -78,13 +77,7 @@ def run(seed: int, steps: int, checkpoints: list[int]) -> None:
             spent["score"] += time.perf_counter() - s0
             print(json.dumps(rec), flush=True)
 
-    train_gan(
-        X, steps, net_G=net_G, net_D=net_D, latent_dim=dcgan_train.LATENT_DIM,
-        latent_kind="gaussian", batch_size=64, lr=dcgan_train.LR, betas=(0.5, 0.999),
-        generator=g, device=device, log_every=50, desc="DCGAN", threads=1,
-        bf16=dcgan_train.fast_bf16(device), channels_last=dcgan_train.fast_channels_last(device),
-        progress=False, callback=callback, callback_every=1,
-    )  # fmt: skip
+    train_recipe(X, steps, net_G, net_D, g, callback)
 
 
 def main() -> int:

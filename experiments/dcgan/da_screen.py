@@ -25,12 +25,12 @@ import time
 
 import torch
 from augment import DiffAugment, diff_augment
+from recipe import train_recipe
 
 from course_lib import dcgan_train
 from course_lib.config import seeded
 from course_lib.data import load_images
 from course_lib.dcgan import DCGANDiscriminator, DCGANGenerator
-from course_lib.gan import train_gan
 from course_lib.overfit import discriminator_gap
 from course_lib.train import ema_update
 
@@ -70,7 +70,6 @@ def run(seed: int, steps: int, checkpoints: list[int], policy: tuple[str, ...],
     X, _ = load_images("mnist5k", "train")
     X_test, _ = load_images("mnist5k", "test")
     X_probe = X[torch.randperm(len(X), generator=torch.Generator().manual_seed(11))[:500]]
-    device = torch.device("cpu")
     with seeded(seed) as g:  # as train_dcgan
         net_G = DCGANGenerator(dcgan_train.LATENT_DIM, 32)
         net_D = DCGANDiscriminator(32)
@@ -100,13 +99,7 @@ def run(seed: int, steps: int, checkpoints: list[int], policy: tuple[str, ...],
             spent["score"] += time.perf_counter() - s0
             print(json.dumps(rec), flush=True)
 
-    train_gan(
-        X, steps, net_G=net_G, net_D=net_D, latent_dim=dcgan_train.LATENT_DIM,
-        latent_kind="gaussian", batch_size=64, lr=dcgan_train.LR, betas=(0.5, 0.999),
-        generator=g, device=device, log_every=50, desc="DCGAN", threads=1,
-        bf16=dcgan_train.fast_bf16(device), channels_last=dcgan_train.fast_channels_last(device),
-        progress=False, callback=callback, callback_every=1,
-    )  # fmt: skip
+    train_recipe(X, steps, net_G, net_D, g, callback)
 
 
 def main() -> int:
