@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import sys
-import time
 
 import torch
-from recipe import train_recipe
+from recipe import CheckpointLog, scores, train_recipe
 from torch.optim.swa_utils import update_bn
 
 from course_lib import dcgan_train
@@ -45,37 +43,26 @@ def restandardise(G: torch.nn.Module, batches: int = 50, seed: int = 7) -> torch
     return G
 
 
-def scores(G: torch.nn.Module) -> dict:
-    s = dcgan_train.protocol_scores(G)
-    return {k: round(s[k], 4) for k in ("fid", "kid", "precision", "recall")}
-
-
 def run(seed: int, steps: int, checkpoints: list[int]) -> None:
     X, _ = load_images("mnist5k", "train")
     with seeded(seed) as g:  # as train_dcgan
         net_G = DCGANGenerator(dcgan_train.LATENT_DIM, 32)
         net_D = DCGANDiscriminator(32)
     emas = {0.999: copy.deepcopy(net_G), 0.9999: copy.deepcopy(net_G)}
-    t0 = time.perf_counter()
-    spent = {"score": 0.0}
+    log = CheckpointLog()
+
+    def score() -> dict:
+        rec = {"raw": scores(net_G), "raw_bn": scores(restandardise(net_G))}
+        for decay, ema in emas.items():
+            rec[f"ema{decay}"] = scores(ema)
+            rec[f"ema{decay}_bn"] = scores(restandardise(ema))
+        return rec
 
     def callback(step: int, _history: dict | None = None) -> None:
         for decay, ema in emas.items():
             ema_update(ema, net_G, decay)
         if step in checkpoints:
-            s0 = time.perf_counter()
-            rec = {
-                "seed": seed,
-                "step": step,
-                "train_s": round(s0 - t0 - spent["score"], 1),
-                "raw": scores(net_G),
-                "raw_bn": scores(restandardise(net_G)),
-            }
-            for decay, ema in emas.items():
-                rec[f"ema{decay}"] = scores(ema)
-                rec[f"ema{decay}_bn"] = scores(restandardise(ema))
-            spent["score"] += time.perf_counter() - s0
-            print(json.dumps(rec), flush=True)
+            log.write({"seed": seed, "step": step}, score)
 
     train_recipe(X, steps, net_G, net_D, g, callback)
 

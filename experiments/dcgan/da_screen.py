@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import sys
-import time
 
 import torch
 from augment import DiffAugment, diff_augment
-from recipe import train_recipe
+from recipe import CheckpointLog, scores, train_recipe
 
 from course_lib import dcgan_train
 from course_lib.config import seeded
@@ -35,11 +33,6 @@ from course_lib.overfit import discriminator_gap
 from course_lib.train import ema_update
 
 ADA_EVERY, ADA_STEP = 100, 0.02  # p can go from 0 to 1 in 5,000 steps
-
-
-def scores(G: torch.nn.Module) -> dict:
-    s = dcgan_train.protocol_scores(G)
-    return {k: round(s[k], 4) for k in ("fid", "kid", "precision", "recall")}
 
 
 class AdaptiveAugment(DiffAugment):
@@ -78,8 +71,13 @@ def run(seed: int, steps: int, checkpoints: list[int], policy: tuple[str, ...],
         aug_g = torch.Generator().manual_seed(1000 + seed)
         net_D = (AdaptiveAugment if ada_target else DiffAugment)(net_D, policy, generator=aug_g)
     ema = copy.deepcopy(net_G)
-    t0 = time.perf_counter()
-    spent = {"score": 0.0}
+    log = CheckpointLog()
+
+    def score() -> dict:
+        rec = {"raw": scores(net_G), "ema0.999": scores(ema), "D": d_gap(inner_D, X_probe, X_test)}
+        if ada_target:
+            rec["ada"] = {"target": ada_target, "p": round(net_D.p, 3)}
+        return rec
 
     def callback(step: int, _history: dict | None = None) -> None:
         ema_update(ema, net_G, 0.999)
@@ -88,16 +86,7 @@ def run(seed: int, steps: int, checkpoints: list[int], policy: tuple[str, ...],
                 r_t = torch.sign(copy.deepcopy(inner_D).train()(X_probe)).mean().item()
             net_D.p = min(1.0, max(0.0, net_D.p + ADA_STEP * (1 if r_t > ada_target else -1)))
         if step in checkpoints:
-            s0 = time.perf_counter()
-            rec = {
-                "seed": seed, "policy": ",".join(policy) or "none", "step": step,
-                "train_s": round(s0 - t0 - spent["score"], 1),
-                "raw": scores(net_G), "ema0.999": scores(ema), "D": d_gap(inner_D, X_probe, X_test),
-            }  # fmt: skip
-            if ada_target:
-                rec["ada"] = {"target": ada_target, "p": round(net_D.p, 3)}
-            spent["score"] += time.perf_counter() - s0
-            print(json.dumps(rec), flush=True)
+            log.write({"seed": seed, "policy": ",".join(policy) or "none", "step": step}, score)
 
     train_recipe(X, steps, net_G, net_D, g, callback)
 

@@ -1,4 +1,4 @@
-"""The shipped DCGAN recipe's training call, for this folder's screens.
+"""The shipped DCGAN recipe's training call, scores and checkpoint lines, for the screens here.
 
 ``course_lib.dcgan_train.train_dcgan`` runs ``gan.train_gan`` with notebook 02's settings (Adam
 2e-3 for both players, betas (0.5, 0.999), batch 64, Gaussian z, the notebook's precision and
@@ -8,12 +8,35 @@ networks and batches, so they call :func:`train_recipe` (the same arguments, one
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable
 
 import torch
 
 from course_lib import dcgan_train
 from course_lib.gan import train_gan
+
+
+def scores(G: torch.nn.Module) -> dict:
+    """G's FID, KID, precision and recall in the one protocol (notebook 02's latents), rounded."""
+    s = dcgan_train.protocol_scores(G)
+    return {k: round(s[k], 4) for k in ("fid", "kid", "precision", "recall")}
+
+
+class CheckpointLog:
+    """One JSON line per checkpoint on stdout, with ``train_s``: seconds since the log was made,
+    not counting the time spent scoring at earlier checkpoints."""
+
+    def __init__(self) -> None:
+        self.t0, self.scoring = time.perf_counter(), 0.0
+
+    def write(self, head: dict, score: Callable[[], dict]) -> None:
+        """Print ``head``, ``train_s`` and what ``score()`` returns (timed as scoring)."""
+        s0 = time.perf_counter()
+        rec = {**head, "train_s": round(s0 - self.t0 - self.scoring, 1), **score()}
+        self.scoring += time.perf_counter() - s0
+        print(json.dumps(rec), flush=True)
 
 
 def train_recipe(
