@@ -126,3 +126,38 @@ class DiffAugment(nn.Module):
         if self.training and self.policy:
             x = diff_augment(x, self.policy, generator=self.generator, **self.kwargs)
         return self.net(x)
+
+
+class InstanceNoise(nn.Module):
+    """A discriminator that sees ``x + sigma * N(0, I)`` in training mode and ``x`` in eval mode
+    (instance noise: Sonderby et al. 2017, Arjovsky and Bottou 2017). The same noise law on real
+    and fake images keeps the optimum p_g = p_data (a Gaussian convolution is invertible in
+    distribution); it blurs what D can tell apart. The wrapped net is ``.net``."""
+
+    def __init__(
+        self, net: nn.Module, sigma: float, *, generator: torch.Generator | None = None
+    ) -> None:
+        super().__init__()
+        if not sigma >= 0:
+            raise ValueError(f"instance noise sigma must be >= 0, got {sigma}")
+        self.net, self.sigma, self.generator = net, float(sigma), generator
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and self.sigma > 0:
+            noise = torch.randn(x.shape, generator=self.generator, dtype=x.dtype)
+            x = x + self.sigma * noise.to(x.device)
+        return self.net(x)
+
+
+def with_dropout(net_D: nn.Module, p: float) -> nn.Module:
+    """``net_D`` (a :class:`course_lib.dcgan.DCGANDiscriminator`) with ``Dropout(p)`` after each
+    LeakyReLU of its ``.net``, in place (same parameters); returns it."""
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout p must be in [0, 1), got {p}")
+    layers: list[nn.Module] = []
+    for layer in net_D.net:
+        layers.append(layer)
+        if isinstance(layer, nn.LeakyReLU):
+            layers.append(nn.Dropout(p))
+    net_D.net = nn.Sequential(*layers)
+    return net_D

@@ -22,7 +22,7 @@ import copy
 import sys
 
 import torch
-from augment import DiffAugment, diff_augment
+from augment import DiffAugment, InstanceNoise, diff_augment, with_dropout
 from recipe import CheckpointLog, scores, train_recipe
 
 from course_lib import dcgan_train
@@ -59,14 +59,19 @@ def d_gap(net_D: torch.nn.Module, X_train: torch.Tensor, X_test: torch.Tensor) -
 
 
 def run(seed: int, steps: int, checkpoints: list[int], policy: tuple[str, ...],
-        ada_target: float = 0.0) -> None:  # fmt: skip
+        ada_target: float = 0.0, dropout: float = 0.0, noise: float = 0.0) -> None:  # fmt: skip
     X, _ = load_images("mnist5k", "train")
     X_test, _ = load_images("mnist5k", "test")
     X_probe = X[torch.randperm(len(X), generator=torch.Generator().manual_seed(11))[:500]]
     with seeded(seed) as g:  # as train_dcgan
         net_G = DCGANGenerator(dcgan_train.LATENT_DIM, 32)
         net_D = DCGANDiscriminator(32)
+    if dropout:  # reg_rule.md: Dropout after each LeakyReLU of D (global RNG, seeded here)
+        net_D = with_dropout(net_D, dropout)
+        torch.manual_seed(2000 + seed)
     inner_D = net_D
+    if noise:  # reg_rule.md: instance noise on every image D sees in training
+        net_D = InstanceNoise(net_D, noise, generator=torch.Generator().manual_seed(3000 + seed))
     if policy:
         aug_g = torch.Generator().manual_seed(1000 + seed)
         net_D = (AdaptiveAugment if ada_target else DiffAugment)(net_D, policy, generator=aug_g)
@@ -86,7 +91,9 @@ def run(seed: int, steps: int, checkpoints: list[int], policy: tuple[str, ...],
                 r_t = torch.sign(copy.deepcopy(inner_D).train()(X_probe)).mean().item()
             net_D.p = min(1.0, max(0.0, net_D.p + ADA_STEP * (1 if r_t > ada_target else -1)))
         if step in checkpoints:
-            log.write({"seed": seed, "policy": ",".join(policy) or "none", "step": step}, score)
+            head = {"seed": seed, "policy": ",".join(policy) or "none", "step": step}
+            head.update({k: v for k, v in (("dropout", dropout), ("noise", noise)) if v})
+            log.write(head, score)
 
     train_recipe(X, steps, net_G, net_D, g, callback)
 
@@ -103,11 +110,14 @@ def main() -> int:
         default=0.0,
         help="> 0: apply the policy with a probability p steered towards this r_t",
     )
+    p.add_argument("--dropout", type=float, default=0.0, help="Dropout(p) after D's LeakyReLUs")
+    p.add_argument("--noise", type=float, default=0.0, help="instance noise sigma on D's inputs")
     a = p.parse_args()
     if a.seed > 2:
         raise SystemExit("selection seeds 0-2 only: seeds 3-5 are held out")
     policy = () if a.policy == "none" else tuple(a.policy.split(","))
-    run(a.seed, a.steps, [int(c) for c in a.checkpoints.split(",")], policy, a.ada_target)
+    cps = [int(c) for c in a.checkpoints.split(",")]
+    run(a.seed, a.steps, cps, policy, a.ada_target, a.dropout, a.noise)
     return 0
 
 

@@ -79,3 +79,51 @@ def test_unknown_policy_and_wrong_shape_are_clear_errors():
         augment.DiffAugment(torch.nn.Identity(), ("rotation",))
     with pytest.raises(ValueError, match="B, C, H, W"):
         augment.diff_augment(torch.zeros(3, 8, 8))
+
+
+def test_instance_noise_only_in_training_and_with_the_given_sigma():
+    seen = []
+    net = augment.InstanceNoise(lambda_net(seen), 0.5, generator=torch.Generator().manual_seed(0))
+    x = torch.zeros(4000, 1, 2, 2)
+    net(x)
+    assert abs(seen[-1].std().item() - 0.5) < 0.01
+    net.eval()
+    net(x)
+    assert torch.equal(seen[-1], x)
+    with pytest.raises(ValueError):
+        augment.InstanceNoise(lambda_net(seen), -0.1)
+
+
+def test_with_dropout_adds_one_dropout_after_each_leaky_relu_and_keeps_the_weights():
+    from course_lib.dcgan import DCGANDiscriminator
+
+    torch.manual_seed(0)
+    d = DCGANDiscriminator(8)
+    before = [p.clone() for p in d.parameters()]
+    augment.with_dropout(d, 0.3)
+    kinds = [type(m).__name__ for m in d.net]
+    assert kinds.count("Dropout") == 2
+    assert [kinds[i + 1] for i, k in enumerate(kinds) if k == "LeakyReLU"] == ["Dropout"] * 2
+    assert all(torch.equal(a, b) for a, b in zip(before, d.parameters()))
+    x = _images(4, 28)
+    d.eval()
+    assert torch.equal(d(x), d(x))  # eval: no dropout
+    d.train()
+    torch.manual_seed(1)
+    a = d(x)
+    torch.manual_seed(2)
+    assert not torch.equal(a, d(x))
+    with pytest.raises(ValueError):
+        augment.with_dropout(DCGANDiscriminator(8), 1.0)
+
+
+class lambda_net(torch.nn.Module):
+    """Records its input, returns a zero logit per image."""
+
+    def __init__(self, seen):
+        super().__init__()
+        self.seen = seen
+
+    def forward(self, x):
+        self.seen.append(x.clone())
+        return x.new_zeros(len(x))
