@@ -71,7 +71,8 @@ def run(seed: int, steps: int, checkpoints: list[int], policy: tuple[str, ...],
         torch.manual_seed(2000 + seed)
     inner_D = net_D
     if noise:  # reg_rule.md: instance noise on every image D sees in training
-        net_D = InstanceNoise(net_D, noise, generator=torch.Generator().manual_seed(3000 + seed))
+        noise_g = torch.Generator().manual_seed(3000 + seed)
+        net_D = InstanceNoise(net_D, noise, generator=noise_g)
     if policy:
         aug_g = torch.Generator().manual_seed(1000 + seed)
         net_D = (AdaptiveAugment if ada_target else DiffAugment)(net_D, policy, generator=aug_g)
