@@ -83,7 +83,7 @@ def test_unknown_policy_and_wrong_shape_are_clear_errors():
 
 def test_instance_noise_only_in_training_and_with_the_given_sigma():
     seen = []
-    net = augment.InstanceNoise(lambda_net(seen), 0.5, generator=torch.Generator().manual_seed(0))
+    net = augment.InstanceNoise(RecordInput(seen), 0.5, generator=torch.Generator().manual_seed(0))
     x = torch.zeros(4000, 1, 2, 2)
     net(x)
     assert abs(seen[-1].std().item() - 0.5) < 0.01
@@ -91,7 +91,7 @@ def test_instance_noise_only_in_training_and_with_the_given_sigma():
     net(x)
     assert torch.equal(seen[-1], x)
     with pytest.raises(ValueError):
-        augment.InstanceNoise(lambda_net(seen), -0.1)
+        augment.InstanceNoise(RecordInput(seen), -0.1)
 
 
 def test_with_dropout_adds_one_dropout_after_each_leaky_relu_and_keeps_the_weights():
@@ -117,7 +117,7 @@ def test_with_dropout_adds_one_dropout_after_each_leaky_relu_and_keeps_the_weigh
         augment.with_dropout(DCGANDiscriminator(8), 1.0)
 
 
-class lambda_net(torch.nn.Module):
+class RecordInput(torch.nn.Module):
     """Records its input, returns a zero logit per image."""
 
     def __init__(self, seen):
