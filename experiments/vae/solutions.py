@@ -5,12 +5,19 @@ notebook 05 sweep (fast budget; CPU, one torch thread). Results: experiments/vae
     .venv/bin/python experiments/vae/solutions.py latent_dim 20 50   # only these sizes
     .venv/bin/python experiments/vae/solutions.py seeds        # notebook 05, seed spread
     .venv/bin/python experiments/vae/solutions.py dvae         # notebook 05, exercises 2, 4
+    .venv/bin/python experiments/vae/solutions.py gaussian_sigma   # notebook 04, exercise 2
+    .venv/bin/python experiments/vae/solutions.py gaussian_sigma 0.05 0.1   # only these sigma
+    .venv/bin/python experiments/vae/solutions.py free_bits    # notebook 04, exercise 3
+
+Run with OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 COURSE_PROFILE=fast.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from functools import partial
+from unittest import mock
 
 import torch
 
@@ -85,5 +92,93 @@ def dvae() -> None:
         print(f"{name}: {row}", flush=True)
 
 
+def gaussian_elbo(model, X, X_input=None, generator=None, sigma=0.3):
+    """Notebook 04, solution 2: a copy of ``V.elbo`` whose reconstruction term is the
+    solution's Gaussian log-likelihood without its constant, -||x - mu(z)||^2 / (2 sigma^2)."""
+    mu, logvar = model.encode(X if X_input is None else X_input)
+    logits = model.decode(V.reparameterize(mu, logvar, generator))
+    rec = -((torch.sigmoid(logits) - X) ** 2).flatten(1).sum(1) / (2 * sigma**2)
+    kl = V.gaussian_kl(mu, logvar)
+    return {"elbo": rec - kl, "rec": rec, "kl": kl}
+
+
+def gaussian_sigma(*sigmas: str) -> None:
+    """Notebook 04, exercise 2: grey-level VAEs (binarize=False, latent_dim 20, seed 0,
+    num_steps of the fast budget) trained by ``V.train_vae`` with ``gaussian_elbo`` in place of
+    ``V.elbo``; on the 500 grey test digits: mean KL, active units, units with KL > 0.1 nats,
+    per-pixel MSE and PSNR of the mean reconstruction sigmoid(decode(mu(x))); and its MSE
+    on the training digits."""
+    B = budget("04_vae", "fast")
+    print(f"num_steps {B['num_steps']}; sigma, beta = 2 sigma^2, test KL (nats), active units, "
+          f"units with KL > 0.1, MSE per pixel, PSNR (dB); training digits' MSE")  # fmt: skip
+    for s in map(float, sigmas or (0.05, 0.1, 0.3, 1.0)):
+        t0 = time.perf_counter()
+        with mock.patch.object(V, "elbo", partial(gaussian_elbo, sigma=s)):
+            m, _ = V.train_vae(X_train, B["num_steps"], latent_dim=20, binarize=False, seed=0,
+                               progress=False)  # fmt: skip
+        kl = VE.kl_per_dim(m, X_test)
+        mse = float((m.reconstruct(X_test) - X_test).pow(2).mean())
+        mse_train = float((m.reconstruct(X_train) - X_train).pow(2).mean())
+        print(s, round(2 * s**2, 3), round(float(kl.sum()), 2), VE.active_units(m, X_test)[0],
+              int((kl > 0.1).sum()), f"{mse:.4f}", f"{VE.evaluate_psnr(m, X_test, 0.0):.2f}",
+            f"{mse_train:.4f}",
+              f"({time.perf_counter() - t0:.0f} s)", flush=True)  # fmt: skip
+
+
+def free_bits_step(X, net, trainer, lam=0.5, beta=8.0):
+    """Notebook 04, solution 3's step, as printed there (global RNG)."""
+    x = V.sample_bernoulli(X)
+    mu, logvar = net.encode(x)
+    logits = net.decode(V.reparameterize(mu, logvar))
+    rec = V.bernoulli_log_likelihood(logits, x).mean()
+    kl_dims = (0.5 * (mu**2 + logvar.exp() - logvar - 1)).mean(0)  # (d,)
+    loss = -rec + beta * kl_dims.clamp_min(lam).sum()
+    trainer.zero_grad()
+    loss.backward()
+    trainer.step()
+    return {"loss": loss.detach(), "kl": kl_dims.sum().detach()}
+
+
+def free_bits() -> None:
+    """Notebook 04, exercise 3: free_bits_step (lam 0.5, beta 8) for pitfall_steps (the
+    beta = 8 runs of section 7), against the same loop with lam 0 (plain beta = 8) and
+    against V.train_vae(beta=8), the notebook's run; all latent_dim 20, seed 0. On the
+    binarised test digits: KL per dimension (sorted), how many within 0.4-0.6 nats and above
+    0.1, active units, total KL, test -ELBO (beta = 1)."""
+    B = budget("04_vae", "fast")
+    X_test_bin = V.sample_bernoulli(X_test, torch.Generator().manual_seed(0))
+
+    def own_loop(lam):
+        torch.manual_seed(0)
+        net = V.VAE(20)
+        trainer = adam(net.parameters(), 1e-3)
+        data = batches(X_train, 100, generator=torch.Generator().manual_seed(0))
+        step = lambda s: free_bits_step(next(data), net, trainer, lam=lam, beta=8.0)  # noqa: E731
+        train_loop(step, B["pitfall_steps"], progress=False)
+        return net.eval()
+
+    runs = {
+        "free bits lam 0.5": lambda: own_loop(0.5),
+        "same loop, lam 0": lambda: own_loop(0.0),
+        "train_vae beta 8": lambda: V.train_vae(X_train, B["pitfall_steps"], latent_dim=20,
+                                                beta=8.0, seed=0, progress=False)[0],
+    }  # fmt: skip
+    print(f"pitfall_steps {B['pitfall_steps']}; run: KL 0.4-0.6, KL > 0.1, active units, "
+          f"total KL, test -ELBO; KL per dim sorted")  # fmt: skip
+    for name, make in runs.items():
+        t0 = time.perf_counter()
+        m = make()
+        kl = VE.kl_per_dim(m, X_test_bin)
+        near = int(((kl - 0.5).abs() <= 0.1).sum())
+        e = VE.evaluate_elbo(m, X_test_bin, B["elbo_samples"])["elbo"]
+        print(
+            f"{name}: {near} {int((kl > 0.1).sum())} {VE.active_units(m, X_test_bin)[0]} "
+            f"{float(kl.sum()):.2f} {-e:.1f} ({time.perf_counter() - t0:.0f} s)"
+        )
+        print("  ", " ".join(f"{v:.2f}" for v in kl.sort(descending=True).values), flush=True)
+
+
 if __name__ == "__main__":
-    {"latent_dim": latent_dim, "seeds": seeds, "dvae": dvae}[sys.argv[1]](*sys.argv[2:])
+    commands = {"latent_dim": latent_dim, "seeds": seeds, "dvae": dvae,
+                "gaussian_sigma": gaussian_sigma, "free_bits": free_bits}  # fmt: skip
+    commands[sys.argv[1]](*sys.argv[2:])
