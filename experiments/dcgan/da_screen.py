@@ -18,14 +18,16 @@ two (0.5: D cannot tell them apart). One JSON line per checkpoint on stdout.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import sys
+from unittest import mock
 
 import torch
 from augment import DiffAugment, InstanceNoise, diff_augment, with_dropout
 from recipe import CheckpointLog, scores, train_recipe
 
-from course_lib import dcgan_train
+from course_lib import dcgan_train, gan
 from course_lib.config import seeded
 from course_lib.data import load_images
 from course_lib.dcgan import DCGANDiscriminator, DCGANGenerator
@@ -33,6 +35,24 @@ from course_lib.overfit import discriminator_gap
 from course_lib.train import ema_update
 
 ADA_EVERY, ADA_STEP = 100, 0.02  # p can go from 0 to 1 in 5,000 steps
+
+
+def hinge_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """loss_rule.md: mean relu(1 - D(x)) + mean relu(1 + D(G(z))) on D's raw outputs."""
+    return torch.relu(1 - real_logits).mean() + torch.relu(1 + fake_logits).mean()
+
+
+def hinge_g_loss(fake_logits: torch.Tensor, kind: str | None = None) -> torch.Tensor:
+    """loss_rule.md: -mean D(G(z)) (``kind`` ignored: the hinge game has one G loss)."""
+    return -fake_logits.mean()
+
+
+def hinge_losses() -> contextlib.ExitStack:
+    """Swap course_lib.gan's two BCE losses for the hinge pair while the stack is open."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(mock.patch.object(gan, "discriminator_loss", hinge_d_loss))
+    stack.enter_context(mock.patch.object(gan, "generator_loss", hinge_g_loss))
+    return stack
 
 
 class AdaptiveAugment(DiffAugment):
@@ -59,7 +79,8 @@ def d_gap(net_D: torch.nn.Module, X_train: torch.Tensor, X_test: torch.Tensor) -
 
 
 def run(seed: int, steps: int, checkpoints: list[int], policy: tuple[str, ...],
-        ada_target: float = 0.0, dropout: float = 0.0, noise: float = 0.0) -> None:  # fmt: skip
+        ada_target: float = 0.0, dropout: float = 0.0, noise: float = 0.0,
+        loss: str = "bce") -> None:  # fmt: skip
     X, _ = load_images("mnist5k", "train")
     X_test, _ = load_images("mnist5k", "test")
     X_probe = X[torch.randperm(len(X), generator=torch.Generator().manual_seed(11))[:500]]
@@ -94,9 +115,12 @@ def run(seed: int, steps: int, checkpoints: list[int], policy: tuple[str, ...],
         if step in checkpoints:
             head = {"seed": seed, "policy": ",".join(policy) or "none", "step": step}
             head.update({k: v for k, v in (("dropout", dropout), ("noise", noise)) if v})
+            if loss != "bce":
+                head["loss"] = loss
             log.write(head, score)
 
-    train_recipe(X, steps, net_G, net_D, g, callback)
+    with hinge_losses() if loss == "hinge" else contextlib.nullcontext():
+        train_recipe(X, steps, net_G, net_D, g, callback)
 
 
 def main() -> int:
@@ -113,12 +137,13 @@ def main() -> int:
     )
     p.add_argument("--dropout", type=float, default=0.0, help="Dropout(p) after D's LeakyReLUs")
     p.add_argument("--noise", type=float, default=0.0, help="instance noise sigma on D's inputs")
+    p.add_argument("--loss", choices=("bce", "hinge"), default="bce", help="hinge: loss_rule.md")
     a = p.parse_args()
     if a.seed > 2:
         raise SystemExit("selection seeds 0-2 only: seeds 3-5 are held out")
     policy = () if a.policy == "none" else tuple(a.policy.split(","))
     cps = [int(c) for c in a.checkpoints.split(",")]
-    run(a.seed, a.steps, cps, policy, a.ada_target, a.dropout, a.noise)
+    run(a.seed, a.steps, cps, policy, a.ada_target, a.dropout, a.noise, a.loss)
     return 0
 
 

@@ -127,3 +127,17 @@ class RecordInput(torch.nn.Module):
     def forward(self, x):
         self.seen.append(x.clone())
         return x.new_zeros(len(x))
+
+
+def test_hinge_losses_replace_the_bce_pair_only_while_open():
+    import da_screen
+
+    from course_lib import gan
+
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.5])
+    bce = gan.discriminator_loss(real, fake)
+    with da_screen.hinge_losses():
+        # relu(1 - real) = [0, 0.5], relu(1 + fake) = [0, 1.5]
+        assert torch.isclose(gan.discriminator_loss(real, fake), torch.tensor(0.25 + 0.75))
+        assert torch.isclose(gan.generator_loss(fake, "non_saturating"), torch.tensor(0.75))
+    assert torch.equal(gan.discriminator_loss(real, fake), bce)
