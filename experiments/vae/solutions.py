@@ -5,6 +5,7 @@ notebook 05 sweep (fast budget; CPU, one torch thread). Results: experiments/vae
     .venv/bin/python experiments/vae/solutions.py latent_dim 20 50   # only these sizes
     .venv/bin/python experiments/vae/solutions.py seeds        # notebook 05, seed spread
     .venv/bin/python experiments/vae/solutions.py dvae         # notebook 05, exercises 2, 4
+    .venv/bin/python experiments/vae/solutions.py masking      # notebook 05, exercise 1
     .venv/bin/python experiments/vae/solutions.py gaussian_sigma   # notebook 04, exercise 2
     .venv/bin/python experiments/vae/solutions.py gaussian_sigma 0.05 0.1   # only these sigma
     .venv/bin/python experiments/vae/solutions.py free_bits    # notebook 04, exercise 3
@@ -90,6 +91,57 @@ def dvae() -> None:
         m = train_custom(fn, B["num_steps"])
         row = " ".join(f"{VE.evaluate_psnr(m, X_test, t):.2f}" for t in LEVELS)
         print(f"{name}: {row}", flush=True)
+
+
+def masking() -> None:
+    """Notebook 05, exercise 1: solution 1's code as printed (masking noise p = 0.25, fast
+    budget; the global RNG seeded 0 by ``setup`` as in the notebook's first cell, batches seed
+    0, masks seed 1), scored on the masked test digits (mask seed 0); then the notebook's plain
+    VAE and Gaussian 0.25 model (``train_vae`` as its ``train(nu)``, seed 0) on the same masked
+    input, and all three on the Gaussian 0.25 test noise and on clean digits."""
+    from course_lib.config import setup
+
+    cfg = setup("05_denoising_vae", verbose=False)
+    B = budget("05_denoising_vae", "fast")
+    t0 = time.perf_counter()
+
+    # solution 1, as printed (one statement a line)
+    def mask(X, p, generator=None):
+        keep = torch.rand(X.shape, generator=generator) >= p
+        return X * keep.to(X.device)
+
+    net = V.VAE(20).to(cfg.device)
+    trainer = adam(net.parameters(), 1e-3, device=cfg.device)
+    data = batches(X_train, 100, generator=torch.Generator().manual_seed(0), device=cfg.device)
+    g = torch.Generator().manual_seed(1)
+
+    def step_fn(step):
+        X = next(data)
+        trainer.zero_grad()
+        terms = V.elbo(net, X, mask(X, 0.25, g).to(X))
+        loss = -terms["elbo"].mean()
+        loss.backward()
+        trainer.step()
+        return {"neg_elbo": loss.detach()}
+
+    train_loop(step_fn, B["num_steps"], desc="masking DVAE")
+    x_in = mask(X_test, 0.25, torch.Generator().manual_seed(0))
+    print(VE.psnr(net.reconstruct(x_in).cpu(), X_test).mean())
+    print(f"masking model: {B['num_steps']} steps in {time.perf_counter() - t0:.0f} s", flush=True)
+
+    models = {"masking p = 0.25 (solution 1)": net}
+    for nu, name in ((0.0, "plain VAE"), (0.25, "Gaussian 0.25 (denoising VAE)")):
+        models[name] = V.train_vae(X_train, B["num_steps"], binarize=False, noise_factor=nu,
+                                   seed=cfg.seed, device=cfg.device, progress=False)[0]  # fmt: skip
+    noisy = V.corrupt(X_test, 0.25, torch.Generator().manual_seed(0))
+    print("PSNR (dB) against the clean test digits: masked p = 0.25 | Gaussian 0.25 | clean")
+    print(f"{'the input itself':>30}: {VE.psnr(x_in, X_test).mean():6.2f} | "
+          f"{VE.psnr(noisy, X_test).mean():6.2f} |    inf")  # fmt: skip
+    for name, m in models.items():
+        masked = VE.psnr(m.reconstruct(x_in).cpu(), X_test).mean()
+        gauss, clean = VE.evaluate_psnr(m, X_test, 0.25), VE.evaluate_psnr(m, X_test, 0.0)
+        print(f"{name:>30}: {masked:6.2f} | {gauss:6.2f} | {clean:6.2f}", flush=True)
+    print(f"fraction of ink removed by the mask: {1 - x_in.sum() / X_test.sum():.3f}")
 
 
 def gaussian_elbo(model, X, X_input=None, generator=None, sigma=0.3):
@@ -179,6 +231,6 @@ def free_bits() -> None:
 
 
 if __name__ == "__main__":
-    commands = {"latent_dim": latent_dim, "seeds": seeds, "dvae": dvae,
+    commands = {"latent_dim": latent_dim, "seeds": seeds, "dvae": dvae, "masking": masking,
                 "gaussian_sigma": gaussian_sigma, "free_bits": free_bits}  # fmt: skip
     commands[sys.argv[1]](*sys.argv[2:])
