@@ -49,6 +49,16 @@ def memory_digits() -> torch.Tensor:
     return X[keep]
 
 
+def nearest_distances(images: torch.Tensor, memory: torch.Tensor | None = None) -> torch.Tensor:
+    """Distance (pixels, Euclidean over the 784 values in [-1, 1]) from each of ``images``
+    (N, 1, 28, 28) to its nearest digit of ``memory`` (default :func:`memory_digits`): the
+    distances :func:`copy_ratio` takes the median of. Returns (N,); 0 (up to rounding) for a
+    copy of a memory digit."""
+    memory = (memory_digits() if memory is None else memory).flatten(1).float()
+    x = metrics._check_images(images, "images").flatten(1)
+    return torch.cdist(x, memory).min(dim=1).values
+
+
 def copy_ratio(fake: torch.Tensor, memory: torch.Tensor | None = None) -> float:
     """Median distance (pixels) from each image of ``fake`` to its nearest digit of ``memory``
     (default :func:`memory_digits`), over the same median for the 500 real test digits:
@@ -57,13 +67,10 @@ def copy_ratio(fake: torch.Tensor, memory: torch.Tensor | None = None) -> float:
     FID, KID, precision and recall compare *distributions*: a generator that returns its
     training digits scores like real data on all of them. This is the check that sees it.
     """
-    memory = (memory_digits() if memory is None else memory).flatten(1).float()
-    fake = metrics._check_images(fake, "fake").flatten(1).float()
-
-    def median_nn(x: torch.Tensor) -> float:
-        return float(torch.cdist(x, memory).min(dim=1).values.median())
-
-    return median_nn(fake) / median_nn(metrics.reference_images().flatten(1).float())
+    memory = memory_digits() if memory is None else memory
+    fake = metrics._check_images(fake, "fake")
+    real = nearest_distances(metrics.reference_images(), memory)
+    return float(nearest_distances(fake, memory).median()) / float(real.median())
 
 
 def failure_sets(seed: int = 0) -> dict[str, torch.Tensor]:

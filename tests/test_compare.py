@@ -97,3 +97,15 @@ def test_quality_rows_reads_complete_models_only(tmp_path):
     rows = compare.quality_rows(compare.load_results(path))
     assert list(rows) == ["DCGAN (02)"] and rows["DCGAN (02)"]["seeds"] == [3]
     assert compare.load_results(tmp_path / "missing.json") == {}
+
+
+def test_nearest_distances_are_copy_ratio_s_distances():
+    memory = compare.memory_digits()
+    d = compare.nearest_distances(memory[:50], memory)
+    assert d.shape == (50,) and float(d.max()) < 0.1  # copies: distance 0 up to rounding
+    floor = compare.nearest_distances(metrics.floor_images(), memory)
+    ref = compare.nearest_distances(metrics.reference_images(), memory)
+    assert float(floor.min()) > 1.0
+    assert compare.copy_ratio(metrics.floor_images(), memory) == pytest.approx(
+        float(floor.median() / ref.median())
+    )

@@ -67,14 +67,13 @@ def speed(rounds: int = 3, n: int = 16) -> None:
 def copies() -> None:
     """Exercise 2: solution 2's ``half`` (200 training digits of ``compare.memory_digits()``
     and 300 of ``metrics.floor_images()``), its copy ratio, and the fraction of samples whose
-    nearest training digit (pixel distance to ``memory_digits()``, as in ``copy_ratio``) is
+    nearest training digit (``compare.nearest_distances``, the distances of ``copy_ratio``) is
     closer than the 5th percentile of the 500 test digits' nearest-neighbour distances; the
     same fraction for the 500 floor digits (new digits) and the test digits themselves."""
     # the code printed in solution 2 (the distances of compare.copy_ratio)
     half = torch.cat([compare.memory_digits()[:200], metrics.floor_images()[:300]])
     print(compare.copy_ratio(half))
-    memory = compare.memory_digits().flatten(1)
-    nearest = lambda x: torch.cdist(x.flatten(1), memory).min(dim=1).values  # noqa: E731
+    nearest = compare.nearest_distances  # the distances copy_ratio takes the median of
     cut = nearest(metrics.reference_images()).quantile(0.05)
     frac = lambda x: float((nearest(x) < cut).float().mean())  # noqa: E731
     print(cut, frac(half), frac(metrics.floor_images()))
