@@ -63,14 +63,19 @@ def folk_seeds(seeds: tuple[int, ...] = (0, 1, 2, 3, 4)) -> None:
         f"\nExercise 3: folk advice on grid25, seeds {seeds} ({time.perf_counter() - start:.0f} s)"
     )
     base = modes["baseline: U[-1,1]^2"]
-    se2 = lambda m: statistics.stdev(m) ** 2 / len(m)  # noqa: E731
     for k, m in modes.items():
         diff = statistics.mean(m) - statistics.mean(base)
-        z = diff / math.sqrt(se2(m) + se2(base)) if k != "baseline: U[-1,1]^2" else float("nan")
+        se_diff = math.hypot(standard_error(m), standard_error(base))
+        z = diff / se_diff if m is not base else float("nan")
         print(
-            f"{k:<22} modes {statistics.mean(m):5.1f} +- {math.sqrt(se2(m)):.1f} (SE)  "
+            f"{k:<22} modes {statistics.mean(m):5.1f} +- {standard_error(m):.1f} (SE)  "
             f"difference {diff:+5.1f} = {z:+.1f} SE  per seed {m}"
         )
+
+
+def standard_error(values: list[float]) -> float:
+    """Sample standard deviation / sqrt(n)."""
+    return statistics.stdev(values) / math.sqrt(len(values))
 
 
 if __name__ == "__main__":
