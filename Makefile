@@ -41,8 +41,10 @@ $(STAMP): pyproject.toml
 # JupyterLab refuses to run as root without --allow-root (containers, CI images).
 LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
+# `make lab LAB_DIR=build/student` opens the workshop copies instead.
+LAB_DIR ?= notebooks
 lab: setup
-	$(BIN)/jupyter lab $(LAB_FLAGS) $(LAB_ARGS) notebooks/
+	$(BIN)/jupyter lab $(LAB_FLAGS) $(LAB_ARGS) $(LAB_DIR)/
 
 # Fresh kernel per notebook, a time limit per cell sized to the profile, one retry of a
 # notebook whose kernel lost a reply: a headless run fails fast and names the cell.
@@ -98,7 +100,7 @@ lint: setup
 bench: setup
 	$(BIN)/python -m benchmarks.run
 
-# Retrain the metrics classifier deterministically and rewrite data/classifier.{pt,sha256}.
+# Retrain the metrics classifier deterministically and rewrite data/classifier/ (weights + MANIFEST.json).
 classifier: setup
 	$(BIN)/python -m course_lib.metrics train-classifier
 

@@ -450,13 +450,14 @@ that a degenerate model can pass sits beside the one that exposes it (recall bes
 quality, per-code diversity beside code accuracy).
 
 **Reused measurements.** Scoring a shipped diffusion model with all 1,000 DDPM steps takes
-30-60 min of one core, so `quality.ddpm.*` and `quality.diffusers.*` (and
-`ddpm.ddpm1000.s_per_image`) are measured once and then reused while nothing they depend on
-changes: the checkpoint's files, the classifier, the code of the bench module and of every
-course_lib module it imports (their syntax trees without docstrings: editing documentation
-does not re-measure), the package versions and the settings (`benchmarks/reuse.py`; stored
-in `benchmarks/reused/`). Their notes say "reused: measured <date> on <machine>" or
-"measured in this run". `make bench BENCH_REUSE=0` measures them again.
+20-35 min of one core (500 digits, on the machine of `bench.all.runtime_s`), so
+`quality.ddpm.*` and `quality.diffusers.*` (and `ddpm.ddpm1000.s_per_image`) are measured once
+and then reused while nothing they depend on changes: the checkpoint's files, the classifier,
+the code of the bench module and of every course_lib module it imports (their syntax trees
+without docstrings: editing documentation does not re-measure), the package versions and the
+settings (`benchmarks/reuse.py`; stored in `benchmarks/reused/`). Their notes say "reused:
+measured <date> on <machine>" or "measured in this run". `make bench BENCH_REUSE=0` measures
+them again.
 
 **Unchanged modules.** Every row stores the key of what its module depends on: the module's
 code and the course_lib code it imports, the budget table, the shipped files in `data/`, the

@@ -14,7 +14,8 @@ import make_student  # noqa: E402
 
 def _source_notebook() -> nbformat.NotebookNode:
     header = nbformat.v4.new_markdown_cell(
-        "# 99 · Test\n\n## Timing plan (90 min)\n\n| part | min |\n|---|---|\n| read | 30 |"
+        "# 99 · Test\n\n**Run time** on 2 CPU cores: `fast` 42 s\n\n"
+        "## Timing plan (90 min)\n\n| part | min |\n|---|---|\n| read | 30 |"
         "\n\n## Goals\n\nlearn"
     )
     result = nbformat.v4.new_output("execute_result", {"text/plain": "1"}, execution_count=3)
@@ -49,6 +50,14 @@ def test_command_writes_copies_and_the_instructors_guide(tmp_path):
     guide = (tmp_path / "student" / "README.md").read_text()
     assert "## 99_test.ipynb: 99 · Test" in guide and "2 solution cell(s) removed" in guide
     assert "| read | 30 |" in guide and "learn" not in guide  # the plan, not the next section
+    assert "`fast` 42 s" in guide and "## Before the session" in guide
+
+
+def test_every_course_notebook_states_its_run_time_and_plan():
+    for path in COURSE:
+        nb = nbformat.read(path, as_version=4)
+        assert "fast" in make_student.run_time(nb), path.name
+        assert make_student.timing_plan(nb).count("|") > 6, path.name
 
 
 COURSE = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

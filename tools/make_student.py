@@ -8,8 +8,8 @@ One source notebook is the single truth; a cell is a solution when its metadata 
 tag ``solution`` (set once, in the source notebook: JupyterLab's property inspector, or
 ``jupyter nbconvert``-free with any JSON editor). A student copy drops every solution cell,
 clears every output and execution count, and starts with a note that says so. The folder
-also gets an instructor's ``README.md`` with each notebook's timing plan (the header
-section whose title starts with "Timing plan") and the number of solutions removed.
+also gets an instructor's ``README.md``: how to prepare the seats, then for each notebook its
+run time and timing plan (from its header) and the number of solutions removed.
 """
 
 from __future__ import annotations
@@ -30,7 +30,28 @@ from course_lib.io import atomic_write_text  # noqa: E402
 SOLUTION_TAG = "solution"
 NOTEBOOKS = "notebooks/[0-9][0-9]_*.ipynb"
 NOTE = ("> **Workshop copy.** The solutions to the exercises are not in this file: try them "
-        "first, then compare with your teacher's copy or the course site.")  # fmt: skip
+        "first, then compare with your teacher's copy (the notebook in `notebooks/`, or the "
+        "HTML book that `make site` builds).")  # fmt: skip
+GUIDE = """# Instructor's guide to the workshop copies
+
+Each notebook below is a student copy: solution cells removed, outputs cleared. The source
+notebooks in `notebooks/` keep the solutions. Timing plans for a 90-minute slot and run times
+come from each notebook's header.
+
+## Before the session
+
+1. While online, on every seat: clone the course and run `make setup` (it installs everything
+   the notebooks need; after that nothing touches the network).
+2. On your machine: `make student` (these copies), `make test-student` (every copy runs under
+   nbval), and `make course COURSE_PROFILE=fast` (every notebook executed into `build/`, so you
+   can show finished outputs and check how long the room's machines take).
+3. On each seat: `make student`, then students open the copies with
+   `make lab LAB_DIR=build/student`. The clone still holds `notebooks/` with the solutions;
+   delete that folder on the seats afterwards if they must not see them (the copies do not
+   need it).
+4. Where a plan says the workshop reads a notebook's outputs (training that takes longer than
+   the slot allows), show the executed copy from `build/`.
+"""
 
 
 def is_solution(cell) -> bool:
@@ -62,16 +83,24 @@ def timing_plan(nb: nbformat.NotebookNode) -> str:
     return ""
 
 
+def run_time(nb: nbformat.NotebookNode) -> str:
+    """The header's run-time paragraph ("**Run time ..." or "**Expected run time ..."), or ''."""
+    for cell in nb.cells[:3]:
+        if cell.cell_type != "markdown":
+            continue
+        match = re.search(r"\*\*(Expected )?[Rr]un time.*$", cell.source, re.M)
+        if match:
+            return match.group(0).strip()
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "student")
     args = parser.parse_args(argv)
     paths = args.notebooks or sorted(Path(p) for p in glob.glob(str(ROOT / NOTEBOOKS)))
-    readme = ["# Instructor's guide to the workshop copies", "",
-              "Each notebook below is a student copy: solution cells removed, outputs cleared. "
-              "The source notebooks in `notebooks/` keep the solutions. Timing plans for a "
-              "90-minute slot come from each notebook's header.", ""]  # fmt: skip
+    readme = [GUIDE]
     for path in paths:
         nb = nbformat.read(path, as_version=4)
         copy, removed = student_copy(nb)
@@ -79,8 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         title = next((c.source.splitlines()[0].lstrip("# ") for c in nb.cells
                       if c.cell_type == "markdown" and c.source.strip()), path.stem)  # fmt: skip
         plan = timing_plan(nb) or "_(no timing plan in this notebook's header)_"
+        time = run_time(nb) or "_(no run time in this notebook's header)_"
         readme += [f"## {path.name}: {title}", "", f"{removed} solution cell(s) removed.", "",
-                   plan, ""]  # fmt: skip
+                   time, "", plan, ""]  # fmt: skip
         print(f"{path.name}: {removed} solution cell(s) removed", flush=True)
     atomic_write_text(args.out / "README.md", "\n".join(readme))
     print(f"student copies and README.md in {args.out}")
