@@ -56,7 +56,7 @@ def nearest_distances(images: torch.Tensor, memory: torch.Tensor | None = None) 
     copy of a memory digit."""
     memory = (memory_digits() if memory is None else memory).flatten(1).float()
     x = metrics._check_images(images, "images").flatten(1)
-    return torch.cdist(x, memory).min(dim=1).values
+    return torch.cdist(x, memory.to(x.device)).min(dim=1).values  # on the images' device
 
 
 def copy_ratio(fake: torch.Tensor, memory: torch.Tensor | None = None) -> float:

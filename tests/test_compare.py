@@ -109,3 +109,19 @@ def test_nearest_distances_are_copy_ratio_s_distances():
     assert compare.copy_ratio(metrics.floor_images(), memory) == pytest.approx(
         float(floor.median() / ref.median())
     )
+
+
+def test_nearest_distances_work_on_the_images_device(monkeypatch):
+    """GPU samples against the CPU memory digits: the distances are taken on the images'
+    device (a CPU-only machine cannot hold a CUDA tensor, so 'meta' stands in for it)."""
+    seen = []
+
+    def cdist(a, b):
+        seen.append((a.device, b.device))
+        return torch.zeros(len(a), len(b), device=a.device)
+
+    monkeypatch.setattr(metrics, "_check_images", lambda x, name: x)
+    monkeypatch.setattr(torch, "cdist", cdist)
+    images = torch.zeros(3, 1, 28, 28, device="meta")
+    d = compare.nearest_distances(images, torch.zeros(5, 1, 28, 28))
+    assert seen == [(torch.device("meta"), torch.device("meta"))] and d.device.type == "meta"
