@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .config import check_choice
 from .train import model_device
 
 
@@ -86,8 +87,7 @@ class DCGANDiscriminator(nn.Module):
 
     def __init__(self, channels: int = 64, norm: str = "batch") -> None:
         super().__init__()
-        if norm not in ("batch", "layer"):
-            raise ValueError(f"norm must be 'batch' or 'layer', got {norm!r}")
+        check_choice("norm", norm, ("batch", "layer"))
         c = channels
         self.net = nn.Sequential(
             nn.Conv2d(1, c, 4, 2, 1),  # 28 -> 14

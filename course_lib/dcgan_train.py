@@ -107,6 +107,8 @@ def train_dcgan(
     ``recall_ema``."""
     if num_steps < 1:
         raise ValueError(f"num_steps must be >= 1, got {num_steps}")
+    if device is None and isinstance(data, torch.Tensor) and data.device.type != "cpu":
+        device = data.device  # GPU digits train on the GPU, as in the other trainers
     with seeded(seed) as g:  # the nets' initialisation; g: batch order and latents
         net_G = DCGANGenerator(LATENT_DIM, channels)
         net_D = DCGANDiscriminator(channels)

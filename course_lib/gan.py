@@ -261,8 +261,7 @@ def train_gan(
                          f"pass latent_dim={expected}")  # fmt: skip
     if d_steps < 1:
         raise ValueError(f"d_steps must be >= 1, got {d_steps}")
-    if bf16 not in (None, True, False, "D"):
-        raise ValueError(f"bf16 must be None, True, False or 'D' (D's forward only), got {bf16!r}")
+    check_choice("bf16", bf16, (None, True, False, "D"), "'D': autocast D's forward only.")
     device = torch.device(device) if device is not None else model_device(net_D)
     convs = (nn.Conv2d, nn.ConvTranspose2d)  # channels_last for conv nets (CUDA by default)
     net_G, net_D = (prepare(net, device, conv=any(isinstance(m, convs) for m in net.modules()),

@@ -154,6 +154,9 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
             if p.is_file():
                 with open(p, "rb") as fh:
                     os.fsync(fh.fileno())
+        folders = [p for p in (*tmp.rglob("*"), tmp) if p.is_dir()]
+        for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+            fsync_dir(folder)  # the entries too (a diffusers pipeline has subfolders)
         replace_folder(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

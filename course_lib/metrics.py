@@ -298,6 +298,7 @@ def precision_recall(fake: torch.Tensor, real: torch.Tensor, k: int = 3) -> dict
     fake, real: images (N, 1, 28, 28) in [-1, 1] or features (N, D). Both in [0, 1].
     """
     f, r = _as_features(fake, "fake"), _as_features(real, "real")
+    r = r.to(f.device)  # GPU samples against CPU reference digits
     r_rad, f_rad = _knn_radius(r, k), _knn_radius(f, k)
     d = torch.cdist(f, r)  # (N_fake, N_real)
     precision = (d <= r_rad[None, :]).any(dim=1).double().mean()
@@ -314,6 +315,7 @@ def density_coverage(fake: torch.Tensor, real: torch.Tensor, k: int = 5) -> dict
     fake, real: images (N, 1, 28, 28) in [-1, 1] or features (N, D).
     """
     f, r = _as_features(fake, "fake"), _as_features(real, "real")
+    r = r.to(f.device)  # GPU samples against CPU reference digits
     inside = torch.cdist(r, f) <= _knn_radius(r, k)[:, None]  # (N_real, M_fake)
     density = inside.double().sum() / (k * len(f))
     coverage = inside.any(dim=1).double().mean()

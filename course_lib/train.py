@@ -229,8 +229,7 @@ def prepare(
     optionally ``torch.compile``. Returns the (possibly compiled) model; parameters are
     shared. (On a CPU channels_last changes the convolution kernels and so the rounding: a
     recipe that uses it there is screened for quality first, notebook 02.)"""
-    if channels_last not in (None, True, False):
-        raise ValueError(f"channels_last must be None, True or False, got {channels_last!r}")
+    check_choice("channels_last", channels_last, (None, True, False))
     device = torch.device(device)
     model = model.to(device)
     if conv and (channels_last or (channels_last is None and device.type == "cuda")):

@@ -32,7 +32,16 @@ from .gan import discriminator_step, generator_step, mlp, xavier_init
 from .losses import generator_loss, gradient_penalty
 from .noise import sample_latent
 from .parallel import GLOBAL_RNG
-from .train import History, adam, autocast, cpu_threads, eval_mode, to_device, train_loop
+from .train import (
+    History,
+    adam,
+    autocast,
+    cpu_threads,
+    eval_mode,
+    model_device,
+    to_device,
+    train_loop,
+)
 
 METHODS: tuple[str, ...] = ("vanilla", "wgan_clip", "wgan_gp")
 DEFAULT_LR: dict[str, float] = {"vanilla": 2e-4, "wgan_clip": 5e-5, "wgan_gp": 1e-4}
@@ -263,6 +272,11 @@ def train_wgan(
 # ---------------------------------------------------------------------------------------
 # Diagnostics
 # ---------------------------------------------------------------------------------------
+def _device_of(net_D, x: torch.Tensor) -> torch.device:
+    """The critic's device (a plain function, as in the tests' closed forms: ``x``'s)."""
+    return model_device(net_D) if isinstance(net_D, nn.Module) else x.device
+
+
 def interpolate_grad_norms(
     net_D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
     generator: torch.Generator | None = None,
@@ -271,8 +285,10 @@ def interpolate_grad_norms(
     notebook 08's histograms).
 
     eps ~ U[0, 1] per sample is drawn on the CPU from ``generator`` (the same numbers on
-    every device) and moved to the device of ``real``.
+    every device) and moved, with ``real`` and ``fake``, to the critic's device.
     """
+    device = _device_of(net_D, real)
+    real, fake = to_device(real, device), to_device(fake, device)
     eps = torch.rand((len(real),) + (1,) * (real.dim() - 1), generator=generator)
     eps = to_device(eps, real.device).to(real.dtype)
     x_hat = (eps * real + (1 - eps) * fake).detach().requires_grad_(True)
@@ -304,6 +320,8 @@ def generator_signal(
     if len(fake) < 2 or len(real) < 2:
         raise ValueError(f"generator_signal needs >= 2 fake and real samples, got "
                          f"{len(fake)} and {len(real)}")  # fmt: skip
+    device = _device_of(net_D, fake)
+    fake, real = to_device(fake, device), to_device(real, device)
     x = fake.detach().clone().requires_grad_(True)
     with torch.enable_grad():
         logits = net_D(x).flatten()

@@ -40,12 +40,12 @@ import torch
 
 from . import dcgan_train, io, shipped
 from .config import seeded
-from .data import batches
+from .data import batches, training_data
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .gan import generator_step
 from .noise import sample_latent
 from .parallel import GLOBAL_RNG
-from .train import History, cpu_threads, train_loop
+from .train import History, cpu_threads, to_device, train_loop
 from .wgan import critic_step
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "data" / "wgan_gp_mnist5k"
@@ -60,33 +60,39 @@ def train_wgan_gp(
     seed: int = 3, lr: float = LR, n_critic: int = 5, gp_weight: float = 10.0,
     ema_decay: float | None = 0.999, score_every: int = 0,
     on_score: Callable[[int, DCGANGenerator, History], None] | None = None,
-    device: torch.device | str = "cpu", threads: int | None = None, progress: bool = True,
+    device: torch.device | str | None = None, threads: int | None = None, progress: bool = True,
 ) -> tuple[tuple[DCGANGenerator, DCGANDiscriminator], History]:  # fmt: skip
     """WGAN-GP with the DCGAN generator and a LayerNorm-style conv critic for ``num_steps``
     generator steps on ``data`` (digits in [-1, 1]). Returns ((G to ship, in eval mode: the
     moving average when ``ema_decay``, else the raw G), critic) and the history: the loss
     log and, every ``score_every`` steps, ``score_step``, ``fid_raw``, ``fid_ema``,
     ``recall_raw``, ``recall_ema`` (the one protocol, :func:`dcgan_train.protocol_latents`).
-    ``on_score(step, G_to_ship, history)`` runs after each scoring (e.g. to save)."""
+    ``on_score(step, G_to_ship, history)`` runs after each scoring (e.g. to save).
+    ``data``: digits (N, 1, 28, 28) or an iterator of batches; ``device`` defaults to the
+    data's."""
     if num_steps < 1 or n_critic < 1:
         raise ValueError(f"num_steps and n_critic must be >= 1, got {num_steps}, {n_critic}")
-    device = torch.device(device)
+    X, stream = training_data(data, "train_wgan_gp", why="G ends in Tanh")
+    device = torch.device(device) if device is not None else X.device
     with GLOBAL_RNG, seeded(seed) as g:  # initialisation (one build at a time side by side)
         net_G = DCGANGenerator(LATENT_DIM, channels).to(device)
         net_D = DCGANDiscriminator(channels, norm="layer").to(device)
     ema = copy.deepcopy(net_G) if ema_decay else None
-    opt_G = torch.optim.Adam(net_G.parameters(), lr, betas=BETAS)
-    opt_D = torch.optim.Adam(net_D.parameters(), lr, betas=BETAS)
-    real = batches(data, batch_size, generator=g, device=device)
+    trainer_G = torch.optim.Adam(net_G.parameters(), lr, betas=BETAS)
+    trainer_D = torch.optim.Adam(net_D.parameters(), lr, betas=BETAS)
+    if stream is None:
+        real = batches(X, batch_size, generator=g, device=device)
+    else:
+        real = (to_device(b, device) for b in stream)
 
     def latents() -> torch.Tensor:
         return sample_latent(batch_size, LATENT_DIM, "gaussian", g, device)
 
     def step_fn(step: int) -> dict[str, torch.Tensor]:
         for _ in range(n_critic):
-            out = critic_step(next(real), latents(), net_D, net_G, opt_D,
+            out = critic_step(next(real), latents(), net_D, net_G, trainer_D,
                               gp_weight=gp_weight, generator=g)  # fmt: skip
-        return out | generator_step(latents(), net_D, net_G, opt_G, kind="wasserstein")
+        return out | generator_step(latents(), net_D, net_G, trainer_G, kind="wasserstein")
 
     history: History = {"step": []}  # the loss log and, scored in place, the FID curves
     callback = dcgan_train.average_and_score(net_G, ema, ema_decay, score_every, num_steps,

@@ -239,7 +239,7 @@ def test_train_gan_bf16_on_d_only_autocasts_ds_forward_and_not_gs():
 @pytest.mark.parametrize(
     "change,match",
     [
-        (dict(bf16="G"), "bf16 must be None, True, False or 'D'"),
+        (dict(bf16="G"), "Unknown bf16 'G'. Allowed values: None, True, False, D"),
         (dict(latent_dim=9), "latent_dim=9, but net_G takes latents of size 8"),
         (dict(data=torch.zeros(0, 1, 28, 28)), "train_gan got no data"),
         (dict(data=iter([])), "train_gan got an empty batch iterator"),

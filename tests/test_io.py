@@ -168,3 +168,15 @@ def test_atomic_open_refuses_modes_it_cannot_make_atomic(tmp_path):
     with pytest.raises(ValueError, match="Unknown mode 'a'"), io.atomic_open(tmp_path / "x", "a"):
         pass
     assert os.listdir(tmp_path) == []
+
+
+def test_atomic_folder_flushes_every_subfolder_before_the_swap(tmp_path, monkeypatch):
+    """A diffusers pipeline has subfolders: their entries are flushed, deepest first, before
+    the new folder replaces the old one (else a power cut could leave it without files)."""
+    flushed = []
+    monkeypatch.setattr(io, "fsync_dir", lambda folder: flushed.append(Path(folder).name))
+    with io.atomic_folder(tmp_path / "pipe") as tmp:
+        (tmp / "unet").mkdir()
+        (tmp / "unet" / "w.bin").write_bytes(b"1")
+    assert (tmp_path / "pipe" / "unet" / "w.bin").read_bytes() == b"1"
+    assert flushed.index("unet") < flushed.index(tmp.name)

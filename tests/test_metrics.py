@@ -310,3 +310,20 @@ def test_recognisable_and_effective_classes():
     for bad in (0.0, 1.0, 1.5):
         with pytest.raises(ValueError, match="threshold"):
             metrics.recognisable(X, threshold=bad)
+
+
+def test_precision_recall_and_coverage_take_real_features_to_the_fakes_device(monkeypatch):
+    """GPU samples against CPU reference digits ('meta' stands in for the GPU): every
+    distance is taken on the fakes' device. The final float() of a meta tensor raises."""
+    seen = []
+
+    def cdist(a, b):
+        seen.append((a.device.type, b.device.type))
+        return torch.zeros(len(a), len(b), device=a.device)
+
+    monkeypatch.setattr(torch, "cdist", cdist)
+    fake, real = torch.zeros(8, 4, device="meta"), torch.zeros(8, 4)
+    for score in (metrics.precision_recall, metrics.density_coverage):
+        with pytest.raises((RuntimeError, NotImplementedError)):
+            score(fake, real)
+    assert len(seen) == 5 and set(seen) == {("meta", "meta")}

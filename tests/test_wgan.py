@@ -241,3 +241,11 @@ def test_train_wgan_evaluation_does_not_change_training(digits):
         keys |= {"eval_D_acc_real", "eval_D_acc_fake"} if method == "vanilla" else set()
         assert keys <= set(h) and all(len(h[k]) == len(h["eval_step"]) == 2 for k in keys)
         assert all(0.0 <= v <= 1.0 for k in keys if "acc" in k for v in h[k])
+
+
+def test_interpolate_grad_norms_follow_the_critic_s_device():
+    """A critic on 'meta' (a stand-in for a GPU) and CPU samples: the samples go to the
+    critic's device (a CPU tensor meeting the meta weights would raise)."""
+    net_D = nn.Linear(2, 1).to("meta")
+    x = torch.zeros(4, 2)
+    assert wgan.interpolate_grad_norms(net_D, x, x.clone()).device.type == "meta"

@@ -26,7 +26,7 @@ def test_layer_norm_critic_scores_each_sample_on_its_own():
             D = dcgan.DCGANDiscriminator(8, norm=norm).train()
         alone, together = D(x[:1]), D(x)[:1]
         assert torch.allclose(alone, together, atol=1e-5) == independent, norm
-    with pytest.raises(ValueError, match="norm must be 'batch' or 'layer'"):
+    with pytest.raises(ValueError, match="Unknown norm 'instance'. Allowed values: batch, layer"):
         dcgan.DCGANDiscriminator(8, norm="instance")
 
 
@@ -104,3 +104,8 @@ def test_runs_side_by_side_train_exactly_as_alone(digits):
         alone = run(**kw)
         for a, b in zip(alone.state_dict().values(), together[label].state_dict().values()):
             assert torch.equal(a, b), label
+
+
+def test_train_wgan_gp_refuses_digits_outside_minus_one_one():
+    with pytest.raises(ValueError, match=r"needs images in \[-1, 1\]"):
+        wgan_train.train_wgan_gp(torch.rand(16, 1, 28, 28), 2, channels=8, progress=False)
