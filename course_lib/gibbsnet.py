@@ -234,15 +234,16 @@ def cycle_loss(net_G: nn.Module, x: torch.Tensor, z: torch.Tensor) -> torch.Tens
 
 
 def generator_step(
-    pairs, net_D: nn.Module, trainer_GE: torch.optim.Optimizer,
-    net_G: nn.Module | None = None, cycle_weight: float = 0.0,
+    pairs, net_D: nn.Module, net_G: nn.Module | None, trainer_GE: torch.optim.Optimizer, *,
+    cycle_weight: float = 0.0,
 ) -> dict[str, torch.Tensor]:  # fmt: skip
-    """Step 2 of a GibbsNet update (notebook 06), after :func:`discriminator_step` on the same
-    pairs: ``trainer_GE.zero_grad()``; G/E loss (:func:`joint_generator_loss`) through the
-    *updated* D, plus ``cycle_weight`` x :func:`cycle_loss` of the clamped pair (which needs
-    ``net_G``); backward; ``trainer_GE.step()``. Only G and E move. (The backward also
-    leaves gradients on D's parameters; the next discriminator step zeroes them before they
-    are ever used.) Returns ``loss_G`` (eq. 5's part) and, with a cycle term, ``cycle``."""
+    """Step 2 of a GibbsNet update (notebook 06), after :func:`discriminator_step` on the
+    same pairs: ``trainer_GE.zero_grad()``; G/E loss (:func:`joint_generator_loss`) through
+    the *updated* D, plus ``cycle_weight`` x :func:`cycle_loss` of the clamped pair (which
+    needs ``net_G``; without a cycle term it may be None); backward; ``trainer_GE.step()``.
+    Only G and E move. (The backward also leaves gradients on D's parameters; the next
+    discriminator step zeroes them before they are ever used.) Returns ``loss_G`` (eq. 5's
+    part) and, with a cycle term, ``cycle``."""
     if cycle_weight < 0 or not math.isfinite(cycle_weight):
         raise ValueError(f"cycle_weight must be a finite number >= 0, got {cycle_weight!r}")
     if cycle_weight and net_G is None:
@@ -321,8 +322,8 @@ def train_gibbsnet(
             with autocast(device, bf16):
                 pairs = joint_pairs(model, batch, n)
                 out_D = discriminator_step(pairs, model.net_D, trainer_D)  # D first, then
-                out_G = generator_step(pairs, model.net_D, trainer_GE,  # G, E through new D
-                                       model.net_G, cycle_weight)  # fmt: skip
+                out_G = generator_step(pairs, model.net_D, model.net_G,  # G, E through new D
+                                       trainer_GE, cycle_weight=cycle_weight)  # fmt: skip
             return {**out_D, **out_G, "chain": float(n)}
 
         history = train_loop(step_fn, num_steps, log_every=log_every, desc="GibbsNet",

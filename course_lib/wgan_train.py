@@ -45,7 +45,7 @@ from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .gan import generator_step
 from .noise import sample_latent
 from .parallel import GLOBAL_RNG
-from .train import History, cpu_threads, to_device, train_loop
+from .train import History, adam, cpu_threads, to_device, train_loop
 from .wgan import critic_step
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "data" / "wgan_gp_mnist5k"
@@ -78,8 +78,7 @@ def train_wgan_gp(
         net_G = DCGANGenerator(LATENT_DIM, channels).to(device)
         net_D = DCGANDiscriminator(channels, norm="layer").to(device)
     ema = copy.deepcopy(net_G) if ema_decay else None
-    trainer_G = torch.optim.Adam(net_G.parameters(), lr, betas=BETAS)
-    trainer_D = torch.optim.Adam(net_D.parameters(), lr, betas=BETAS)
+    trainer_G, trainer_D = adam(net_G.parameters(), lr, BETAS), adam(net_D.parameters(), lr, BETAS)
     if stream is None:
         real = batches(X, batch_size, generator=g, device=device)
     else:

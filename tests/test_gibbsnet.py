@@ -116,7 +116,7 @@ def test_each_step_moves_only_its_own_networks():
     out_D = GN.discriminator_step(pairs, model.net_D, trainer_D)
     D1, G1, E1 = _params(model.net_D), _params(model.net_G), _params(model.net_E)
     assert not _same(D0, D1) and _same(G0, G1) and _same(E0, E1)  # D's step touched only D
-    out_G = GN.generator_step(pairs, model.net_D, trainer_GE)
+    out_G = GN.generator_step(pairs, model.net_D, None, trainer_GE)
     D2, G2, E2 = _params(model.net_D), _params(model.net_G), _params(model.net_E)
     assert _same(D1, D2) and not _same(G1, G2) and not _same(E1, E2)  # G/E step: not D
     assert set(out_D) == {"loss_D"} and set(out_G) == {"loss_G"}
@@ -131,7 +131,7 @@ def test_generator_step_scores_the_pairs_with_the_updated_discriminator():
     with torch.no_grad():
         expected = GN.joint_generator_loss(pairs, model.net_D)
     torch.manual_seed(5)
-    out = GN.generator_step(pairs, model.net_D, trainer_GE)
+    out = GN.generator_step(pairs, model.net_D, None, trainer_GE)
     assert torch.equal(out["loss_G"], expected)
 
 
@@ -142,7 +142,7 @@ def test_stale_discriminator_gradients_never_reach_G_or_E():
         p.grad = torch.full_like(p, float("nan"))  # stands for gradients of the D loss
     pairs = GN.joint_pairs(model, X, 3)
     GN.discriminator_step(pairs, model.net_D, trainer_D)
-    GN.generator_step(pairs, model.net_D, trainer_GE)
+    GN.generator_step(pairs, model.net_D, None, trainer_GE)
     assert all(torch.isfinite(p).all() for p in [*model.net_G.parameters(),
                                                  *model.net_E.parameters()])  # fmt: skip
 
@@ -171,7 +171,8 @@ def test_train_gibbsnet_runs_the_update_in_order():
                     if s == "D":
                         out |= GN.discriminator_step(pairs, net.net_D, trainer_D)
                     else:  # the default recipe adds the cycle term with weight 1
-                        out |= GN.generator_step(pairs, net.net_D, trainer_GE, net.net_G, 1.0)
+                        out |= GN.generator_step(pairs, net.net_D, net.net_G, trainer_GE,
+                                                  cycle_weight=1.0)
                 losses.append({k: float(v) for k, v in out.items()})
         return net, losses
 
@@ -190,7 +191,7 @@ def test_steps_and_samplers_stay_on_the_model_device():
     trainer_D, trainer_GE = GN.make_trainers(model)
     pairs = GN.joint_pairs(model, X.to("meta"), 2)
     out = {**GN.discriminator_step(pairs, model.net_D, trainer_D),
-           **GN.generator_step(pairs, model.net_D, trainer_GE)}  # fmt: skip
+           **GN.generator_step(pairs, model.net_D, None, trainer_GE)}  # fmt: skip
     assert all(v.device.type == "meta" for v in out.values())
     assert GN.sample(model, 2, 3).device.type == "meta"
     assert GN.samples_per_step(model, 2, max_steps=2)[2].device.type == "meta"
@@ -318,7 +319,7 @@ def test_generator_step_adds_the_cycle_term_to_G_and_E_only():
         torch.manual_seed(1)
         pairs = GN.joint_pairs(model, X, 2)
         GN.discriminator_step(pairs, model.net_D, trainer_D)
-        out = GN.generator_step(pairs, model.net_D, trainer_GE, model.net_G, weight)
+        out = GN.generator_step(pairs, model.net_D, model.net_G, trainer_GE, cycle_weight=weight)
         assert ("cycle" in out) == bool(weight) and torch.isfinite(out["loss_G"])
         moved[weight] = (_params(model.net_E), _params(model.net_G), _params(model.net_D))
     assert not _same(moved[0.0][0], moved[1.0][0])  # E: through z ~ q(z | x)
@@ -330,10 +331,10 @@ def test_cycle_weight_is_checked():
     model, X, _, trainer_GE = _setup()
     pairs = GN.joint_pairs(model, X, 1)
     with pytest.raises(ValueError, match="needs net_G"):
-        GN.generator_step(pairs, model.net_D, trainer_GE, cycle_weight=1.0)
+        GN.generator_step(pairs, model.net_D, None, trainer_GE, cycle_weight=1.0)
     for bad in (-1.0, float("nan")):
         with pytest.raises(ValueError, match="cycle_weight"):
-            GN.generator_step(pairs, model.net_D, trainer_GE, model.net_G, bad)
+            GN.generator_step(pairs, model.net_D, model.net_G, trainer_GE, cycle_weight=bad)
         with pytest.raises(ValueError, match="cycle_weight"):
             GN.train_gibbsnet(X, 1, cycle_weight=bad, progress=False)
 

@@ -96,8 +96,8 @@ def order(num_steps: int = 400, variants=(False, True)) -> None:
                     log.append(broken_step(pairs, model, trainer_D, trainer_GE))
                 else:
                     d = GN.discriminator_step(pairs, model.net_D, trainer_D)["loss_D"].item()
-                    g = GN.generator_step(pairs, model.net_D, trainer_GE, model.net_G,
-                                          1.0)["loss_G"].item()  # fmt: skip
+                    g = GN.generator_step(pairs, model.net_D, model.net_G, trainer_GE,
+                                          cycle_weight=1.0)["loss_G"].item()  # fmt: skip
                     log.append((d, g))
         means = [tuple(sum(v) / 50 for v in zip(*log[i : i + 50])) for i in range(0, num_steps, 50)]
         print("broken" if broken else "correct", "loss_D / loss_G per 50 updates:",
