@@ -50,7 +50,8 @@ def run(profile: str) -> dict[str, dict]:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            model, stats = clf.train_classifier(verbose=False)
+            model, stats = clf.train_classifier(load_images("mnist5k", "train"),
+                                                (X_test, y_test), verbose=False)
         finally:
             torch.set_num_threads(threads)
         rec(

@@ -82,13 +82,13 @@ def run(profile: str) -> dict[str, dict]:
                                     progress=False)  # fmt: skip
     with torch.no_grad():
         fake = net_G.eval()(wgan.eval_latents(DEFAULT_SEED, device=device))
-    w, f = torch.tensor(h["eval_w_estimate"]), torch.tensor(h["fid"])
+    w, f = torch.tensor(h["score_w_estimate"]), torch.tensor(h["fid"])
     corr = float(torch.corrcoef(torch.stack([w, f]))[0, 1]) if len(w) > 2 else float("nan")
     out |= quality.rows(
         "wgan_gp_mlp", [quality.score(fake)], profile, [DEFAULT_SEED],
         f"WGAN-GP MLPs of notebook 08 after {b['mnist_steps']} G steps (n_critic 5); FID curve "
-        f"at steps {h['eval_step']}: {[round(x) for x in h['fid']]}, W estimate "
-        f"{[round(x, 2) for x in h['eval_w_estimate']]} (correlation {corr:.2f})",
+        f"at steps {h['score_step']}: {[round(x) for x in h['fid']]}, W estimate "
+        f"{[round(x, 2) for x in h['score_w_estimate']]} (correlation {corr:.2f})",
         "seed 0, the notebook's run (not a held-out seed; Gulrajani et al.'s recipe, not tuned "
         "on seeds)",
     )  # fmt: skip

@@ -417,7 +417,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="retrain and compare, write nothing")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    model, stats = _clf.train_classifier()
+    from .data import load_images
+
+    mnist5k = [load_images("mnist5k", split) for split in ("train", "test")]
+    model, stats = _clf.train_classifier(*mnist5k)
     print(
         f"train accuracy {stats['train_accuracy']:.4f}, mnist5k test accuracy "
         f"{stats['test_accuracy']:.4f} ({stats['seconds']:.0f} s)"

@@ -290,7 +290,7 @@ def train_toy_gan(
     Returns ``(model, history)``: the :class:`ToyEnsemble` (nets, config, snapshots) and the
     log: ``loss_D``, ``loss_G``; ``D_real``, ``D_fake`` for GANs; ``w_estimate`` and ``gp``
     for WGANs; ``info`` and ``mi_cat`` for the categorical latent; and at every snapshot
-    ``eval_step`` with the means over seeds of ``modes``, ``high_quality``, ``reverse_kl``.
+    ``score_step`` with the means over seeds of ``modes``, ``high_quality``, ``reverse_kl``.
     """
     _check(config, num_steps)
     dist = toy_distribution(data) if isinstance(data, str) else data
@@ -322,7 +322,7 @@ def train_toy_gan(
             x = net_G(Z).view(S, -1, 2).cpu()
         model.samples[step] = x
         model.coverage[step] = cov = [mode_coverage(x[i], dist.name) for i in range(S)]
-        history.setdefault("eval_step", []).append(step)
+        history.setdefault("score_step", []).append(step)
         for k in ("modes", "high_quality", "reverse_kl"):
             history.setdefault(k, []).append(sum(row[k] for row in cov) / S)
         if c.critic_grid:

@@ -191,10 +191,10 @@ def train_wgan(
 
     Returns ``((net_G, net_D), history)``: the loss log (``loss_D``, ``loss_G``;
     ``w_estimate`` and ``gp`` for WGANs, ``D_real`` / ``D_fake`` for vanilla) and, with
-    ``X_test``, the evaluation curve: ``eval_step``, ``fid``, ``eval_w_estimate`` and
-    :func:`generator_signal`'s measures with the prefix ``eval_`` (``eval_diversity``,
-    ``eval_grad_norm``, ``eval_grad_alignment``; for vanilla also ``eval_D_acc_real`` and
-    ``eval_D_acc_fake``). The evaluation draws no random numbers: the trained weights are
+    ``X_test``, the evaluation curve: ``score_step``, ``fid``, ``score_w_estimate`` and
+    :func:`generator_signal`'s measures with the prefix ``score_`` (``score_diversity``,
+    ``score_grad_norm``, ``score_grad_alignment``; for vanilla also ``score_D_acc_real`` and
+    ``score_D_acc_fake``). The evaluation draws no random numbers: the trained weights are
     the same with or without it.
     """
     from .metrics import classifier_fid
@@ -254,12 +254,12 @@ def train_wgan(
         with eval_mode(net_G):
             fake = net_G(eval_Z)
         w = float(net_D(X_eval).mean() - net_D(fake[:500]).mean())
-        history.setdefault("eval_step", []).append(step)
+        history.setdefault("score_step", []).append(step)
         history.setdefault("fid", []).append(classifier_fid(fake[:fid_samples].cpu(), X_test))
-        history.setdefault("eval_w_estimate", []).append(w)
+        history.setdefault("score_w_estimate", []).append(w)
         kind = "non_saturating" if method == "vanilla" else "wasserstein"
         for k, v in generator_signal(net_D, fake[:500], X_eval, kind).items():
-            history.setdefault(f"eval_{k}", []).append(v)
+            history.setdefault(f"score_{k}", []).append(v)
 
     every = max(1, num_steps // max(1, evals)) if X_test is not None and evals > 0 else 0
     with cpu_threads(threads if device.type == "cpu" else None):

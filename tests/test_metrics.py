@@ -327,3 +327,20 @@ def test_precision_recall_and_coverage_take_real_features_to_the_fakes_device(mo
         with pytest.raises((RuntimeError, NotImplementedError)):
             score(fake, real)
     assert len(seen) == 5 and set(seen) == {("meta", "meta")}
+
+
+def test_train_classifier_learns_the_data_it_is_given(monkeypatch):
+    """The trainer takes its data (it never loads a dataset): two classes of 512 made-up
+    images, a bright square top-left (label 0) or bottom-right (label 1), are separated."""
+    import course_lib.data
+
+    monkeypatch.setattr(course_lib.data, "load_images", lambda *a, **k: pytest.fail("loaded"))
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 2, (512,), generator=g)
+    X = torch.full((512, 1, 28, 28), -1.0) + 0.1 * torch.randn(512, 1, 28, 28, generator=g)
+    X[y == 0, :, 4:12, 4:12] = 1.0
+    X[y == 1, :, 16:24, 16:24] = 1.0
+    model, stats = clf.train_classifier((X[:384], y[:384]), (X[384:], y[384:]), epochs=2,
+                                        verbose=False)  # fmt: skip
+    assert stats["test_accuracy"] == clf.accuracy(model, X[384:], y[384:]) >= 0.95
+    assert stats["train_accuracy"] == clf.accuracy(model, X[:384], y[:384])

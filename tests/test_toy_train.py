@@ -33,11 +33,11 @@ def test_every_method_trains_and_measures_its_own_samples(method):
         assert r.coverage[step] == [mode_coverage(x, "grid25") for x in r.samples[step]]
     assert not torch.equal(r.samples[0], r.samples[6])  # training moved the generator
     # the evaluation curve in the history: means over seeds at every snapshot
-    assert history["eval_step"] == [0, 3, 6]
-    for i, step in enumerate(history["eval_step"]):
+    assert history["score_step"] == [0, 3, 6]
+    for i, step in enumerate(history["score_step"]):
         for k in ("modes", "high_quality", "reverse_kl"):
             assert history[k][i] == pytest.approx(sum(c[k] for c in r.coverage[step]) / 2)
-    keys = {"loss_D", "loss_G", "step", "eval_step", "modes", "high_quality", "reverse_kl"} | (
+    keys = {"loss_D", "loss_G", "step", "score_step", "modes", "high_quality", "reverse_kl"} | (
         {"w_estimate"} if method in toy_train.WASSERSTEIN else {"D_real", "D_fake"}
     )
     keys |= {"gp"} if method == "wgan_gp" else set()

@@ -136,7 +136,7 @@ def _train(digits, method, **kw):
 
 
 def test_train_wgan_methods_measure_their_own_nets(digits):
-    """((net_G, net_D), history); the evaluation curve (eval_step, fid, eval_w_estimate) in
+    """((net_G, net_D), history); the evaluation curve (score_step, fid, score_w_estimate) in
     the history is measured on the returned nets and eval_latents."""
     from course_lib.metrics import classifier_fid
 
@@ -148,11 +148,11 @@ def test_train_wgan_methods_measure_their_own_nets(digits):
         assert torch.equal(torch.rand(2), expected)  # the caller's RNG is untouched
         assert history["step"] == [4] and ("w_estimate" in history) == (method != "vanilla")
         assert ("gp" in history) == (method == "wgan_gp")
-        assert history["eval_step"] == [4]  # one measurement, after the last step
+        assert history["score_step"] == [4]  # one measurement, after the last step
         with torch.no_grad():
             fake = net_G.eval()(wgan.eval_latents(0, 500, 8))
             w = float(net_D(digits[1][:500]).mean() - net_D(fake).mean())
-        assert history["eval_w_estimate"] == [pytest.approx(w, rel=1e-6)]
+        assert history["score_w_estimate"] == [pytest.approx(w, rel=1e-6)]
         assert history["fid"] == [pytest.approx(classifier_fid(fake[:50], digits[1]), rel=1e-6)]
         if method == "wgan_clip":
             assert all(p.abs().max() <= 0.01 + 1e-9 for p in net_D.parameters())
@@ -164,7 +164,7 @@ def test_train_wgan_is_seeded_and_checks_its_inputs(digits):
     (c, _), _ = _train(digits, "wgan_gp", X_test=None, seed=1)
     for p, q, s in zip(a.parameters(), b.parameters(), c.parameters()):
         assert torch.equal(p, q) and not torch.equal(p, s)
-    assert "fid" not in h and "eval_step" not in h  # no X_test: no evaluation
+    assert "fid" not in h and "score_step" not in h  # no X_test: no evaluation
     with pytest.raises(ValueError, match=r"\[-1, 1\].*2 \* x - 1"):
         _train((digits[0] * 0.5 + 0.5, digits[1]), "wgan_gp")
     with pytest.raises(ValueError, match="Allowed values: vanilla, wgan_clip, wgan_gp"):
@@ -237,9 +237,9 @@ def test_train_wgan_evaluation_does_not_change_training(digits):
         (b, db), _ = _train(digits, method, X_test=None)
         for p, q in zip([*a.parameters(), *da.parameters()], [*b.parameters(), *db.parameters()]):
             assert torch.equal(p, q)
-        keys = {"eval_diversity", "eval_grad_norm", "eval_grad_alignment"}
-        keys |= {"eval_D_acc_real", "eval_D_acc_fake"} if method == "vanilla" else set()
-        assert keys <= set(h) and all(len(h[k]) == len(h["eval_step"]) == 2 for k in keys)
+        keys = {"score_diversity", "score_grad_norm", "score_grad_alignment"}
+        keys |= {"score_D_acc_real", "score_D_acc_fake"} if method == "vanilla" else set()
+        assert keys <= set(h) and all(len(h[k]) == len(h["score_step"]) == 2 for k in keys)
         assert all(0.0 <= v <= 1.0 for k in keys if "acc" in k for v in h[k])
 
 
