@@ -101,8 +101,10 @@ def load(folder: str | Path = DEFAULT_FOLDER, device: torch.device | str = "cpu"
             nets = build_toy_nets(run.config, device)  # from the seeds, not the global RNG
             shipped.unpack(state, {p: net for (p, _), net in zip(_NETS, nets)},
                            extra=["samples"])  # fmt: skip
-            model = ToyEnsemble(run.data, run.num_steps, run.config, *nets,
-                                history=rec["history"])  # fmt: skip
+            history = dict(rec["history"])  # files written before the score_ vocabulary:
+            if "eval_step" in history:  # the same steps under toy_train's current key
+                history["score_step"] = history.pop("eval_step")
+            model = ToyEnsemble(run.data, run.num_steps, run.config, *nets, history=history)
             model.samples[int(rec["last_step"])] = state["samples"].cpu()
             model.coverage = {int(s): cov for s, cov in rec["coverage"].items()}
             out[name] = model

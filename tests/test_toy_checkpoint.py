@@ -88,6 +88,8 @@ def test_shipped_folder_is_the_fast_lesson_run():
     for name in toy_checkpoint.SETS:
         assert models[name].run == toy_protocol.categorical_run(fast, name)
         assert models[name].samples[fast["categorical_steps"]].shape == (3, 2500, 2)
+        h = models[name].history  # the keys toy_train writes today (score_step, not eval_step)
+        assert "eval_step" not in h and h["score_step"][-1] == fast["categorical_steps"]
     assert manifest["provenance"]["command"] == toy_checkpoint.REBUILD
 
 
