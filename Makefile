@@ -15,7 +15,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # nbval runs in smoke, where a whole notebook takes <= 60 s: a cell past 120 s is stuck.
 NBVAL := --nbval-lax --nbval-current-env -p no:cacheprovider --nbval-cell-timeout=120
 
-.PHONY: setup lab course site student test test-student test-browser unit nbtest lint bench classifier clean help
+.PHONY: setup wheelhouse lab course site student test test-student test-browser unit nbtest lint bench classifier clean help
 
 help:
 	@echo "make lab     - set up, then open JupyterLab on notebooks/"
@@ -28,15 +28,30 @@ help:
 	@echo "make bench   - set up, then run benchmarks/ and rewrite benchmarks/RESULTS.md"
 	@echo "               (modules whose inputs are unchanged keep their rows; BENCH_REUSE=0 reruns all)"
 	@echo "make setup   - create .venv and install course_lib with its test extra"
+	@echo "               (WHEELS=build/wheelhouse: from downloaded wheels, no network)"
+	@echo "make wheelhouse - download every wheel setup needs into build/wheelhouse/ (workshops)"
 	@echo "make classifier - retrain the metrics classifier shipped in data/"
 
 setup: $(STAMP)
 
+# `make setup WHEELS=build/wheelhouse` installs from a folder made by `make wheelhouse`,
+# without the network (a workshop's seats: one download for the room).
+WHEELS ?=
+PIP_FROM := $(if $(WHEELS),--no-index --find-links $(abspath $(WHEELS)),)
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check -q --upgrade "pip>=24"
-	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[test]"
+	$(BIN)/python -m pip install --disable-pip-version-check -q $(PIP_FROM) --upgrade "pip>=24"
+	$(BIN)/python -m pip install --disable-pip-version-check -q $(PIP_FROM) -e ".[test]"
 	touch $(STAMP)
+
+# Every wheel `make setup` installs (and the build tools of pyproject.toml's build-system),
+# downloaded once into WHEELHOUSE for seats with the same OS, CPU architecture and Python.
+WHEELHOUSE ?= build/wheelhouse
+wheelhouse: setup
+	$(BIN)/python -m pip download --disable-pip-version-check -q -d $(WHEELHOUSE) \
+		"pip>=24" "setuptools>=77" wheel ".[test]"
+	@du -sh $(WHEELHOUSE)
 
 # JupyterLab refuses to run as root without --allow-root (containers, CI images).
 LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)

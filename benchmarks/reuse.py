@@ -1,6 +1,6 @@
 """Reuse a shipped model's expensive measurement while nothing it depends on has changed.
 
-Scoring a shipped diffusion model with all 1,000 DDPM steps costs 20-35 min of one CPU core
+Scoring a shipped diffusion model with all 1,000 DDPM steps costs 18-33 min of one CPU core
 per model (500 digits on a 2-core AMD EPYC; longer on slower CPUs), and its result can only
 change when one of its inputs does. :func:`measured`
 runs such a measurement once and stores its result in ``benchmarks/reused/<name>.json``

@@ -450,7 +450,7 @@ that a degenerate model can pass sits beside the one that exposes it (recall bes
 quality, per-code diversity beside code accuracy).
 
 **Reused measurements.** Scoring a shipped diffusion model with all 1,000 DDPM steps takes
-20-35 min of one core (500 digits, on the machine of `bench.all.runtime_s`), so
+18-33 min of one core (500 digits, on the machine of `bench.all.runtime_s`), so
 `quality.ddpm.*` and `quality.diffusers.*` (and `ddpm.ddpm1000.s_per_image`) are measured once
 and then reused while nothing they depend on changes: the checkpoint's files, the classifier,
 the code of the bench module and of every course_lib module it imports (their syntax trees

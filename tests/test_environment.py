@@ -53,3 +53,26 @@ def test_pin_parser_sees_a_disagreement():
     """Guard the guard: a changed version in the YAML text is caught."""
     text = (ROOT / "environment.yml").read_text().replace("torch==2.14.1", "torch==2.0.0")
     assert _pins(text.splitlines())["torch"] != pyproject_pins()[0]["torch"]
+
+
+def _make_dry_run(*args):
+    import subprocess
+
+    out = subprocess.run(["make", "-n", "-W", "pyproject.toml", *args], cwd=ROOT,
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    return out.stdout
+
+
+def test_wheelhouse_holds_the_build_tools_and_setup_can_install_from_it_offline():
+    """`make wheelhouse` downloads pyproject's build-system requirements too (an editable
+    install builds course_lib in isolation, which needs them with no index), and
+    `make setup WHEELS=...` never asks an index."""
+    build = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    recipe = re.sub(r"\\\n\s*", " ", _make_dry_run("wheelhouse"))  # join continued lines
+    download = next(line for line in recipe.splitlines() if "pip download" in line)
+    for req in build:
+        assert f'"{req}"' in download or f" {req} " in f"{download} ", req
+    installs = [line for line in _make_dry_run("setup", "WHEELS=w").splitlines()
+                if "pip install" in line]  # fmt: skip
+    assert len(installs) == 2
+    assert all(f"--no-index --find-links {ROOT / 'w'}" in line for line in installs)
