@@ -35,14 +35,16 @@ help:
 setup: $(STAMP)
 
 # `make setup WHEELS=build/wheelhouse` installs from a folder made by `make wheelhouse`,
-# without the network (a workshop's seats: one download for the room).
+# without the network (a workshop's seats: one download for the room). pip then reads no
+# config file and no PIP_* variable, so a find-links or index set on the seat is not asked.
 WHEELS ?=
-PIP_FROM := $(if $(WHEELS),--no-index --find-links $(abspath $(WHEELS)),)
+PIP_FROM := $(if $(WHEELS),--isolated --no-index --find-links $(abspath $(WHEELS)),)
+PIP_ENV := $(if $(WHEELS),PIP_CONFIG_FILE=/dev/null,)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check -q $(PIP_FROM) --upgrade "pip>=24"
-	$(BIN)/python -m pip install --disable-pip-version-check -q $(PIP_FROM) -e ".[test]"
+	$(PIP_ENV) $(BIN)/python -m pip install --disable-pip-version-check -q $(PIP_FROM) --upgrade "pip>=24"
+	$(PIP_ENV) $(BIN)/python -m pip install --disable-pip-version-check -q $(PIP_FROM) -e ".[test]"
 	touch $(STAMP)
 
 # Every wheel `make setup` installs (and the build tools of pyproject.toml's build-system),

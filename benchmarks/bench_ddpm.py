@@ -9,7 +9,7 @@ train``, checksums verified by ``course_lib.ddpm_train.load_pretrained``).
   from sampling seed 3, scored by ``course_lib.metrics.score_images`` against the 500
   mnist5k test digits (floor: ``quality.real.*``). Held out: the shipped model's training
   stages were compared on the FIDs of seed-0 samples, so the rows use another seed.
-- The DDPM-1000 scores and their wall time (35 min of one core) are reused while none of
+- The DDPM-1000 scores and their wall time (18 min of one core) are reused while none of
   their inputs changes (``benchmarks/reuse.py``: checkpoint, classifier, sources, versions,
   settings); the notes say when and where they were measured. ``BENCH_REUSE=0`` measures.
 - ``ddpm.<sampler><steps>.s_per_image``: wall time per image on this machine with the
@@ -84,7 +84,7 @@ def run(profile: str) -> dict[str, dict]:
             fake, seconds[1000] = _sample(model, sched, 10, n, eta=1.0)
             what = "smoke stand-in for DDPM: 10 strided ancestral steps (DDIM eta = 1)"
             scores = {"ddpm": quality.score(fake)}
-        else:  # 35 min of one core: measured again only when one of its inputs changes
+        else:  # 18 min of one core: measured again only when one of its inputs changes
             def ddpm1000() -> dict:
                 fake, s = _sample(model, sched, sched.timesteps, n)
                 return {"scores": quality.score(fake), "s_per_image": s,

@@ -37,7 +37,7 @@ def run(profile: str) -> dict[str, dict]:
             notes=notes,
         )
 
-    X_train, _ = load_images("mnist5k", "train")
+    train = load_images("mnist5k", "train")  # (images, labels): the classifier's retraining
     X_test, y_test = load_images("mnist5k", "test")
     net = metrics.get_classifier()
     rec(
@@ -50,8 +50,7 @@ def run(profile: str) -> dict[str, dict]:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            model, stats = clf.train_classifier(load_images("mnist5k", "train"),
-                                                (X_test, y_test), verbose=False)
+            model, stats = clf.train_classifier(train, (X_test, y_test), verbose=False)
         finally:
             torch.set_num_threads(threads)
         rec(

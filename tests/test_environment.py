@@ -66,7 +66,9 @@ def _make_dry_run(*args):
 def test_wheelhouse_holds_the_build_tools_and_setup_can_install_from_it_offline():
     """`make wheelhouse` downloads pyproject's build-system requirements too (an editable
     install builds course_lib in isolation, which needs them with no index), and
-    `make setup WHEELS=...` never asks an index."""
+    `make setup WHEELS=...` asks neither an index nor a find-links of the seat's pip config
+    or PIP_* variables (a find-links on pip's command line is added to those, not used
+    instead)."""
     build = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
     recipe = re.sub(r"\\\n\s*", " ", _make_dry_run("wheelhouse"))  # join continued lines
     download = next(line for line in recipe.splitlines() if "pip download" in line)
@@ -75,4 +77,5 @@ def test_wheelhouse_holds_the_build_tools_and_setup_can_install_from_it_offline(
     installs = [line for line in _make_dry_run("setup", "WHEELS=w").splitlines()
                 if "pip install" in line]  # fmt: skip
     assert len(installs) == 2
-    assert all(f"--no-index --find-links {ROOT / 'w'}" in line for line in installs)
+    assert all(line.startswith("PIP_CONFIG_FILE=/dev/null ") for line in installs)  # no config
+    assert all(f"--isolated --no-index --find-links {ROOT / 'w'}" in line for line in installs)

@@ -43,10 +43,13 @@ come from each notebook's header.
 1. While online, on every seat: clone the course and run `make setup` (it installs everything
    the notebooks need; after that nothing touches the network). With one download for the
    room instead: `make wheelhouse` on a machine that is online (every wheel, 3.0 GiB on Linux
-   x86-64, most of it torch and its CUDA libraries, into `build/wheelhouse/`), copy the clone
-   with that folder to every seat (same operating system, CPU architecture and Python
-   version), and run `make setup WHEELS=build/wheelhouse` there: it installs from the folder
-   and never asks the network (about 1.5 min on a 2-core machine).
+   x86-64, most of it torch and its CUDA libraries, into `build/wheelhouse/`); give every
+   seat a clone without `.venv/` (e.g. `rsync -a --exclude .venv`) and that folder; seats
+   need the same operating system, CPU architecture and Python version, `make`, and Python's
+   `venv` module (Debian/Ubuntu: `python3-venv`). There `make setup WHEELS=build/wheelhouse`
+   installs from the folder and asks no network (about 1.5 min on a 2-core machine); run it
+   again after any update of the course, since `make` reinstalls when `pyproject.toml`
+   changes.
 2. On your machine: `make student` (these copies), `make test-student` (every copy runs under
    nbval), and `make course COURSE_PROFILE=fast` (every notebook executed into `build/`, so you
    can show finished outputs and check how long the room's machines take).
