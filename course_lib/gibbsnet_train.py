@@ -31,6 +31,7 @@ import torch
 
 from . import io, shipped
 from .budgets import BUDGETS
+from .config import check_choice
 from .gibbsnet import GibbsNet, train_gibbsnet
 from .train import History, cpu_threads, prepare
 
@@ -62,9 +63,8 @@ def recipe(budget: Mapping[str, Any], seed: int = 0, **changes) -> dict[str, Any
     out = {"num_steps": steps, **shipped.settings_of(train_gibbsnet, _NOT_RECIPE),
            **NOTEBOOK_RECIPE, "hidden": int(budget["gibbsnet_hidden"]), "seed": int(seed),
            "log_every": max(1, steps // 60)}  # fmt: skip
-    unknown = set(changes) - set(out)
-    if unknown:
-        raise ValueError(f"unknown GibbsNet settings {sorted(unknown)}; known: {sorted(out)}")
+    for key in sorted(changes):
+        check_choice("GibbsNet setting", key, sorted(out))
     return out | changes
 
 

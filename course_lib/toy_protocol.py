@@ -48,9 +48,9 @@ def run_from_budget(budget: Mapping[str, Any], data: str, method: str = "vanilla
     kw = {k: budget[k] for k in _BUDGET_KEYS if k in budget}
     kw["seeds"] = tuple(kw.get("seeds", (0, 1, 2)))
     num_steps = int(changes.pop("num_steps", budget["num_steps"]))
-    unknown = set(changes) - {f.name for f in fields(ToyConfig)}
-    if unknown:
-        raise ValueError(f"Unknown ToyConfig fields {sorted(unknown)}; see course_lib.toy_train")
+    known = sorted({f.name for f in fields(ToyConfig)} | {"num_steps"})
+    for key in sorted(changes):
+        check_choice("ToyConfig field", key, known, "See course_lib.toy_train.ToyConfig.")
     config = ToyConfig(method=method, gp_weight=NB03_GP_WEIGHT, **kw)
     return ToyRun(data, num_steps, replace(config, **changes))
 

@@ -31,7 +31,7 @@ def test_recipe_is_the_notebooks_and_rejects_unknown_settings():
     assert fast["cycle_weight"] == 1.0
     assert GNT.recipe(TINY, cycle_weight=0.0)["cycle_weight"] == 0.0  # the paper's loss
     assert GNT.recipe(TINY, seed=3, min_std=0.1)["min_std"] == 0.1
-    with pytest.raises(ValueError, match="unknown GibbsNet settings"):
+    with pytest.raises(ValueError, match="Unknown GibbsNet setting 'min_sd'. Allowed .*min_std"):
         GNT.recipe(TINY, min_sd=0.1)
 
 

@@ -39,7 +39,7 @@ def test_run_from_budget_reads_the_budget_and_keeps_notebook_03s_penalty():
     assert toy_protocol.run_from_budget(b, "ring8", num_steps=7).num_steps == 7
     with pytest.raises(ValueError, match="Allowed values: vanilla"):
         toy_protocol.run_from_budget(b, "ring8", "bogus")
-    with pytest.raises(ValueError, match="Unknown ToyConfig fields"):
+    with pytest.raises(ValueError, match="Unknown ToyConfig field 'input_noise'. Allowed .*steps"):
         toy_protocol.run_from_budget(b, "ring8", input_noise=0.1)
 
 
